@@ -1,0 +1,1 @@
+"""Command-line commands of `c3s`, one module per command, loaded on first use."""

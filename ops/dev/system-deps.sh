@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the Debian packages C3S needs (zbar for pyzbar, Chromium for browser tests,
+# PostgreSQL client tools for backups, shellcheck for ops scripts). Needs root; otherwise
+# it only reports what is missing.
+set -euo pipefail
+
+packages=(libzbar0 chromium postgresql-client shellcheck)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "system-deps: missing Debian packages: ${missing[*]} (run 'sudo apt-get install ${missing[*]}')" >&2
+    exit 0
+fi
+echo "system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
