@@ -1,0 +1,126 @@
+"""Settings, read once from the environment with typed parsing.
+
+Every setting has an embedded default so `c3s serve` works on a machine with no database
+servers: SQLite in the instance folder, files on disk, tasks run in process. Setting
+`C3S_DATABASE_URL`, `C3S_MONGO_URL`, `C3S_REDIS_URL` and `C3S_BROKER_URL` switches to the real
+services. A bad value stops start-up with a `ConfigError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value C3S cannot use."""
+
+
+def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _parse_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    scheme = urlsplit(raw).scheme.split("+")[0]
+    if scheme not in schemes:
+        raise ConfigError(f"{name} must be a URL starting with one of {', '.join(schemes)}, got {raw!r}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one C3S process (API, worker or command)."""
+
+    instance_path: Path = field(default_factory=lambda: Path("instance").resolve())
+    database_url: str | None = None
+    read_database_urls: tuple[str, ...] = ()
+    replica_max_lag_s: float = 5.0
+    mongo_url: str | None = None
+    mongo_write_concern: str = "majority"
+    redis_url: str | None = None
+    broker_url: str | None = None
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    token_ttl_s: int = 30 * 24 * 3600
+    device_token_ttl_s: int = 365 * 24 * 3600
+    testing: bool = False
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.instance_path / 'c3s.sqlite3'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when tasks run in this process because no broker is configured."""
+        return self.broker_url is None
+
+    @property
+    def files_path(self) -> Path:
+        return self.instance_path / "files"
+
+    def with_overrides(self, overrides: Mapping[str, object]) -> Config:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if raw := env.get("C3S_INSTANCE_PATH"):
+            values["instance_path"] = Path(raw).resolve()
+        if raw := env.get("C3S_DATABASE_URL"):
+            values["database_url"] = _parse_url("C3S_DATABASE_URL", raw, ("postgresql", "sqlite"))
+        if raw := env.get("C3S_READ_DATABASE_URLS"):
+            values["read_database_urls"] = tuple(
+                _parse_url("C3S_READ_DATABASE_URLS", url.strip(), ("postgresql",))
+                for url in raw.split(",") if url.strip()
+            )
+        if raw := env.get("C3S_REPLICA_MAX_LAG_S"):
+            values["replica_max_lag_s"] = float(_parse_int("C3S_REPLICA_MAX_LAG_S", raw))
+        if raw := env.get("C3S_MONGO_URL"):
+            values["mongo_url"] = _parse_url("C3S_MONGO_URL", raw, ("mongodb", "mongodb+srv"))
+        if raw := env.get("C3S_MONGO_WRITE_CONCERN"):
+            if raw != "majority" and not raw.isdigit():
+                raise ConfigError(f"C3S_MONGO_WRITE_CONCERN must be 'majority' or a number, got {raw!r}")
+            values["mongo_write_concern"] = raw
+        for name, key in (("C3S_REDIS_URL", "redis_url"), ("C3S_BROKER_URL", "broker_url")):
+            if raw := env.get(name):
+                values[key] = _parse_url(name, raw, ("redis", "rediss", "amqp", "memory"))
+        if raw := env.get("C3S_SECRET_KEY"):
+            if len(raw) < 16:
+                raise ConfigError("C3S_SECRET_KEY must be at least 16 characters long")
+            values["secret_key"] = raw
+        for name, key, minimum in (
+            ("C3S_MAX_UPLOAD_BYTES", "max_upload_bytes", 1024),
+            ("C3S_MAX_IMAGE_PIXELS", "max_image_pixels", 64 * 64),
+            ("C3S_TOKEN_TTL_S", "token_ttl_s", 60),
+            ("C3S_DEVICE_TOKEN_TTL_S", "device_token_ttl_s", 60),
+        ):
+            if raw := env.get(name):
+                values[key] = _parse_int(name, raw, minimum=minimum)
+        if raw := env.get("C3S_TESTING"):
+            values["testing"] = _parse_bool("C3S_TESTING", raw)
+        return cls(**values)
