@@ -74,6 +74,7 @@ class Backend:
     name: str
     store: FrameStore
     tamper: Callable[[str], None]  # damage a stored file's bytes, keeping its length
+    lose_part: Callable[[str], None]  # lose a piece of a stored file (a chunk, a file's tail)
     leftovers: Callable[[], list[Any]]  # every stored artefact: chunks, records, temp files
     chunk_count: Callable[[str], int] | None = None
 
@@ -87,10 +88,14 @@ def _filesystem_backend(directory: Path) -> Backend:
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
 
+    def lose_part(file_id: str) -> None:
+        path = directory / file_id[:2] / file_id
+        path.write_bytes(path.read_bytes()[: -300_000])
+
     def leftovers() -> list[Any]:
         return sorted(p for p in directory.rglob("*") if p.is_file())
 
-    return Backend("filesystem", store, tamper, leftovers)
+    return Backend("filesystem", store, tamper, lose_part, leftovers)
 
 
 def _gridfs_backend(name: str, store: GridFSStore, database: Any) -> Backend:
@@ -103,6 +108,9 @@ def _gridfs_backend(name: str, store: GridFSStore, database: Any) -> Backend:
         data[len(data) // 2] ^= 0xFF
         chunks.update_one({"_id": chunk["_id"]}, {"$set": {"data": bytes(data)}})
 
+    def lose_part(file_id: str) -> None:
+        chunks.delete_one({"files_id": ObjectId(file_id), "n": 1})
+
     def leftovers() -> list[Any]:
         return [("chunk", c["files_id"], c["n"]) for c in chunks.find({}, projection={"data": 0})] + [
             ("file", f["_id"]) for f in files.find({})
@@ -111,7 +119,7 @@ def _gridfs_backend(name: str, store: GridFSStore, database: Any) -> Backend:
     def chunk_count(file_id: str) -> int:
         return chunks.count_documents({"files_id": ObjectId(file_id)})
 
-    return Backend(name, store, tamper, leftovers, chunk_count)
+    return Backend(name, store, tamper, lose_part, leftovers, chunk_count)
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +252,16 @@ def test_tampered_bytes_are_detected(backend: Backend) -> None:
     backend.tamper(stored.file_id)
 
     with pytest.raises(FileCorrupt, match=stored.sha256):
+        backend.store.get(stored.file_id)
+    with backend.store.open(stored.file_id) as stream, pytest.raises(FileCorrupt):
+        stream.read()
+
+
+def test_lost_bytes_are_detected(backend: Backend) -> None:
+    stored = backend.store.put(_payload(800_000, seed=5), filename="photo.jpg", content_type="image/jpeg")
+    backend.lose_part(stored.file_id)
+
+    with pytest.raises(FileCorrupt):
         backend.store.get(stored.file_id)
     with backend.store.open(stored.file_id) as stream, pytest.raises(FileCorrupt):
         stream.read()
