@@ -379,7 +379,19 @@ class GridFSStore:
             # is raised chained to the original one.
             upload.abort()
             raise
-        return self.info(str(upload._id))
+        # Built from what was just written rather than read back: a read right after a failover
+        # could reach a secondary that has not replicated the file yet.
+        return StoredFile(
+            file_id=str(upload._id),
+            filename=filename,
+            length=int(upload.length),
+            content_type=content_type,
+            sha256=sha.hexdigest(),
+            uploaded_at=_utc(upload.upload_date).replace(
+                microsecond=upload.upload_date.microsecond // 1000 * 1000
+            ),
+            metadata=user_metadata,
+        )
 
     def _object_id(self, file_id: str) -> ObjectId:
         try:
