@@ -88,39 +88,48 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        if raw := env.get("C3S_INSTANCE_PATH"):
-            values["instance_path"] = Path(raw).resolve()
-        if raw := env.get("C3S_DATABASE_URL"):
-            values["database_url"] = _parse_url("C3S_DATABASE_URL", raw, ("postgresql", "sqlite"))
-        if raw := env.get("C3S_READ_DATABASE_URLS"):
-            values["read_database_urls"] = tuple(
-                _parse_url("C3S_READ_DATABASE_URLS", url.strip(), ("postgresql",))
-                for url in raw.split(",") if url.strip()
-            )
-        if raw := env.get("C3S_REPLICA_MAX_LAG_S"):
-            values["replica_max_lag_s"] = float(_parse_int("C3S_REPLICA_MAX_LAG_S", raw))
-        if raw := env.get("C3S_MONGO_URL"):
-            values["mongo_url"] = _parse_url("C3S_MONGO_URL", raw, ("mongodb", "mongodb+srv"))
-        if raw := env.get("C3S_MONGO_WRITE_CONCERN"):
-            if raw != "majority" and not raw.isdigit():
-                raise ConfigError(f"C3S_MONGO_WRITE_CONCERN must be 'majority' or a number, got {raw!r}")
-            values["mongo_write_concern"] = raw
-        for name, key in (("C3S_REDIS_URL", "redis_url"), ("C3S_BROKER_URL", "broker_url")):
-            if raw := env.get(name):
-                values[key] = _parse_url(name, raw, ("redis", "rediss", "amqp", "memory"))
-        if raw := env.get("C3S_SECRET_KEY"):
-            if len(raw) < 16:
-                raise ConfigError("C3S_SECRET_KEY must be at least 16 characters long")
-            values["secret_key"] = raw
-        for name, key, minimum in (
-            ("C3S_MAX_UPLOAD_BYTES", "max_upload_bytes", 1024),
-            ("C3S_MAX_IMAGE_PIXELS", "max_image_pixels", 64 * 64),
-            ("C3S_TOKEN_TTL_S", "token_ttl_s", 60),
-            ("C3S_DEVICE_TOKEN_TTL_S", "device_token_ttl_s", 60),
-        ):
-            if raw := env.get(name):
-                values[key] = _parse_int(name, raw, minimum=minimum)
-        if raw := env.get("C3S_TESTING"):
-            values["testing"] = _parse_bool("C3S_TESTING", raw)
+        values = {
+            key: parse(name, env[name]) for name, key, parse in _SETTINGS if env.get(name)
+        }
         return cls(**values)
+
+
+def _write_concern(name: str, raw: str) -> str:
+    if raw != "majority" and not (raw.isdigit() and int(raw) >= 1):
+        raise ConfigError(f"{name} must be 'majority' or a number of at least 1, got {raw!r}")
+    return raw
+
+
+def _secret(name: str, raw: str) -> str:
+    if len(raw) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters long")
+    return raw
+
+
+def _url_list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(_parse_url(name, url.strip(), ("postgresql",)) for url in raw.split(",") if url.strip())
+
+
+def _int_at_least(minimum: int):
+    return lambda name, raw: _parse_int(name, raw, minimum=minimum)
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "amqp", "memory")
+
+# (environment variable, Config field, parser taking (name, raw value)).
+_SETTINGS = (
+    ("C3S_INSTANCE_PATH", "instance_path", lambda _name, raw: Path(raw).resolve()),
+    ("C3S_DATABASE_URL", "database_url", lambda name, raw: _parse_url(name, raw, ("postgresql", "sqlite"))),
+    ("C3S_READ_DATABASE_URLS", "read_database_urls", _url_list),
+    ("C3S_REPLICA_MAX_LAG_S", "replica_max_lag_s", lambda name, raw: float(_parse_int(name, raw))),
+    ("C3S_MONGO_URL", "mongo_url", lambda name, raw: _parse_url(name, raw, ("mongodb", "mongodb+srv"))),
+    ("C3S_MONGO_WRITE_CONCERN", "mongo_write_concern", _write_concern),
+    ("C3S_REDIS_URL", "redis_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),
+    ("C3S_BROKER_URL", "broker_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),
+    ("C3S_SECRET_KEY", "secret_key", _secret),
+    ("C3S_MAX_UPLOAD_BYTES", "max_upload_bytes", _int_at_least(1024)),
+    ("C3S_MAX_IMAGE_PIXELS", "max_image_pixels", _int_at_least(64 * 64)),
+    ("C3S_TOKEN_TTL_S", "token_ttl_s", _int_at_least(60)),
+    ("C3S_DEVICE_TOKEN_TTL_S", "device_token_ttl_s", _int_at_least(60)),
+    ("C3S_TESTING", "testing", _parse_bool),
+)

@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS scenes (
     -- Bumped whenever pixel positions change, so cached colour maps of an older layout are
     -- never served.
     layout_version INTEGER NOT NULL DEFAULT 0,
+    -- The number the next joining pixel gets; numbers are never reused within a scene.
+    next_pixel_number INTEGER NOT NULL DEFAULT 0,
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT scenes_name_not_blank CHECK (length(btrim(name)) > 0),
@@ -66,6 +68,7 @@ CREATE TABLE IF NOT EXISTS scenes (
             AND geo_bearing_deg IS NOT NULL AND geo_metres_per_unit > 0)),
     CONSTRAINT scenes_gps_accuracy_positive CHECK (max_gps_accuracy_m > 0),
     CONSTRAINT scenes_layout_version_nonnegative CHECK (layout_version >= 0),
+    CONSTRAINT scenes_next_pixel_number_nonnegative CHECK (next_pixel_number >= 0),
     -- Target of the pixels' composite key, which lets a pixel's CHECK see the scene's size.
     CONSTRAINT scenes_id_size_key UNIQUE (id, width, height)
 );
@@ -78,7 +81,7 @@ CREATE TABLE IF NOT EXISTS anchors (
     key       TEXT NOT NULL,
     x         DOUBLE PRECISION NOT NULL,
     y         DOUBLE PRECISION NOT NULL,
-    CONSTRAINT anchors_key_format CHECK (key ~ '^[A-Z0-9]{1,4}$'),
+    CONSTRAINT anchors_key_format CHECK (key ~ '^[A-Z0-9]{1,6}$'),
     CONSTRAINT anchors_scene_key_key UNIQUE (scene_id, key)
 );
 

@@ -67,3 +67,27 @@ def redis_client():
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture()
+def app(clean_db, pg_url, redis_client, tmp_path):
+    """The API on the test database, the real Redis and a filesystem store in tmp_path."""
+    from c3s.web import create_app
+
+    app = create_app({
+        "database_url": pg_url, "redis_url": REDIS_URL, "instance_path": tmp_path / "instance",
+        "testing": True, "max_upload_bytes": 8 * 1024 * 1024, "max_image_pixels": 4_000_000,
+    })
+    yield app
+    app.extensions["c3s"].database.engine.dispose()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def session(app):
+    with app.extensions["c3s"].database.session() as session:
+        yield session

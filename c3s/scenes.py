@@ -1,0 +1,186 @@
+"""Scenes and the pixels in them: create and edit scenes, join and leave as a pixel, exclude a
+pixel, and what each phone must display to be located."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from c3s.errors import Conflict, Forbidden, Invalid, NotFound
+from c3s.models import Anchor, Method, Pixel, Scene, User, utcnow
+from c3s.permissions import require
+
+EDITABLE_FIELDS = (
+    "name", "width", "height", "units", "fit", "show_loop", "geo_lat", "geo_lon",
+    "geo_bearing_deg", "geo_metres_per_unit", "max_gps_accuracy_m", "temperature_c",
+)
+
+
+def get_scene(session: Session, scene_id: int, *, for_update: bool = False) -> Scene:
+    statement = select(Scene).where(Scene.id == scene_id)
+    if for_update:
+        statement = statement.with_for_update()
+    scene = session.scalar(statement)
+    if scene is None:
+        raise NotFound(f"scene {scene_id} does not exist")
+    return scene
+
+
+def method_by_code(session: Session, code: str) -> Method:
+    method = session.scalar(select(Method).where(Method.code == code))
+    if method is None:
+        known = ", ".join(session.scalars(select(Method.code).order_by(Method.code)))
+        raise Invalid(f"unknown location method {code!r}; choose one of {known}")
+    return method
+
+
+def _set_anchors(session: Session, scene: Scene, anchors: list[Mapping[str, Any]]) -> None:
+    keys = [a["key"] for a in anchors]
+    if len(set(keys)) != len(keys):
+        raise Invalid("anchor keys must be unique within a scene")
+    for anchor in anchors:
+        if not (0 <= anchor["x"] <= scene.width and 0 <= anchor["y"] <= scene.height):
+            raise Invalid(f"anchor {anchor['key']} at ({anchor['x']}, {anchor['y']}) lies outside the "
+                          f"{scene.width} × {scene.height} scene")
+    scene.anchors.clear()
+    session.flush()
+    scene.anchors.extend(Anchor(key=a["key"], x=a["x"], y=a["y"]) for a in anchors)
+
+
+def _check_size_fits_pixels(session: Session, scene: Scene, width: float, height: float) -> None:
+    extent = session.execute(
+        select(func.max(Pixel.x), func.max(Pixel.y)).where(Pixel.scene_id == scene.id)
+    ).one()
+    if (extent[0] is not None and extent[0] > width) or (extent[1] is not None and extent[1] > height):
+        raise Conflict(f"pixels are already located up to ({extent[0]:.2f}, {extent[1]:.2f}); "
+                       f"the scene cannot shrink to {width} × {height}")
+
+
+def create_scene(session: Session, owner: User, data: Mapping[str, Any]) -> Scene:
+    require(session, owner, "scene_admin")
+    method = method_by_code(session, data["method"])
+    scene = Scene(owner_id=owner.id, method_id=method.id, method=method,
+                  **{k: data[k] for k in EDITABLE_FIELDS if k in data})
+    session.add(scene)
+    session.flush()
+    _set_anchors(session, scene, data.get("anchors", []))
+    session.flush()
+    return scene
+
+
+def update_scene(session: Session, user: User, scene: Scene, data: Mapping[str, Any]) -> Scene:
+    require(session, user, "scene_admin", scene)
+    if "method" in data:
+        method = method_by_code(session, data["method"])
+        scene.method_id, scene.method = method.id, method
+    width, height = data.get("width", scene.width), data.get("height", scene.height)
+    if (width, height) != (scene.width, scene.height):
+        _check_size_fits_pixels(session, scene, width, height)
+    for key in EDITABLE_FIELDS:
+        if key in data:
+            setattr(scene, key, data[key])
+    if "anchors" in data:
+        _set_anchors(session, scene, data["anchors"])
+    session.flush()
+    return scene
+
+
+def delete_scene(session: Session, user: User, scene: Scene) -> None:
+    require(session, user, "scene_admin", scene)
+    session.delete(scene)
+    session.flush()
+
+
+def pixel_of(session: Session, scene: Scene, user: User) -> Pixel | None:
+    return session.scalar(select(Pixel).where(Pixel.scene_id == scene.id, Pixel.user_id == user.id))
+
+
+def pixel_by_number(session: Session, scene: Scene, number: int) -> Pixel:
+    pixel = session.scalar(select(Pixel).where(Pixel.scene_id == scene.id, Pixel.number == number))
+    if pixel is None:
+        raise NotFound(f"scene {scene.id} has no pixel number {number}")
+    return pixel
+
+
+def join(session: Session, user: User, scene: Scene) -> Pixel:
+    """Make `user` a pixel of `scene` with the scene's next number (a rejoin keeps its number)."""
+    require(session, user, "pixel", scene)
+    if scene.status == "ended":
+        raise Conflict(f"the show in scene {scene.id} has ended")
+    pixel = pixel_of(session, scene, user)
+    if pixel is not None:
+        if pixel.status == "excluded":
+            raise Forbidden("you were excluded from this scene by a moderator")
+        if pixel.status != "left":
+            raise Conflict(f"you are already pixel {pixel.number} of this scene",
+                           detail={"number": pixel.number})
+        pixel.status = "joined"
+        pixel.joined_at = utcnow()
+        session.flush()
+        return pixel
+    # One atomic increment hands out numbers without scanning pixels or racing other joins.
+    number = session.execute(
+        update(Scene).where(Scene.id == scene.id)
+        .values(next_pixel_number=Scene.next_pixel_number + 1)
+        .returning(Scene.next_pixel_number)
+    ).scalar_one() - 1
+    pixel = Pixel(scene_id=scene.id, scene_width=scene.width, scene_height=scene.height,
+                  user_id=user.id, number=number, status="joined")
+    session.add(pixel)
+    session.flush()
+    return pixel
+
+
+def leave(session: Session, user: User, scene: Scene) -> Pixel:
+    pixel = pixel_of(session, scene, user)
+    if pixel is None or pixel.status == "left":
+        raise NotFound("you are not a pixel of this scene")
+    if pixel.status == "excluded":
+        raise Forbidden("you were excluded from this scene by a moderator")
+    was_located = pixel.status == "located"
+    pixel.status = "left"
+    if was_located:
+        bump_layout(session, scene)
+    session.flush()
+    return pixel
+
+
+def exclude(session: Session, moderator: User, scene: Scene, number: int, reason: str) -> Pixel:
+    require(session, moderator, "moderator", scene)
+    pixel = pixel_by_number(session, scene, number)
+    was_shown = pixel.status == "located"
+    pixel.status = "excluded"
+    pixel.excluded_reason = reason.strip() or "excluded by a moderator"
+    if was_shown:
+        bump_layout(session, scene)
+    session.flush()
+    return pixel
+
+
+def bump_layout(session: Session, scene: Scene) -> None:
+    """The set or positions of shown pixels changed: older colour maps must not be served."""
+    session.execute(
+        update(Scene).where(Scene.id == scene.id).values(layout_version=Scene.layout_version + 1)
+    )
+
+
+def calibration(scene: Scene, pixel: Pixel) -> dict[str, Any]:
+    """What the phone must display (or do) to be located by the scene's method."""
+    method = scene.method.code
+    base = f"/api/scenes/{scene.id}/pixels/{pixel.number}"
+    if method == "qr":
+        from c3s.vision.qrcode import pixel_payload
+
+        return {"method": "qr", "payload": pixel_payload(scene.id, pixel.number),
+                "png_url": f"{base}/code.png", "svg_url": f"{base}/code.svg"}
+    if method == "blink":
+        return {"method": "blink", "pattern_url": f"{base}/pattern"}
+    if method == "seat":
+        return {"method": "seat", "seat_url": f"{base}/seat"}
+    if method == "gps":
+        return {"method": "gps", "fix_url": f"{base}/gps",
+                "max_accuracy_m": scene.max_gps_accuracy_m}
+    return {"method": "sound", "recording_url": f"{base}/sound"}

@@ -1,0 +1,10 @@
+"""The JSON API under /api, one blueprint per area."""
+
+from apiflask import APIFlask
+
+
+def init_app(app: APIFlask) -> None:
+    from c3s.web.api import frames, health, scenes, users
+
+    for module in (users, scenes, frames, health):
+        app.register_blueprint(module.bp, url_prefix="/api")

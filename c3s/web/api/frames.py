@@ -1,0 +1,102 @@
+"""Frames of a scene's show: upload, list, download, retime, reorder, delete."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import Response, url_for
+
+from c3s import frames, scenes
+from c3s.errors import Invalid
+from c3s.web.auth import current_user, token_auth
+from c3s.web.context import config, db_session, services
+from c3s.web.schemas import FrameOrderIn, FrameOut, FramePatch, FrameUploadIn
+
+bp = APIBlueprint("frames", __name__, tag="Frames")
+
+
+def _out(frame) -> dict:
+    return {**{k: getattr(frame, k) for k in ("id", "position", "duration_ms", "width", "height",
+                                               "created_at")},
+            "image_url": url_for("frames.frame_image", scene_id=frame.scene_id, frame_id=frame.id)}
+
+
+@bp.post("/scenes/<int:scene_id>/frames")
+@bp.auth_required(token_auth)
+@bp.input(FrameUploadIn, location="form_and_files", arg_name="form")
+@bp.output(FrameOut(many=True), status_code=201)
+@bp.doc(responses={413: "the upload or a frame is too large", 415: "not an image, GIF or video",
+                   422: "corrupt or unreadable media"})
+def upload(scene_id: int, form):
+    """Append frames from an image, an animated GIF or a video (needs `scene_admin`)."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    upload = form["file"]
+    data = upload.read()
+    if not data:
+        raise Invalid("the uploaded file is empty")
+    with frames.pending_files(services().store) as pending:
+        added = frames.add_frames(session, pending, current_user(), scene, data=data,
+                                  content_type=upload.mimetype, filename=upload.filename or "",
+                                  duration_ms=form["duration_ms"], max_pixels=config().max_image_pixels)
+        session.commit()
+    return [_out(f) for f in added]
+
+
+@bp.get("/scenes/<int:scene_id>/frames")
+@bp.auth_required(token_auth)
+@bp.output(FrameOut(many=True))
+def list_frames(scene_id: int):
+    """The show's frames in order."""
+    scene = scenes.get_scene(db_session(), scene_id)
+    return [_out(f) for f in frames.list_frames(db_session(), scene)]
+
+
+@bp.get("/scenes/<int:scene_id>/frames/<int:frame_id>/image")
+@bp.auth_required(token_auth)
+@bp.doc(responses={200: {"description": "the frame as PNG", "content": {"image/png": {}}}})
+def frame_image(scene_id: int, frame_id: int):
+    """The frame's image (PNG)."""
+    scene = scenes.get_scene(db_session(), scene_id)
+    frame = frames.get_frame(db_session(), scene, frame_id)
+    return Response(services().store.get(frame.file_id), mimetype="image/png",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+@bp.patch("/scenes/<int:scene_id>/frames/<int:frame_id>")
+@bp.auth_required(token_auth)
+@bp.input(FramePatch, arg_name="body")
+@bp.output(FrameOut)
+def retime(scene_id: int, frame_id: int, body):
+    """Change how long a frame is shown."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    frame = frames.retime(session, current_user(), scene, frames.get_frame(session, scene, frame_id),
+                          body["duration_ms"])
+    session.commit()
+    return _out(frame)
+
+
+@bp.put("/scenes/<int:scene_id>/frames/order")
+@bp.auth_required(token_auth)
+@bp.input(FrameOrderIn, arg_name="body")
+@bp.output(FrameOut(many=True))
+def reorder(scene_id: int, body):
+    """Reorder the show: `frame_ids` lists every frame once, in the new order."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    ordered = frames.reorder(session, current_user(), scene, body["frame_ids"])
+    session.commit()
+    return [_out(f) for f in ordered]
+
+
+@bp.delete("/scenes/<int:scene_id>/frames/<int:frame_id>")
+@bp.auth_required(token_auth)
+@bp.output({}, status_code=204)
+def delete(scene_id: int, frame_id: int):
+    """Delete a frame and its image."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    file_id = frames.remove(session, current_user(), scene, frames.get_frame(session, scene, frame_id))
+    session.commit()
+    services().store.delete(file_id)
+    return ""

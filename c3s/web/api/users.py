@@ -1,0 +1,119 @@
+"""Users, tokens, guests and permission grants."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+
+from c3s import accounts, permissions
+from c3s.errors import NotFound
+from c3s.models import User
+from c3s.web.auth import current_token, current_user, token_auth
+from c3s.web.context import config, db_session
+from c3s.web.schemas import (
+    GrantChangeOut,
+    GrantIn,
+    GrantOut,
+    GrantQuery,
+    GuestIn,
+    LoginIn,
+    RegisterIn,
+    TokenOut,
+    UserOut,
+)
+
+bp = APIBlueprint("users", __name__, tag="Users")
+
+
+def _token_response(user: User, kind: str, ttl_s: int) -> dict:
+    token, row = accounts.issue_token(db_session(), user, kind=kind, ttl_s=ttl_s)
+    db_session().commit()
+    return {"token": token, "kind": row.kind, "expires_at": row.expires_at, "user": user}
+
+
+@bp.post("/users")
+@bp.input(RegisterIn, arg_name="body")
+@bp.output(UserOut, status_code=201)
+def register(body):
+    """Register with email and password."""
+    user = accounts.register(db_session(), **body)
+    db_session().commit()
+    return user
+
+
+@bp.post("/tokens")
+@bp.input(LoginIn, arg_name="body")
+@bp.output(TokenOut, status_code=201)
+def login(body):
+    """Log in: exchange email and password for an API token."""
+    user = accounts.login(db_session(), email=body["email"], password=body["password"])
+    return _token_response(user, "session", config().token_ttl_s)
+
+
+@bp.delete("/tokens/current")
+@bp.auth_required(token_auth)
+@bp.output({}, status_code=204)
+def logout():
+    """Revoke the token used for this request."""
+    accounts.revoke(db_session(), current_token())
+    db_session().commit()
+    return ""
+
+
+@bp.post("/guests")
+@bp.input(GuestIn, arg_name="body")
+@bp.output(TokenOut, status_code=201)
+def guest(body):
+    """Create a guest user for a pixel phone and its device token (no password)."""
+    user = accounts.create_guest(db_session(), display_name=body["display_name"])
+    return _token_response(user, "device", config().device_token_ttl_s)
+
+
+@bp.get("/users/me")
+@bp.auth_required(token_auth)
+@bp.output(UserOut)
+def me():
+    """The user this token belongs to."""
+    return current_user()
+
+
+def _user(user_id: int) -> User:
+    user = db_session().get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+@bp.get("/users/<int:user_id>/permissions")
+@bp.auth_required(token_auth)
+@bp.output(GrantOut(many=True))
+def list_grants(user_id: int):
+    """The rights a user holds (yours, or anyone's for an admin)."""
+    if user_id != current_user().id:
+        permissions.require(db_session(), current_user(), "admin")
+    grants = permissions.grants_of(db_session(), _user(user_id))
+    return [{"permission": name, "scene_id": scene_id} for name, scene_id in sorted(
+        grants, key=lambda g: (g[0], g[1] or 0))]
+
+
+@bp.post("/users/<int:user_id>/permissions")
+@bp.auth_required(token_auth)
+@bp.input(GrantIn, arg_name="body")
+@bp.output(GrantChangeOut)
+def grant(user_id: int, body):
+    """Grant a right, everywhere or in one scene (admins only)."""
+    changed = permissions.grant(db_session(), granter=current_user(), user=_user(user_id),
+                                name=body["permission"], scene_id=body["scene_id"])
+    db_session().commit()
+    return {"changed": changed, **body}
+
+
+@bp.delete("/users/<int:user_id>/permissions/<string:permission>")
+@bp.auth_required(token_auth)
+@bp.input(GrantQuery, location="query", arg_name="query")
+@bp.output(GrantChangeOut)
+def revoke(user_id: int, permission: str, query):
+    """Revoke a right (admins only); `scene_id` names the scene of a scene-limited right."""
+    changed = permissions.revoke(db_session(), granter=current_user(), user=_user(user_id),
+                                 name=permission, scene_id=query["scene_id"])
+    db_session().commit()
+    return {"changed": changed, "permission": permission, "scene_id": query["scene_id"]}

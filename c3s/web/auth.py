@@ -1,0 +1,35 @@
+"""Bearer-token authentication for the API."""
+
+from __future__ import annotations
+
+from apiflask import HTTPTokenAuth
+from flask import g
+
+from c3s import accounts
+from c3s.models import ApiToken, User
+from c3s.web.context import db_session
+
+token_auth = HTTPTokenAuth(scheme="Bearer", description="An API token from POST /api/tokens or /api/guests")
+
+
+@token_auth.verify_token
+def _verify(token: str) -> User | None:
+    if not token:
+        return None
+    user, row = accounts.authenticate(db_session(), token)
+    g.api_token = row
+    return user
+
+
+@token_auth.error_processor
+def _auth_error(error):
+    return {"message": "log in first: send 'Authorization: Bearer <token>'", "detail": {}}, 401, {
+        "WWW-Authenticate": 'Bearer realm="c3s"'}
+
+
+def current_user() -> User:
+    return token_auth.current_user
+
+
+def current_token() -> ApiToken:
+    return g.api_token

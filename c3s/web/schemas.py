@@ -1,0 +1,185 @@
+"""Request and response shapes of the JSON API (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+
+from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
+
+
+class RegisterIn(Schema):
+    email = String(required=True, validate=Length(3, 254))
+    password = String(required=True, validate=Length(1, 1024))
+    display_name = String(load_default="", validate=Length(0, 100))
+
+
+class LoginIn(Schema):
+    email = String(required=True, validate=Length(1, 254))
+    password = String(required=True, validate=Length(1, 1024))
+
+
+class GuestIn(Schema):
+    display_name = String(load_default="", validate=Length(0, 100))
+
+
+class UserOut(Schema):
+    id = Integer()
+    email = String(allow_none=True)
+    display_name = String()
+    is_guest = Boolean()
+    created_at = DateTime()
+
+
+class TokenOut(Schema):
+    token = String(metadata={"description": "shown once; send as 'Authorization: Bearer <token>'"})
+    kind = String()
+    expires_at = DateTime()
+    user = Nested(UserOut)
+
+
+class GrantIn(Schema):
+    permission = String(required=True, validate=OneOf(PERMISSIONS))
+    scene_id = Integer(load_default=None, allow_none=True, validate=Range(min=1))
+
+
+class GrantOut(Schema):
+    permission = String()
+    scene_id = Integer(allow_none=True)
+
+
+class GrantChangeOut(Schema):
+    changed = Boolean()
+    permission = String()
+    scene_id = Integer(allow_none=True)
+
+
+class GrantQuery(Schema):
+    scene_id = Integer(load_default=None, allow_none=True, validate=Range(min=1))
+
+
+class MethodOut(Schema):
+    code = String()
+    name = String()
+    description = String()
+
+
+class AnchorIO(Schema):
+    key = String(required=True, validate=Regexp(r"^[A-Z0-9]{1,6}$", error="anchor keys are 1-6 of A-Z, 0-9"))
+    x = Float(required=True, allow_nan=False)
+    y = Float(required=True, allow_nan=False)
+
+
+_SIZE = Range(min=0, min_inclusive=False, max=1e6)
+
+
+class SceneIn(Schema):
+    name = String(required=True, validate=Length(1, 200))
+    method = String(required=True, validate=OneOf(METHOD_CODES))
+    width = Float(required=True, validate=_SIZE, allow_nan=False)
+    height = Float(required=True, validate=_SIZE, allow_nan=False)
+    units = String(validate=OneOf(SCENE_UNITS))
+    fit = String(validate=OneOf(FIT_MODES))
+    show_loop = Boolean()
+    anchors = List(Nested(AnchorIO), validate=Length(max=1000))
+    geo_lat = Float(allow_none=True, validate=Range(-90, 90), allow_nan=False)
+    geo_lon = Float(allow_none=True, validate=Range(-180, 180), allow_nan=False)
+    geo_bearing_deg = Float(allow_none=True, validate=Range(-360, 360), allow_nan=False)
+    geo_metres_per_unit = Float(allow_none=True, validate=_SIZE, allow_nan=False)
+    max_gps_accuracy_m = Float(validate=_SIZE, allow_nan=False)
+    temperature_c = Float(validate=Range(-40, 60), allow_nan=False)
+
+
+class ScenePatch(SceneIn):
+    class Meta:
+        partial = True
+
+
+class SceneOut(Schema):
+    id = Integer()
+    name = String()
+    method = String(attribute="method.code")
+    owner_id = Integer()
+    width = Float()
+    height = Float()
+    units = String()
+    status = String()
+    fit = String()
+    show_start_at = DateTime(allow_none=True)
+    show_loop = Boolean()
+    anchors = List(Nested(AnchorIO))
+    geo_lat = Float(allow_none=True)
+    geo_lon = Float(allow_none=True)
+    geo_bearing_deg = Float(allow_none=True)
+    geo_metres_per_unit = Float(allow_none=True)
+    max_gps_accuracy_m = Float()
+    temperature_c = Float()
+    layout_version = Integer()
+    created_at = DateTime()
+    updated_at = DateTime()
+
+
+class PixelOut(Schema):
+    number = Integer()
+    status = String()
+    x = Float(allow_none=True)
+    y = Float(allow_none=True)
+    sigma = Float(allow_none=True)
+    located_by = String(allow_none=True)
+    confidence = Float(allow_none=True)
+    located_at = DateTime(allow_none=True)
+    excluded_reason = String(allow_none=True)
+    joined_at = DateTime()
+
+
+class JoinOut(Schema):
+    scene_id = Integer()
+    number = Integer()
+    status = String()
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+
+
+class PixelPageQuery(Schema):
+    page = Integer(load_default=1, validate=Range(min=1))
+    per_page = Integer(load_default=100, validate=Range(1, 1000))
+    status = String(load_default=None, validate=OneOf(PIXEL_STATUSES))
+
+
+class PixelPageOut(Schema):
+    pixels = List(Nested(PixelOut))
+    page = Integer()
+    per_page = Integer()
+    total = Integer()
+
+
+class ExcludeIn(Schema):
+    reason = String(load_default="", validate=Length(0, 500))
+
+
+class HealthOut(Schema):
+    ok = Boolean()
+    checks = Dict(keys=String(), values=Dict())
+
+
+class FrameOut(Schema):
+    id = Integer()
+    position = Integer()
+    duration_ms = Integer()
+    width = Integer()
+    height = Integer()
+    image_url = String()
+    created_at = DateTime()
+
+
+class FrameUploadIn(Schema):
+    file = File(required=True, metadata={"description": "an image, an animated GIF or a video"})
+    duration_ms = Integer(load_default=None, allow_none=True, validate=Range(1, 600_000))
+
+
+class FramePatch(Schema):
+    duration_ms = Integer(required=True, validate=Range(1, 600_000))
+
+
+class FrameOrderIn(Schema):
+    frame_ids = List(Integer(), required=True, validate=Length(max=10_000))

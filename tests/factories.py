@@ -1,0 +1,44 @@
+"""Tiny hand-written factories for tests: users with rights and tokens, scenes, pixels."""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy import select
+
+from c3s import accounts
+from c3s.models import Permission, Scene, User, UserPermission
+
+_counter = itertools.count(1)
+
+
+def make_user(session, *rights: str | tuple[str, int], guest: bool = False) -> tuple[User, str]:
+    """A committed user holding `rights` (a name, or (name, scene_id)), and a session token."""
+    if guest:
+        user = accounts.create_guest(session)
+    else:
+        n = next(_counter)
+        user = accounts.register(session, email=f"user{n}@example.org", password="correct horse battery")
+    for right in rights:
+        name, scene_id = (right, None) if isinstance(right, str) else right
+        permission = session.scalar(select(Permission).where(Permission.name == name))
+        session.add(UserPermission(user_id=user.id, permission_id=permission.id, scene_id=scene_id))
+    token, _ = accounts.issue_token(session, user, kind="device" if guest else "session", ttl_s=3600)
+    session.commit()
+    return user, token
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_scene(client, token: str, **fields) -> dict:
+    body = {"name": "Stand A", "method": "qr", "width": 100.0, "height": 50.0, **fields}
+    response = client.post("/api/scenes", json=body, headers=auth(token))
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def scene_row(session, scene_id: int) -> Scene:
+    session.expire_all()
+    return session.get(Scene, scene_id)
