@@ -1,0 +1,753 @@
+"""The blinking-light code a far-away pixel phone plays, and the video decoder that reads it.
+
+The code
+--------
+A pattern is 16 slots of 75 ms (period 1.2 s); during server time ``t_ms`` a phone shows slot
+``floor(t_ms / 75) mod 16`` full screen. Every slot is one of 8 colours whose RGB channels are each
+fully on (255) or off (0)::
+
+    slot 0       white  (sync marker, and each phone's per-channel "on" level)
+    slot 1       black  (sync marker, and each phone's per-channel "off" level)
+    slots 2..15  data: 7 symbols of two slots each; every data slot is one of the six colours
+                 with one or two channels on (R, G, B, Y, C, M), never white, never black
+
+Why this layout:
+
+- 75 ms slots: at 30 fps (33 ms frames) every slot contains at least one frame whose whole exposure
+  lies inside it, even with full-frame exposure; at 24 fps the best frame of a slot is still at
+  least 90 % inside it; 60 fps is easy.
+- All phones run on the server clock, so slot boundaries and the cycle phase are the same for the
+  whole crowd: the decoder recovers them once from thousands of blobs (robust), not per blob.
+- White and black appear only in slots 0 and 1, so the (white, black) pair is a sync marker that no
+  cyclic shift of any pattern can reproduce: a shifted pattern has a data colour (at least one
+  channel wrong) where the marker should be. A data slot that reads black is an *erasure* (the
+  phone was hidden: occlusion looks dark), not an error; a data slot that reads white is an error.
+- Data: a pair of data slots carries one symbol of GF(31) (6 x 6 = 36 pairs, 31 used, the other
+  5 pairs are invalid). The 7 symbols are a Reed-Solomon [7, 4] codeword over GF(31) (minimum
+  distance 4 symbols) plus a fixed offset. The 4 message symbols are the base-31 digits of the
+  number, so numbers 0 .. 131,071 (2**17) are supported; the range itself is a further check.
+  The decoder fills at most 2 erased symbols and never corrects errors: with no erasures, three
+  check symbols must agree (a random colour sequence passes with probability about 1 in 10**5
+  before the marker and colour checks); any single wrong symbol is always detected even when two
+  symbols were erased.
+
+The decoder
+-----------
+:func:`decode_frames` streams frames (memory holds per-blob time series, never frames): blobs are
+detected on the first frame and re-detected now and then, followed under global drift (median
+shift of all blobs), measured in a small window (per-channel sums and a centroid). At the end it
+recovers slot boundaries (least within-slot variance over the crowd), the cycle phase (the
+white-then-black marker over the crowd), reads each blob's 16 slots, normalises them by the blob's
+own per-channel black and white levels and decodes. Positions are intensity-weighted centroids in
+the coordinates of the first frame.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SLOT_MS = 75.0
+N_SLOTS = 16
+N_NUMBERS = 2**17
+"""Numbers 0 .. N_NUMBERS - 1 have a pattern."""
+
+_P = 31  # GF(31): one symbol per pair of data slots
+_N_SYMBOLS = 7
+_K_SYMBOLS = 4
+_ALPHA = np.arange(1, _N_SYMBOLS + 1, dtype=np.int64)
+_VANDER = (_ALPHA[:, None] ** np.arange(_K_SYMBOLS)[None, :]) % _P  # (7, 4)
+_OFFSET = np.array([3, 17, 8, 25, 12, 29, 5], dtype=np.int64)
+_DATA_BITS = np.array(
+    [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=np.uint8
+)  # R, G, B, Y, C, M (RGB order)
+_BITS_TO_DATA = {tuple(int(b) for b in bits): i for i, bits in enumerate(_DATA_BITS)}
+MAX_ERASED_SYMBOLS = 2
+
+
+@dataclass(frozen=True)
+class BlinkPattern:
+    """What a phone plays: ``colors[k]`` (RGB uint8) during slot ``k`` of every cycle.
+
+    Attributes
+    ----------
+    number : int
+        The pixel number this pattern encodes.
+    slot_ms : float
+        Slot duration in milliseconds (server clock).
+    colors : np.ndarray, shape (n_slots, 3), uint8, RGB
+        Each channel is 0 or 255.
+    """
+
+    number: int
+    slot_ms: float
+    colors: np.ndarray
+
+    @property
+    def period_ms(self) -> float:
+        return self.slot_ms * len(self.colors)
+
+    def color_at(self, t_ms: float) -> np.ndarray:
+        """RGB colour (uint8, shape (3,)) shown at server time ``t_ms`` (Unix milliseconds)."""
+        return self.colors[int(np.floor(t_ms / self.slot_ms)) % len(self.colors)]
+
+
+def _check_number(number: int) -> int:
+    if isinstance(number, bool) or not isinstance(number, int | np.integer):
+        raise ValueError(f"pixel number must be an integer, got {number!r}")
+    if not 0 <= int(number) < N_NUMBERS:
+        raise ValueError(f"pixel number must be in 0..{N_NUMBERS - 1}, got {number}")
+    return int(number)
+
+
+def _symbols(number: int) -> np.ndarray:
+    digits = np.array([(number // _P**i) % _P for i in range(_K_SYMBOLS)], dtype=np.int64)
+    return (_VANDER @ digits + _OFFSET) % _P
+
+
+def pattern(number: int) -> BlinkPattern:
+    """The blink pattern of pixel ``number`` (0 .. 131,071).
+
+    Raises
+    ------
+    ValueError
+        If ``number`` is not an integer in range.
+    """
+    number = _check_number(number)
+    symbols = _symbols(number)
+    data = np.stack([symbols // 6, symbols % 6], axis=1).reshape(-1)  # 14 colour indices
+    bits = np.concatenate([[[1, 1, 1], [0, 0, 0]], _DATA_BITS[data]])
+    return BlinkPattern(number=number, slot_ms=SLOT_MS, colors=(bits * 255).astype(np.uint8))
+
+
+def pattern_bits(numbers: np.ndarray) -> np.ndarray:
+    """Channel bits of many patterns at once: ``(len(numbers), 16, 3)`` uint8 of 0/1 (RGB)."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if numbers.size and (numbers.min() < 0 or numbers.max() >= N_NUMBERS):
+        raise ValueError(f"pixel numbers must be in 0..{N_NUMBERS - 1}")
+    digits = np.stack([(numbers // _P**i) % _P for i in range(_K_SYMBOLS)], axis=1)
+    symbols = (digits @ _VANDER.T + _OFFSET) % _P  # (n, 7)
+    data = np.stack([symbols // 6, symbols % 6], axis=2).reshape(len(numbers), -1)
+    head = np.broadcast_to(np.array([[1, 1, 1], [0, 0, 0]], np.uint8), (len(numbers), 2, 3))
+    return np.concatenate([head, _DATA_BITS[data]], axis=1)
+
+
+# --------------------------------------------------------------------------- GF(31) algebra
+
+
+def _inv_mod(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a square matrix over GF(31) (Gauss-Jordan)."""
+    n = len(matrix)
+    aug = np.concatenate([matrix % _P, np.eye(n, dtype=np.int64)], axis=1)
+    for col in range(n):
+        pivot = col + int(np.flatnonzero(aug[col:, col])[0])
+        aug[[col, pivot]] = aug[[pivot, col]]
+        aug[col] = aug[col] * pow(int(aug[col, col]), _P - 2, _P) % _P
+        for row in range(n):
+            if row != col and aug[row, col]:
+                aug[row] = (aug[row] - aug[row, col] * aug[col]) % _P
+    return aug[:, n:]
+
+
+def decode_symbols(symbols: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Numbers from Reed-Solomon words; -1 where the word is inconsistent or out of range.
+
+    Parameters
+    ----------
+    symbols : np.ndarray, shape (n, 7), int
+        Received GF(31) symbols (values at unknown positions are ignored).
+    known : np.ndarray, shape (n, 7), bool
+        Which symbols were read; rows with fewer than 5 known symbols give -1 (at least one
+        check symbol must confirm the word).
+    """
+    symbols = (np.asarray(symbols, dtype=np.int64) - _OFFSET) % _P
+    known = np.asarray(known, dtype=bool)
+    out = np.full(len(symbols), -1, dtype=np.int64)
+    masks = known @ (1 << np.arange(_N_SYMBOLS))
+    for mask in np.unique(masks):
+        positions = np.flatnonzero((int(mask) >> np.arange(_N_SYMBOLS)) & 1)
+        if len(positions) < _K_SYMBOLS + 1:
+            continue
+        rows = np.flatnonzero(masks == mask)
+        basis, checks = positions[:_K_SYMBOLS], positions[_K_SYMBOLS:]
+        digits = symbols[np.ix_(rows, basis)] @ _inv_mod(_VANDER[basis]).T % _P  # (r, 4)
+        predicted = digits @ _VANDER[checks].T % _P
+        ok = np.all(predicted == symbols[np.ix_(rows, checks)], axis=1)
+        numbers = digits @ (_P ** np.arange(_K_SYMBOLS))
+        ok &= numbers < N_NUMBERS
+        out[rows[ok]] = numbers[ok]
+    return out
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class BlinkDetection:
+    """One decoded phone.
+
+    ``x_img``/``y_img`` are image pixels (x right, y down, pixel centres at integers) in the
+    coordinates of the clip's first frame; ``code`` is the pixel number as a decimal string.
+    """
+
+    code: str
+    number: int
+    x_img: float
+    y_img: float
+    confidence: float
+    erased_symbols: int
+
+
+@dataclass
+class BlinkResult:
+    """Decoded phones plus what the decoder saw.
+
+    ``decode_stats`` holds ``blobs``, ``decoded`` and ``rejected`` (a dict reason -> count);
+    ``slot_phase_ms`` is the time (on the clip's clock) of a slot-0 start; ``frames`` the number of
+    frames read.
+    """
+
+    detections: list[BlinkDetection]
+    decode_stats: dict
+    slot_phase_ms: float | None = None
+    frames: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- streaming tracker
+
+
+@dataclass
+class _Tracks:
+    """Per-blob time series collected while streaming (no frames are kept)."""
+
+    base: np.ndarray  # (n, 2) float64 x, y in first-frame coordinates
+    first_frame: np.ndarray  # (n,) int
+    sums: list = field(default_factory=list)  # per frame (n_f, 3) float32 window sums, BGR
+    pos: list = field(default_factory=list)  # per frame (n_f, 2) float32 centroid - drift
+    weight: list = field(default_factory=list)  # per frame (n_f,) float32 centroid weight
+    drift: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    blob_area: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _detect_blobs(frame: np.ndarray, *, threshold: float | None, max_area: int):
+    """Bright connected regions of one BGR frame: centroids (k, 2) x, y and areas (k,)."""
+    gray = frame.max(axis=2)
+    if threshold is None:
+        sample = gray[::7, ::7].astype(np.float32)
+        median = float(np.median(sample))
+        mad = float(np.median(np.abs(sample - median))) + 1.0
+        threshold = median + max(18.0, 8.0 * 1.4826 * mad)
+    mask = (gray > threshold).astype(np.uint8)
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    area = stats[1:, cv2.CC_STAT_AREA]
+    keep = area <= max_area
+    return centroids[1:][keep], area[keep]
+
+
+def _add_new_blobs(tracks: _Tracks, centroids: np.ndarray, area: np.ndarray, frame_index: int):
+    if len(centroids) == 0:
+        return
+    base_new = centroids - tracks.drift
+    if len(tracks.base):
+        from scipy.spatial import cKDTree
+
+        dist, _ = cKDTree(tracks.base).query(base_new, k=1)
+        fresh = dist > 3.0
+        base_new, area = base_new[fresh], area[fresh]
+    tracks.base = np.concatenate([tracks.base, base_new])
+    tracks.first_frame = np.concatenate(
+        [tracks.first_frame, np.full(len(base_new), frame_index, dtype=np.int64)]
+    )
+    tracks.blob_area = np.concatenate([tracks.blob_area, area.astype(np.float64)])
+
+
+def _measure(frame: np.ndarray, tracks: _Tracks, radius: int):
+    """Window sums (n, 3) and centroid offsets from the window centre (n, 2), weights (n,)."""
+    h, w = frame.shape[:2]
+    centre = tracks.base + tracks.drift
+    cx = np.clip(np.rint(centre[:, 0]).astype(np.int64), radius, w - 1 - radius)
+    cy = np.clip(np.rint(centre[:, 1]).astype(np.int64), radius, h - 1 - radius)
+    d = np.arange(-radius, radius + 1)
+    patch = frame[cy[:, None, None] + d[None, :, None], cx[:, None, None] + d[None, None, :]]
+    patch = patch.astype(np.float32)  # (n, s, s, 3)
+    sums = patch.sum(axis=(1, 2))
+    lum = patch.sum(axis=3)
+    border = np.concatenate(
+        [lum[:, 0, :], lum[:, -1, :], lum[:, 1:-1, 0], lum[:, 1:-1, -1]], axis=1
+    ).mean(axis=1)
+    wgt = np.maximum(lum - border[:, None, None] - 6.0, 0.0)
+    total = wgt.sum(axis=(1, 2))
+    safe = np.maximum(total, 1e-6)
+    off_x = (wgt.sum(axis=1) * d).sum(axis=1) / safe
+    off_y = (wgt.sum(axis=2) * d).sum(axis=1) / safe
+    measured = np.stack([cx + off_x, cy + off_y], axis=1)
+    return sums, measured, total
+
+
+def _update_drift(tracks: _Tracks, measured: np.ndarray, total: np.ndarray) -> None:
+    predicted = tracks.base + tracks.drift
+    strong = total > np.percentile(total, 50) if len(total) > 8 else total > 0
+    strong &= total > 30.0
+    if strong.sum() >= 3:
+        shift = np.median(measured[strong] - predicted[strong], axis=0)
+        tracks.drift = tracks.drift + np.clip(shift, -1.5, 1.5)
+
+
+def _step(tracks: _Tracks, frame: np.ndarray, radius: int) -> None:
+    if len(tracks.base) == 0:
+        tracks.sums.append(np.zeros((0, 3), np.float32))
+        tracks.pos.append(np.zeros((0, 2), np.float32))
+        tracks.weight.append(np.zeros(0, np.float32))
+        return
+    sums, measured, total = _measure(frame, tracks, radius)
+    _update_drift(tracks, measured, total)
+    tracks.sums.append(sums.astype(np.float32))
+    tracks.pos.append((measured - tracks.drift).astype(np.float32))
+    tracks.weight.append(total.astype(np.float32))
+
+
+def _stack(per_frame: list, n: int, width: int) -> np.ndarray:
+    """Per-frame arrays of growing length -> (n, frames, width) float32, NaN before a blob existed."""
+    out = np.full((n, len(per_frame), width), np.nan, dtype=np.float32)
+    for f, arr in enumerate(per_frame):
+        out[: len(arr), f] = arr.reshape(len(arr), width)
+    return out
+
+
+# --------------------------------------------------------------------------- timing recovery
+
+
+def _frame_times(timestamps_ms, fps, n_frames: int) -> np.ndarray:
+    if timestamps_ms is not None:
+        t = np.asarray(list(timestamps_ms), dtype=np.float64)
+        if len(t) != n_frames:
+            raise ValueError(f"got {len(t)} timestamps for {n_frames} frames; give one per frame")
+        if n_frames > 1 and np.any(np.diff(t) <= 0):
+            raise ValueError("frame timestamps must be strictly increasing (milliseconds)")
+        return t
+    return np.arange(n_frames, dtype=np.float64) * 1000.0 / float(fps)
+
+
+def _normalise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per blob and channel min-max scaling over axis 1; returns (z, contrast)."""
+    lo = np.nanmin(values, axis=1, keepdims=True)
+    hi = np.nanmax(values, axis=1, keepdims=True)
+    contrast = hi - lo
+    return (values - lo) / np.maximum(contrast, 1e-6), contrast[:, 0, :]
+
+
+def recover_slot_phase(z: np.ndarray, t_ms: np.ndarray, *, slot_ms: float = SLOT_MS) -> float:
+    """Slot-boundary phase (ms, in [0, slot_ms)) minimising the within-slot variance.
+
+    Parameters
+    ----------
+    z : np.ndarray, shape (n_blobs, n_frames, 3), float
+        Normalised blob values (NaN allowed).
+    t_ms : np.ndarray, shape (n_frames,)
+        Frame times in milliseconds.
+    """
+    z = np.nan_to_num(z, nan=0.0)
+    best, best_cost = 0.0, np.inf
+    for phase in np.arange(0.0, slot_ms, 1.0):
+        labels = np.floor((t_ms - phase) / slot_ms).astype(np.int64)
+        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        s1 = np.add.reduceat(z, starts, axis=1)
+        s2 = np.add.reduceat(z * z, starts, axis=1)
+        count = np.diff(np.r_[starts, len(labels)])[None, :, None]
+        cost = float((s2 - s1 * s1 / count).sum())
+        if cost < best_cost - 1e-9:
+            best, best_cost = float(phase), cost
+    return best
+
+
+def _slot_readings(values, z_frames, t_ms, phase, frame_ms):
+    """Average frames inside each slot instance, weighting frames far from slot edges.
+
+    Returns readings (n, J, 3), normalised readings (n, J, 3), instance labels (J,).
+    """
+    rel = t_ms - phase
+    labels = np.floor(rel / SLOT_MS).astype(np.int64)
+    edge = np.minimum(rel - labels * SLOT_MS, (labels + 1) * SLOT_MS - rel)
+    w = np.clip(edge / (0.5 * frame_ms), 0.02, 1.0) ** 2
+    uniq = np.unique(labels)
+    readings = np.empty((values.shape[0], len(uniq), 3), np.float32)
+    zread = np.empty_like(readings)
+    for j, lab in enumerate(uniq):
+        sel = labels == lab
+        ww = w[sel][None, :, None] * np.isfinite(values[:, sel, :1])
+        denom = np.maximum(ww.sum(axis=1), 1e-9)
+        readings[:, j] = np.nansum(values[:, sel] * ww, axis=1) / denom
+        zread[:, j] = np.nansum(z_frames[:, sel] * ww, axis=1) / denom
+        missing = ww.sum(axis=1)[:, 0] == 0
+        readings[missing, j] = np.nan
+        zread[missing, j] = np.nan
+    return readings, zread, uniq
+
+
+def recover_cycle_phase(zread: np.ndarray, labels: np.ndarray) -> int:
+    """Slot index of instance label 0: the shift where the crowd is white then black."""
+    all_on = np.nanmedian(np.nanmin(zread, axis=2), axis=0)  # (J,)
+    any_on = np.nanmedian(np.nanmax(zread, axis=2), axis=0)
+    best, best_score = 0, -np.inf
+    for k0 in range(N_SLOTS):
+        idx = (labels + k0) % N_SLOTS
+        white, black = all_on[idx == 0], any_on[idx == 1]
+        if len(white) == 0 and len(black) == 0:
+            continue
+        score = np.nanmean(np.r_[white, 1.0 - black])
+        if score > best_score:
+            best, best_score = k0, score
+    return best
+
+
+def _per_slot(readings: np.ndarray, slot_index: np.ndarray) -> np.ndarray:
+    """Combine instances of the same slot: ignore darkened (occluded) repeats. (n, 16, 3)."""
+    n = readings.shape[0]
+    out = np.full((n, N_SLOTS, 3), np.nan, np.float32)
+    lo = np.nanmin(readings, axis=(1, 2))[:, None]
+    for k in range(N_SLOTS):
+        inst = readings[:, slot_index == k]  # (n, m, 3)
+        if inst.shape[1] == 0:
+            continue
+        bright = np.nanmax(inst, axis=2) - lo  # (n, m)
+        top = np.nanmax(bright, axis=1, initial=-np.inf, where=np.isfinite(bright))
+        keep = np.isfinite(bright) & (bright >= 0.6 * top[:, None])
+        cnt = keep.sum(axis=1)
+        tot = np.where(keep[:, :, None], inst, 0.0).sum(axis=1)
+        out[cnt > 0, k] = tot[cnt > 0] / cnt[cnt > 0, None]
+    return out
+
+
+# --------------------------------------------------------------------------- per-blob decoding
+
+
+def _classify(slots: np.ndarray, min_contrast: float):
+    """Per-blob decision from 16 slot readings (n, 16, 3).
+
+    Returns numbers (n,) (-1 = rejected), reasons (n,) str, erasures (n,), margins (n,).
+    """
+    n = len(slots)
+    reasons = np.full(n, "", dtype=object)
+    lo = np.nanmin(slots, axis=1)  # (n, 3)
+    hi = np.nanmax(slots, axis=1)
+    contrast = hi - lo
+    z = (slots - lo[:, None]) / np.maximum(contrast, 1e-6)[:, None]
+    low = ~np.all(contrast >= min_contrast, axis=1) | ~np.isfinite(contrast).all(axis=1)
+    reasons[low] = "low_contrast"
+    on = z > 0.5
+    amb = np.abs(z - 0.5) < 0.2
+    seen = np.isfinite(z).all(axis=2)  # (n, 16)
+    white_ok = ~seen[:, 0] | (on[:, 0].all(axis=1) & ~amb[:, 0].any(axis=1))
+    black_ok = ~seen[:, 1] | (~on[:, 1].any(axis=1) & ~amb[:, 1].any(axis=1))
+    reasons[(reasons == "") & ~(white_ok & black_ok)] = "no_sync_marker"
+    data_on, data_amb = on[:, 2:], amb[:, 2:]
+    dark = ~data_on.any(axis=2) & ~data_amb.any(axis=2)
+    erased = ~seen[:, 2:] | data_amb.any(axis=2) | dark
+    white = data_on.all(axis=2) & ~erased
+    reasons[(reasons == "") & white.any(axis=1)] = "invalid_colour"
+    code = data_on.astype(np.int64) @ np.array([4, 2, 1])
+    lut = np.full(8, 0, np.int64)
+    for bits, idx in _BITS_TO_DATA.items():
+        lut[bits[0] * 4 + bits[1] * 2 + bits[2]] = idx
+    colour = lut[code].reshape(n, 7, 2)
+    sym_erased = erased.reshape(n, 7, 2).any(axis=2)
+    symbol = colour[:, :, 0] * 6 + colour[:, :, 1]
+    reasons[(reasons == "") & (symbol >= _P).any(axis=1) & ~sym_erased.any(axis=1)] = (
+        "invalid_colour"
+    )
+    sym_erased |= symbol >= _P
+    n_erased = sym_erased.sum(axis=1)
+    reasons[(reasons == "") & (n_erased > MAX_ERASED_SYMBOLS)] = "too_many_erasures"
+    numbers = decode_symbols(symbol, ~sym_erased)
+    reasons[(reasons == "") & (numbers < 0)] = "check_failed"
+    numbers[reasons != ""] = -1
+    margin = np.where(np.isfinite(z), np.abs(z - 0.5), np.inf).min(axis=(1, 2))
+    return numbers, reasons, n_erased, margin
+
+
+def _positions(tracks: _Tracks, n: int) -> np.ndarray:
+    pos = _stack(tracks.pos, n, 2).astype(np.float64)
+    wgt = _stack(tracks.weight, n, 1)[:, :, 0].astype(np.float64)
+    wgt = np.nan_to_num(wgt, nan=0.0)
+    wsum = wgt.sum(axis=1)
+    est = np.nansum(pos * wgt[:, :, None], axis=1) / np.maximum(wsum, 1e-9)[:, None]
+    return np.where(wsum[:, None] > 0, est, tracks.base)
+
+
+def _finish(tracks: _Tracks, t_ms: np.ndarray, *, min_contrast: float, channel_order: str):
+    n = len(tracks.base)
+    stats = {"blobs": n, "decoded": 0, "rejected": {}}
+    if n == 0 or len(t_ms) < 3:
+        if n:
+            stats["rejected"] = {"too_few_frames": n}
+        return BlinkResult([], stats, None, len(t_ms))
+    values = _stack(tracks.sums, n, 3)
+    if channel_order == "bgr":
+        values = values[:, :, ::-1]  # decode in RGB, the order of the pattern colours
+    z_frames, contrast = _normalise(values)
+    frame_ms = float(np.median(np.diff(t_ms)))
+    good = np.flatnonzero(np.all(contrast >= min_contrast, axis=1))
+    sample = good[:: max(1, len(good) // 3000)] if len(good) else np.arange(min(n, 3000))
+    phase = recover_slot_phase(z_frames[sample], t_ms)
+    readings, zread, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
+    k0 = recover_cycle_phase(zread[sample], labels)
+    slots = _per_slot(readings, (labels + k0) % N_SLOTS)
+    numbers, reasons, n_erased, margin = _classify(slots, min_contrast)
+    position = _positions(tracks, n)
+    detections = _dedupe(numbers, reasons, n_erased, margin, position)
+    stats["decoded"] = len(detections)
+    stats["rejected"] = dict(Counter(str(r) for r in reasons if r))
+    slot0_ms = phase + ((-k0) % N_SLOTS) * SLOT_MS  # label l starts at phase + l * SLOT_MS
+    return BlinkResult(detections, stats, float(slot0_ms), len(t_ms))
+
+
+def _dedupe(numbers, reasons, n_erased, margin, position) -> list[BlinkDetection]:
+    """One detection per number: the best; the others are counted as ``duplicate``."""
+    confidence = np.clip(np.minimum(margin, 0.5) / 0.5, 0, 1) * (1.0 - 0.2 * n_erased)
+    order = np.argsort(-confidence)
+    taken: set[int] = set()
+    out = []
+    for i in order:
+        num = int(numbers[i])
+        if num < 0:
+            continue
+        if num in taken:
+            reasons[i] = "duplicate"
+            continue
+        taken.add(num)
+        out.append(
+            BlinkDetection(
+                code=str(num),
+                number=num,
+                x_img=float(position[i, 0]),
+                y_img=float(position[i, 1]),
+                confidence=float(round(confidence[i], 4)),
+                erased_symbols=int(n_erased[i]),
+            )
+        )
+    out.sort(key=lambda d: d.number)
+    return out
+
+
+# --------------------------------------------------------------------------- public decoder
+
+
+def _check_frame(frame, shape) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(
+            f"frames must be (height, width, 3) uint8 colour images, got shape {frame.shape} "
+            f"dtype {frame.dtype}"
+        )
+    if shape is not None and frame.shape != shape:
+        raise ValueError(f"all frames must have the same size: {frame.shape} after {shape}")
+    return frame
+
+
+def decode_frames(
+    frames: Iterable[np.ndarray],
+    timestamps_ms: Iterable[float] | None = None,
+    fps: float | None = None,
+    *,
+    channel_order: str = "bgr",
+    window_radius: int = 3,
+    detect_threshold: float | None = None,
+    min_contrast: float = 60.0,
+    max_blob_area: int = 400,
+    redetect_ms: float = 150.0,
+    max_frames: int = 3000,
+) -> BlinkResult:
+    """Find phones playing blink patterns in a stream of frames and decode their numbers.
+
+    Parameters
+    ----------
+    frames : iterable of np.ndarray, each (height, width, 3) uint8
+        Consumed once, lazily; frames are never stored, so memory is bounded by the number of
+        blobs times frames (a few floats each), not by image size times frames.
+    timestamps_ms : iterable of float, optional
+        Capture time of each frame in milliseconds (any origin, strictly increasing). Takes
+        precedence over ``fps``.
+    fps : float, optional
+        Frame rate, used when timestamps are not given (frame ``f`` at ``1000 f / fps`` ms).
+    channel_order : {"bgr", "rgb"}
+        Channel order of the frames (OpenCV decodes video as BGR).
+    window_radius : int
+        Half-size in pixels of the square window measured around each blob (3 -> 7 x 7).
+    detect_threshold : float, optional
+        Brightness (0..255, max over channels) above which a pixel belongs to a blob; default
+        adapts to the frame (median + 8 robust sigma, at least +18).
+    min_contrast : float
+        Smallest per-channel on/off difference of a blob's window sum to attempt decoding.
+    max_blob_area : int
+        Connected regions larger than this (pixels) are not phones (lamps, big screens).
+    redetect_ms : float
+        Look for new blobs (e.g. phones hidden at the start) this often.
+    max_frames : int
+        Stop reading after this many frames (bounds memory for very long clips).
+
+    Returns
+    -------
+    BlinkResult
+        ``detections`` (positions in first-frame image pixels), ``decode_stats``.
+    """
+    if channel_order not in ("bgr", "rgb"):
+        raise ValueError("channel_order must be 'bgr' or 'rgb'")
+    if timestamps_ms is None and (fps is None or not np.isfinite(fps) or fps <= 0):
+        raise ValueError("give the frame rate (fps > 0) or one timestamp per frame")
+    if window_radius < 1:
+        raise ValueError("window_radius must be at least 1 pixel")
+    tracks = _Tracks(base=np.zeros((0, 2)), first_frame=np.zeros(0, np.int64))
+    times = None if timestamps_ms is None else iter(timestamps_ms)
+    t_list: list[float] = []
+    shape = None
+    last_detect = -np.inf
+    for index, frame in enumerate(frames):
+        if index >= max_frames:
+            break
+        frame = _check_frame(frame, shape)
+        shape = frame.shape
+        t = float(next(times)) if times is not None else index * 1000.0 / float(fps)
+        t_list.append(t)
+        if t - last_detect >= redetect_ms or index < 2:
+            centroids, area = _detect_blobs(
+                frame, threshold=detect_threshold, max_area=max_blob_area
+            )
+            _add_new_blobs(tracks, centroids, area, index)
+            last_detect = t if index >= 1 else last_detect
+        _step(tracks, frame, window_radius)
+    if shape is None:
+        raise ValueError("no frames to decode")
+    t_ms = _frame_times(t_list if times is not None else None, fps, len(t_list))
+    return _finish(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
+
+
+# --------------------------------------------------------------------------- files
+
+
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+_MS_RE = re.compile(r"(\d+(?:\.\d+)?)ms", re.IGNORECASE)
+
+
+def _natural_key(name: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _folder_timestamps(folder: Path, names: list[str]) -> list[float] | None:
+    """Timestamps from ``timestamps.txt`` (one ms value per frame, in file order, or
+    ``name ms`` per line) or from file names containing ``<number>ms``."""
+    listing = folder / "timestamps.txt"
+    if listing.exists():
+        rows = [r.split() for r in listing.read_text().splitlines() if r.strip()]
+        try:
+            if all(len(r) == 2 for r in rows):
+                table = {r[0]: float(r[1]) for r in rows}
+                return [table[name] for name in names]
+            return [float(r[0]) for r in rows]
+        except (KeyError, ValueError) as exc:
+            raise ValueError(
+                f"{listing}: expected one millisecond value per frame or 'name ms' per line "
+                f"({exc})"
+            ) from exc
+    found = [_MS_RE.findall(name) for name in names]
+    if all(found):
+        return [float(f[-1]) for f in found]
+    return None
+
+
+def _read_folder(folder: Path, fps: float | None):
+    names = sorted(
+        (p.name for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXT), key=_natural_key
+    )
+    if not names:
+        raise ValueError(f"{folder} holds no image files ({', '.join(sorted(_IMAGE_EXT))})")
+    stamps = None if fps is not None else _folder_timestamps(folder, names)
+    if fps is None and stamps is None:
+        raise ValueError(
+            f"{folder} is a folder of frames without timestamps: pass --fps, or add "
+            "timestamps.txt (one millisecond value per frame), or name frames like "
+            "'frame_0133ms.png'"
+        )
+    if stamps is not None and len(stamps) != len(names):
+        raise ValueError(f"timestamps.txt has {len(stamps)} values for {len(names)} frames")
+
+    def frames() -> Iterator[np.ndarray]:
+        for name in names:
+            image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"cannot read image {folder / name}")
+            yield image
+
+    return frames(), stamps
+
+
+def _read_video(path: Path, fps: float | None):
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"cannot open {path} as a video (is it a video file OpenCV can read?)")
+    container_fps = capture.get(cv2.CAP_PROP_FPS)
+    if fps is None and not (container_fps and container_fps > 0):
+        capture.release()
+        raise ValueError(f"{path} does not state its frame rate; pass --fps")
+    rate = float(fps if fps is not None else container_fps)
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ok, image = capture.read()
+                if not ok:
+                    return
+                yield image
+        finally:
+            capture.release()
+
+    return frames(), rate
+
+
+def locate_clip(path: str | os.PathLike, *, fps: float | None = None) -> list[BlinkDetection]:
+    """Decode the blinking phones of a video file or a folder of frames.
+
+    Parameters
+    ----------
+    path : path-like
+        A video any OpenCV backend reads (frame rate from the container unless ``fps`` is given),
+        or a folder of images in natural name order. For a folder, timing comes from ``fps``, else
+        from ``timestamps.txt`` (one millisecond value per frame in name order, or ``name ms`` per
+        line), else from file names containing ``<number>ms`` (``frame_0133ms.png``).
+    fps : float, optional
+        Frame rate override.
+
+    Returns
+    -------
+    list of BlinkDetection
+        ``code`` (decimal pixel number), ``x_img``, ``y_img`` (first-frame image pixels),
+        ``confidence`` (0..1).
+
+    Raises
+    ------
+    ValueError
+        Missing path, unreadable input, or a folder with no timing information.
+    """
+    return decode_clip(path, fps=fps).detections
+
+
+def decode_clip(path: str | os.PathLike, *, fps: float | None = None) -> BlinkResult:
+    """Like :func:`locate_clip` but returns the whole :class:`BlinkResult` (with decode_stats)."""
+    if fps is not None and (not np.isfinite(fps) or fps <= 0):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    source = Path(path)
+    if not source.exists():
+        raise ValueError(f"{source} does not exist")
+    if source.is_dir():
+        frames, stamps = _read_folder(source, fps)
+        return decode_frames(frames, stamps, fps)
+    frames, rate = _read_video(source, fps)
+    return decode_frames(frames, None, rate)

@@ -1,0 +1,303 @@
+"""Seeded synthetic video of a stand of phones playing blink patterns, with ground truth.
+
+The camera has its own frame rate (with timing jitter) and exposure, starts at a random moment of
+the server clock, drifts like a hand-held phone, blurs and adds noise; each phone has its own
+brightness, white balance and a small clock error; a few per cent of phones are hidden for part of
+the clip; distractors (flashing lamps, screens cycling colours, steady lights and screens playing a
+random code with a correct sync marker) are mixed in. Frames are BGR uint8 (OpenCV order) and are
+rendered lazily, so a 4K clip of 10,000 phones never sits in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.special import erf
+
+from c3s.vision.blink import N_NUMBERS, N_SLOTS, SLOT_MS, pattern_bits
+
+DISTRACTOR_KINDS = ("lamp", "screen", "steady", "random_code")
+
+
+@dataclass(frozen=True)
+class SynthClip:
+    """A rendered-on-demand clip and its ground truth.
+
+    Attributes
+    ----------
+    numbers : np.ndarray, shape (n,), int64
+        Pixel number of each phone.
+    xy : np.ndarray, shape (n, 2), float64
+        True image position (x, y in pixels, pixel centres at integers) of each phone's screen
+        centre in the first frame.
+    occluded : np.ndarray, shape (n,), bool
+        Phones hidden for part of the clip.
+    occlusion_ms : np.ndarray, shape (n, 2)
+        Hidden interval (camera clock, ms) of each phone; (inf, inf) if never hidden.
+    distractor_xy : np.ndarray, shape (m, 2)
+        First-frame positions of distractors.
+    distractor_kind : tuple of str
+        One of ``DISTRACTOR_KINDS`` per distractor.
+    timestamps_ms : np.ndarray, shape (frames,)
+        Camera timestamps of the frames (ms, first frame at 0, with jitter).
+    """
+
+    width: int
+    height: int
+    fps: float
+    numbers: np.ndarray
+    xy: np.ndarray
+    occluded: np.ndarray
+    occlusion_ms: np.ndarray
+    distractor_xy: np.ndarray
+    distractor_kind: tuple
+    timestamps_ms: np.ndarray
+    params: dict = field(repr=False)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.timestamps_ms) / self.fps
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Render the frames lazily, one (height, width, 3) BGR uint8 array at a time.
+
+        Rendering is deterministic: calling this twice yields the same frames.
+        """
+        return _render(self)
+
+
+def _layout(rng, n_cells: int, width: int, height: int):
+    margin = 12
+    aw, ah = width - 2 * margin, height - 2 * margin
+    cols = int(np.ceil(np.sqrt(n_cells * aw / ah)))
+    rows = int(np.ceil(n_cells / cols))
+    sx, sy = aw / cols, ah / rows
+    cells = rng.permutation(rows * cols)[:n_cells]
+    r, c = np.divmod(cells, cols)
+    x = margin + (c + 0.5) * sx + rng.uniform(-0.15, 0.15, n_cells) * sx
+    y = margin + (r + 0.5) * sy + rng.uniform(-0.15, 0.15, n_cells) * sy
+    return np.stack([x, y], axis=1), sx, sy
+
+
+def make_clip(
+    n_phones: int = 200,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: float = 30.0,
+    duration_ms: float = 1500.0,
+    seed: int = 0,
+    jitter_ms: float = 1.5,
+    exposure_ms: float | None = None,
+    n_distractors: int | None = None,
+    occluded_fraction: float = 0.05,
+    occlusion_range_ms: tuple[float, float] = (100.0, 300.0),
+    drift_px_per_s: float = 3.0,
+    noise_sigma: float = 2.5,
+    blur_sigma: float = 0.7,
+    clock_error_ms: float = 4.0,
+    jpeg_quality: int | None = None,
+) -> SynthClip:
+    """Draw a stand of ``n_phones`` phones (distinct random numbers) and a camera; see module doc.
+
+    Parameters
+    ----------
+    n_phones : int
+        Phones in view (1 .. 100,000).
+    width, height : int
+        Frame size in pixels.
+    fps : float
+        Nominal camera frame rate (24..60 typical); ``jitter_ms`` is the standard deviation of
+        each frame's capture time around the nominal grid.
+    duration_ms : float
+        Clip length.
+    exposure_ms : float, optional
+        Exposure per frame; default random between 30 % and 100 % of the frame interval.
+    n_distractors : int, optional
+        Default: 2 % of the phones plus 8, cycling through ``DISTRACTOR_KINDS``.
+    occluded_fraction : float
+        Share of phones hidden once, for a random interval of ``occlusion_range_ms``.
+    drift_px_per_s : float
+        Speed of the camera's slow drift (pixels per second, plus a small wobble).
+    noise_sigma : float
+        Sensor noise (8-bit levels, Gaussian).
+    blur_sigma : float
+        Optical blur (Gaussian sigma, pixels).
+    clock_error_ms : float
+        Standard deviation of each phone's error in following the server clock.
+    jpeg_quality : int, optional
+        If given, every frame goes through JPEG at this quality (compression artefacts).
+    """
+    if not 1 <= n_phones <= 100_000:
+        raise ValueError(f"n_phones must be in 1..100000, got {n_phones}")
+    if width < 64 or height < 64:
+        raise ValueError("frames must be at least 64 x 64 pixels")
+    if not 1.0 <= fps <= 240.0:
+        raise ValueError(f"fps must be in 1..240, got {fps}")
+    rng = np.random.default_rng(seed)
+    n_distractors = int(0.02 * n_phones) + 8 if n_distractors is None else n_distractors
+    n_frames = int(np.floor(duration_ms * fps / 1000.0))
+    frame_ms = 1000.0 / fps
+    times = np.arange(n_frames) * frame_ms + rng.normal(0, jitter_ms, n_frames)
+    times = np.maximum.accumulate(times - times[0] + np.arange(n_frames) * 1e-3)
+    exposure = exposure_ms if exposure_ms is not None else rng.uniform(0.3, 1.0) * frame_ms
+    positions, sx, sy = _layout(rng, n_phones + n_distractors, width, height)
+    numbers = rng.choice(N_NUMBERS, size=n_phones, replace=False).astype(np.int64)
+    occluded = rng.random(n_phones) < occluded_fraction
+    occ = np.full((n_phones, 2), np.inf)
+    length = rng.uniform(*occlusion_range_ms, n_phones)
+    start = rng.uniform(-0.5 * length, times[-1] + frame_ms - 0.5 * length)
+    occ[occluded] = np.stack([start, start + length], axis=1)[occluded]
+    angle = rng.uniform(0, 2 * np.pi)
+    params = {
+        "seed": seed,
+        "server_start_ms": 1.7e12 + rng.uniform(0, 1e7),
+        "exposure_ms": float(exposure),
+        "velocity": drift_px_per_s * np.array([np.cos(angle), np.sin(angle)]) / 1000.0,
+        "wobble": rng.uniform(0.2, 0.6, 2),
+        "wobble_ms": rng.uniform(400, 900),
+        "phone_w": float(np.clip(0.12 * sx, 1.5, 4.0)),
+        "phone_h": float(np.clip(0.2 * sy, 2.0, 6.0)),
+        "noise_sigma": noise_sigma,
+        "blur_sigma": blur_sigma,
+        "jpeg_quality": jpeg_quality,
+        "brightness": rng.uniform(0.35, 1.0, n_phones + n_distractors),
+        "white_balance": rng.uniform(0.7, 1.0, (n_phones + n_distractors, 3)),
+        "clock_error_ms": rng.normal(0, clock_error_ms, n_phones),
+        "distractor_rng_seed": int(rng.integers(2**31)),
+        "noise_seed": int(rng.integers(2**31)),
+    }
+    kinds = tuple(DISTRACTOR_KINDS[i % len(DISTRACTOR_KINDS)] for i in range(n_distractors))
+    return SynthClip(
+        width=width,
+        height=height,
+        fps=float(fps),
+        numbers=numbers,
+        xy=positions[:n_phones] + _drift(params, 0.0),
+        occluded=occluded,
+        occlusion_ms=occ,
+        distractor_xy=positions[n_phones:] + _drift(params, 0.0),
+        distractor_kind=kinds,
+        timestamps_ms=times,
+        params={**params, "base_xy": positions},
+    )
+
+
+def _drift(params: dict, t_ms: float) -> np.ndarray:
+    wobble = params["wobble"] * np.sin(2 * np.pi * t_ms / params["wobble_ms"] + np.array([0, 1]))
+    return params["velocity"] * t_ms + wobble
+
+
+def _slot_mix(bits: np.ndarray, t0: np.ndarray, exposure: float) -> np.ndarray:
+    """Average RGB bits (n, 3) shown during [t0, t0 + exposure] (exposure shorter than a slot)."""
+    slot = np.floor(t0 / SLOT_MS).astype(np.int64)
+    first = np.clip(((slot + 1) * SLOT_MS - t0) / exposure, 0.0, 1.0)
+    rows = np.arange(len(bits))
+    a = bits[rows, slot % N_SLOTS].astype(np.float32)
+    b = bits[rows, (slot + 1) % N_SLOTS].astype(np.float32)
+    return first[:, None] * a + (1.0 - first[:, None]) * b
+
+
+def _distractor_bits(clip: SynthClip) -> tuple[np.ndarray, np.ndarray]:
+    """Per distractor a long colour sequence (m, L, 3) and its step in ms (m,)."""
+    rng = np.random.default_rng(clip.params["distractor_rng_seed"])
+    m = len(clip.distractor_kind)
+    seq = np.zeros((m, 64, 3), np.uint8)
+    step = np.full(m, SLOT_MS)
+    palette = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], np.uint8)
+    for i, kind in enumerate(clip.distractor_kind):
+        if kind == "lamp":
+            colour = palette[rng.choice([7, 7, 4, 6])]
+            seq[i, ::2] = colour
+            step[i] = rng.uniform(40.0, 600.0)
+        elif kind == "screen":
+            seq[i] = palette[rng.integers(0, 8, 64)]
+            step[i] = rng.uniform(50.0, 300.0)
+        elif kind == "steady":
+            seq[i] = palette[rng.choice([7, 6, 3])]
+        else:  # random data colours behind a correct marker, on the server clock
+            data = palette[rng.choice([1, 2, 3, 4, 5, 6], size=(4, 14))]
+            for rep in range(4):
+                seq[i, rep * 16] = palette[7]
+                seq[i, rep * 16 + 2 : rep * 16 + 16] = data[rep]
+    return seq, step
+
+
+def _footprints(xy: np.ndarray, w: float, h: float, sigma: float, half: int):
+    """Blurred-rectangle weights (n, P, P) on integer grids starting at (x0, y0) (n,)."""
+    x0 = np.floor(xy[:, 0]).astype(np.int64) - half
+    y0 = np.floor(xy[:, 1]).astype(np.int64) - half
+    u = np.arange(2 * half + 1)
+    s = np.sqrt(2.0) * max(sigma, 0.3)
+
+    def profile(origin, centre, size):
+        d = (origin[:, None] + u[None, :]) - centre[:, None]
+        return 0.5 * (erf((d + size / 2) / s) - erf((d - size / 2) / s))
+
+    px = profile(x0, xy[:, 0], w)
+    py = profile(y0, xy[:, 1], h)
+    return py[:, :, None] * px[:, None, :], x0, y0
+
+
+def _phone_rgb(clip: SynthClip, bits, t_cam: float, exposure: float):
+    p = clip.params
+    server = p["server_start_ms"] + t_cam - p["clock_error_ms"]
+    rgb = _slot_mix(bits, server, exposure)
+    lo, hi = clip.occlusion_ms[:, 0], clip.occlusion_ms[:, 1]
+    hidden = np.clip((np.minimum(hi, t_cam + exposure) - np.maximum(lo, t_cam)) / exposure, 0, 1)
+    return rgb * (1.0 - hidden)[:, None]
+
+
+def _distractor_rgb(clip: SynthClip, seq, step, t_cam: float, exposure: float):
+    server = clip.params["server_start_ms"] + t_cam
+    own = t_cam + np.arange(len(seq)) * 37.0  # each flashing light has its own phase
+    clock = np.where(np.array([k == "random_code" for k in clip.distractor_kind]), server, own)
+    idx = np.floor(clock / step).astype(np.int64) % seq.shape[1]
+    return seq[np.arange(len(seq)), idx].astype(np.float32)
+
+
+def _render(clip: SynthClip) -> Iterator[np.ndarray]:
+    p = clip.params
+    h, w = clip.height, clip.width
+    bits = pattern_bits(clip.numbers)
+    seq, step = _distractor_bits(clip)
+    nrng = np.random.default_rng(p["noise_seed"])
+    pad = 64
+    noise = (nrng.standard_normal((h + pad, w + pad, 3), dtype=np.float32) * p["noise_sigma"])
+    yy = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    background = 6.0 + 10.0 * yy * np.ones((1, w, 1), np.float32)  # a dim, uneven stand
+    crosstalk = np.array([[0.92, 0.06, 0.02], [0.05, 0.9, 0.05], [0.02, 0.08, 0.9]], np.float32)
+    half = int(np.ceil(max(p["phone_w"], p["phone_h"]) / 2 + 2.5 * p["blur_sigma"]))
+    gain = (p["brightness"][:, None] * p["white_balance"] * 240.0).astype(np.float32)
+    for f, t_cam in enumerate(clip.timestamps_ms):
+        exposure = p["exposure_ms"]
+        colour = np.concatenate(
+            [_phone_rgb(clip, bits, t_cam, exposure), _distractor_rgb(clip, seq, step, t_cam, exposure)]
+        )
+        emitted = (0.03 + 0.97 * colour) @ crosstalk.T * gain  # (n + m, 3) RGB, screen black 3 %
+        xy = p["base_xy"] + _drift(p, t_cam)
+        weights, x0, y0 = _footprints(xy, p["phone_w"], p["phone_h"], p["blur_sigma"], half)
+        img = background + noise[(f * 7) % pad : (f * 7) % pad + h, (f * 13) % pad : (f * 13) % pad + w]
+        _splat(img, weights, x0, y0, emitted[:, ::-1])  # BGR
+        frame = np.clip(img, 0, 255).astype(np.uint8)
+        if p["jpeg_quality"] is not None:
+            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg_quality"])])
+            frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        yield frame
+
+
+def _splat(img: np.ndarray, weights, x0, y0, bgr) -> None:
+    """Add each light's footprint times its BGR colour into ``img`` (in place, clipped to edges)."""
+    h, w = img.shape[:2]
+    size = weights.shape[1]
+    u = np.arange(size)
+    ys = y0[:, None, None] + u[None, :, None]
+    xs = x0[:, None, None] + u[None, None, :]
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    sel = np.nonzero(inside)
+    yy, xx = ys[sel[0], sel[1], 0], xs[sel[0], 0, sel[2]]
+    vals = weights[sel][:, None] * bgr[sel[0]]
+    img[yy, xx] += vals.astype(np.float32)
