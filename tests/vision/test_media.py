@@ -1,0 +1,166 @@
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from c3s.vision.media import MediaError, MediaLimits, decode_media, encode_png
+
+LIMITS = MediaLimits(max_frames=100, max_pixels=640 * 480, max_total_duration_ms=60_000, max_fps=30)
+
+
+def png_bytes(image, mode="RGB"):
+    buffer = io.BytesIO()
+    Image.fromarray(image, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif_bytes(colors, durations, size=(32, 24)):
+    frames = [Image.new("RGB", size, color) for color in colors]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0)
+    return buffer.getvalue()
+
+
+def mp4_bytes(tmp_path, n_frames, fps, size=(64, 48), codec=("mp4v", ".mp4")):
+    path = str(tmp_path / f"clip{codec[1]}")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec[0]), fps, size)
+    assert writer.isOpened(), f"OpenCV on this machine cannot write {codec}"
+    for i in range(n_frames):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        frame[..., 2] = 255 * (i % 2)  # BGR: odd frames red
+        frame[..., 1] = 255 * ((i + 1) % 2)  # even frames green
+        writer.write(frame)
+    writer.release()
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def png_with_header(width, height):
+    """A PNG whose IHDR claims width x height, followed by a tiny (wrong) IDAT."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+def test_png_becomes_one_rgb_frame_with_the_still_duration():
+    image = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    frames = decode_media(png_bytes(image), content_type="image/png", limits=LIMITS,
+                          still_duration_ms=2500)
+    assert len(frames) == 1
+    assert np.array_equal(frames[0].image, image)
+    assert frames[0].duration_ms == 2500
+
+
+def test_transparent_areas_become_black():
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[:, :4, 3] = 255  # left half opaque white, right half fully transparent
+    (frame,) = decode_media(png_bytes(rgba, "RGBA"), limits=LIMITS)
+    assert (frame.image[:, :4] == 255).all() and (frame.image[:, 4:] == 0).all()
+
+
+def test_gif_keeps_its_frames_colours_and_durations():
+    data = gif_bytes([(255, 0, 0), (0, 255, 0), (0, 0, 255)], [100, 250, 40])
+    frames = decode_media(data, content_type="image/gif", limits=LIMITS)
+    assert [f.duration_ms for f in frames] == [100, 250, 40]
+    assert [tuple(f.image[0, 0]) for f in frames] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+
+
+def test_gif_zero_delay_plays_like_a_browser_at_100_ms():
+    data = gif_bytes([(255, 0, 0), (0, 0, 255)], [0, 0])
+    assert [f.duration_ms for f in decode_media(data, limits=LIMITS)] == [100, 100]
+
+
+@pytest.mark.parametrize("codec", [("mp4v", ".mp4"), ("VP80", ".webm")])
+def test_video_frames_follow_the_video_fps(tmp_path, codec):
+    frames = decode_media(mp4_bytes(tmp_path, 10, 20, codec=codec), limits=LIMITS)
+    assert len(frames) == 10
+    assert all(f.duration_ms == 50 for f in frames)
+    assert frames[0].image.shape == (48, 64, 3)
+    # RGB order: frame 0 green, frame 1 red (lossy codec, so roughly).
+    assert frames[0].image[..., 1].mean() > 200 and frames[0].image[..., 0].mean() < 50
+    assert frames[1].image[..., 0].mean() > 200 and frames[1].image[..., 1].mean() < 50
+
+
+def test_fast_video_is_subsampled_to_max_fps_keeping_total_duration(tmp_path):
+    limits = MediaLimits(max_frames=100, max_pixels=640 * 480, max_total_duration_ms=60_000,
+                         max_fps=10)
+    frames = decode_media(mp4_bytes(tmp_path, 30, 30), limits=limits)
+    assert len(frames) == 10
+    assert sum(f.duration_ms for f in frames) == 1000
+    assert all(95 <= f.duration_ms <= 105 for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("limits", "match"),
+    [
+        (MediaLimits(max_frames=4), "more than 4 frames"),
+        (MediaLimits(max_total_duration_ms=500), "limit of 0.5 s"),
+        (MediaLimits(max_pixels=32 * 24 - 1), "exceed the limit"),
+    ],
+)
+def test_limits_answer_413(limits, match):
+    data = gif_bytes([(i * 20, 0, 0) for i in range(10)], [100] * 10)
+    with pytest.raises(MediaError, match=match) as raised:
+        decode_media(data, limits=limits)
+    assert raised.value.status == 413
+
+
+def test_video_over_the_duration_limit_answers_413(tmp_path):
+    limits = MediaLimits(max_total_duration_ms=200)
+    with pytest.raises(MediaError) as raised:
+        decode_media(mp4_bytes(tmp_path, 10, 20), limits=limits)
+    assert raised.value.status == 413
+
+
+def test_decompression_bomb_is_refused_from_its_header():
+    with pytest.raises(MediaError) as raised:
+        decode_media(png_with_header(100_000, 100_000), limits=LIMITS)
+    assert raised.value.status == 413
+    with pytest.raises(MediaError, match="5000x5000") as raised:
+        decode_media(png_with_header(5000, 5000), limits=LIMITS)
+    assert raised.value.status == 413
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [
+        (b"", "image/png", 422),
+        (b"hello, this is not a picture", "image/png", 415),
+        (b"%PDF-1.4 not a picture", None, 415),
+        (png_with_header(0, 10), None, 422),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, None, 422),
+        (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200, "video/mp4", 422),
+        (b"not a video at all" * 20, "video/webm", 422),
+    ],
+)
+def test_bad_input_answers_with_its_status(data, content_type, status):
+    with pytest.raises(MediaError) as raised:
+        decode_media(data, content_type=content_type, limits=LIMITS)
+    assert raised.value.status == status
+    assert isinstance(raised.value, ValueError)
+
+
+def test_truncated_png_gif_and_mp4_answer_422(tmp_path):
+    image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    gif = gif_bytes([(255, 0, 0), (0, 255, 0), (0, 0, 255)], [100] * 3)
+    mp4 = mp4_bytes(tmp_path, 10, 20)
+    for data in (png_bytes(image), gif, mp4):
+        with pytest.raises(MediaError) as raised:
+            decode_media(data[: len(data) * 2 // 3], limits=LIMITS)
+        assert raised.value.status == 422
+
+
+def test_encode_png_round_trips():
+    image = np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    (frame,) = decode_media(encode_png(image), limits=LIMITS)
+    assert np.array_equal(frame.image, image)
+    with pytest.raises(ValueError, match="shape"):
+        encode_png(np.zeros((4, 4), np.uint8))
