@@ -106,9 +106,9 @@ class SeatMap:
     def suggest(self, section: Any, row: Any, seat: Any, limit: int = 5) -> list[SeatLabel]:
         """Seats a person probably meant when `find` failed, best first.
 
-        Close spellings of the section, then of the row within it, then of the seat within the
-        row, plus the numerically nearest seats of that row ('seat 31' in a row of 30 suggests
-        30, 29, ...). The search is per level, so it stays fast on 100,000 seats.
+        Close spellings of the section, then of the row within it; within such a row the
+        numerically nearest seats ('seat 31' in a row of 30 suggests 30, 29, ...), then close
+        spellings of the seat. The search is per level, so it stays fast on 100,000 seats.
         """
         query = seat_label(section, row, seat)
         out: list[SeatLabel] = []
@@ -116,7 +116,7 @@ class SeatMap:
             rows = self._tree[sec]
             for r in _close(query.row, rows):
                 seats = rows[r]
-                for s in _close(query.seat, seats) + _numeric_neighbours(query.seat, seats):
+                for s in _numeric_neighbours(query.seat, seats) + _close(query.seat, seats):
                     label = SeatLabel(sec, r, s)
                     if label not in out:
                         out.append(label)
