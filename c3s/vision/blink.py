@@ -45,6 +45,7 @@ the coordinates of the first frame.
 from __future__ import annotations
 
 import os
+import warnings
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -239,13 +240,14 @@ class _Tracks:
 
 def _detect_blobs(frame: np.ndarray, *, threshold: float | None, max_area: int):
     """Bright connected regions of one BGR frame: centroids (k, 2) x, y and areas (k,)."""
-    gray = frame.max(axis=2)
+    b, g, r = cv2.split(frame)
+    gray = cv2.max(cv2.max(b, g), r)
     if threshold is None:
         sample = gray[::7, ::7].astype(np.float32)
         median = float(np.median(sample))
         mad = float(np.median(np.abs(sample - median))) + 1.0
         threshold = median + max(18.0, 8.0 * 1.4826 * mad)
-    mask = (gray > threshold).astype(np.uint8)
+    _, mask = cv2.threshold(gray, float(threshold), 1, cv2.THRESH_BINARY)
     n, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     area = stats[1:, cv2.CC_STAT_AREA]
     keep = area <= max_area
@@ -269,26 +271,32 @@ def _add_new_blobs(tracks: _Tracks, centroids: np.ndarray, area: np.ndarray, fra
     tracks.blob_area = np.concatenate([tracks.blob_area, area.astype(np.float64)])
 
 
+def _window_layout(radius: int):
+    """Offsets (dy, dx) of a window's pixels, flattened, and which of them are on its border."""
+    d = np.arange(-radius, radius + 1)
+    dy, dx = np.meshgrid(d, d, indexing="ij")
+    border = (np.abs(dy) == radius) | (np.abs(dx) == radius)
+    return dy.ravel(), dx.ravel(), border.ravel()
+
+
 def _measure(frame: np.ndarray, tracks: _Tracks, radius: int):
-    """Window sums (n, 3) and centroid offsets from the window centre (n, 2), weights (n,)."""
+    """Window sums (n, 3) and centroid positions (n, 2) x, y of each blob, weights (n,)."""
     h, w = frame.shape[:2]
     centre = tracks.base + tracks.drift
     cx = np.clip(np.rint(centre[:, 0]).astype(np.int64), radius, w - 1 - radius)
     cy = np.clip(np.rint(centre[:, 1]).astype(np.int64), radius, h - 1 - radius)
-    d = np.arange(-radius, radius + 1)
-    patch = frame[cy[:, None, None] + d[None, :, None], cx[:, None, None] + d[None, None, :]]
-    patch = patch.astype(np.float32)  # (n, s, s, 3)
-    sums = patch.sum(axis=(1, 2))
-    lum = patch.sum(axis=3)
-    border = np.concatenate(
-        [lum[:, 0, :], lum[:, -1, :], lum[:, 1:-1, 0], lum[:, 1:-1, -1]], axis=1
-    ).mean(axis=1)
-    wgt = np.maximum(lum - border[:, None, None] - 6.0, 0.0)
-    total = wgt.sum(axis=(1, 2))
+    dy, dx, border = _window_layout(radius)
+    flat = (cy * w + cx)[:, None] + (dy * w + dx)[None, :]  # (n, s*s)
+    flat3 = 3 * flat[:, None, :] + np.arange(3)[None, :, None]  # (n, 3, s*s), contiguous windows
+    patch = frame.reshape(-1)[flat3].astype(np.float32)
+    sums = patch.sum(axis=2)
+    lum = patch[:, 0] + patch[:, 1] + patch[:, 2]
+    background = lum[:, border].mean(axis=1)
+    wgt = np.maximum(lum - background[:, None] - 6.0, 0.0)
+    total = wgt.sum(axis=1)
     safe = np.maximum(total, 1e-6)
-    off_x = (wgt.sum(axis=1) * d).sum(axis=1) / safe
-    off_y = (wgt.sum(axis=2) * d).sum(axis=1) / safe
-    measured = np.stack([cx + off_x, cy + off_y], axis=1)
+    off = np.stack([wgt @ dx.astype(np.float32), wgt @ dy.astype(np.float32)], axis=1)
+    measured = np.stack([cx, cy], axis=1) + off / safe[:, None]
     return sums, measured, total
 
 
@@ -355,13 +363,22 @@ def recover_slot_phase(z: np.ndarray, t_ms: np.ndarray, *, slot_ms: float = SLOT
         Frame times in milliseconds.
     """
     z = np.nan_to_num(z, nan=0.0)
-    best, best_cost = 0.0, np.inf
-    for phase in np.arange(0.0, slot_ms, 1.0):
+    cs1 = np.concatenate([np.zeros_like(z[:, :1]), np.cumsum(z, axis=1)], axis=1)
+    cs2 = np.concatenate([np.zeros_like(z[:, :1]), np.cumsum(z * z, axis=1)], axis=1)
+    coarse = _best_phase(cs1, cs2, t_ms, np.arange(0.0, slot_ms, 2.0), slot_ms)
+    fine = np.mod(coarse + np.arange(-2.0, 2.01, 0.5), slot_ms)
+    return _best_phase(cs1, cs2, t_ms, fine, slot_ms)
+
+
+def _best_phase(cs1, cs2, t_ms, phases, slot_ms) -> float:
+    """The phase with the least within-slot sum of squares, from cumulative sums along frames."""
+    best, best_cost = float(phases[0]), np.inf
+    for phase in phases:
         labels = np.floor((t_ms - phase) / slot_ms).astype(np.int64)
-        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-        s1 = np.add.reduceat(z, starts, axis=1)
-        s2 = np.add.reduceat(z * z, starts, axis=1)
-        count = np.diff(np.r_[starts, len(labels)])[None, :, None]
+        edges = np.r_[0, np.flatnonzero(labels[1:] != labels[:-1]) + 1, len(labels)]
+        s1 = cs1[:, edges[1:]] - cs1[:, edges[:-1]]
+        s2 = cs2[:, edges[1:]] - cs2[:, edges[:-1]]
+        count = np.diff(edges)[None, :, None]
         cost = float((s2 - s1 * s1 / count).sum())
         if cost < best_cost - 1e-9:
             best, best_cost = float(phase), cost
@@ -390,6 +407,18 @@ def _slot_readings(values, z_frames, t_ms, phase, frame_ms):
         readings[missing, j] = np.nan
         zread[missing, j] = np.nan
     return readings, zread, uniq
+
+
+def _hide_dark_frames(values, z_frames, t_ms, phase, k0, frame_ms):
+    """NaN out frames where a blob is dark outside the black slot: it was hidden (occluded)
+    then, since data slots always have a channel on; a dimmed frame would blur the slot reading."""
+    rel = t_ms - phase - ((1 - k0) % N_SLOTS) * SLOT_MS  # black slot starts at rel = 0 (mod period)
+    rel = np.mod(rel, N_SLOTS * SLOT_MS)
+    period = N_SLOTS * SLOT_MS
+    near_black = (rel > period - frame_ms) | (rel < SLOT_MS + frame_ms)
+    dark = np.nanmax(z_frames, axis=2) < 0.45  # (n, frames)
+    dark &= ~near_black[None, :]
+    return np.where(dark[:, :, None], np.nan, values)
 
 
 def recover_cycle_phase(zread: np.ndarray, labels: np.ndarray) -> int:
@@ -445,7 +474,8 @@ def _classify(slots: np.ndarray, min_contrast: float):
     on = z > 0.5
     amb = np.abs(z - 0.5) < 0.2
     seen = np.isfinite(z).all(axis=2)  # (n, 16)
-    white_ok = ~seen[:, 0] | (on[:, 0].all(axis=1) & ~amb[:, 0].any(axis=1))
+    hidden_white = np.nan_to_num(z[:, 0], nan=0.0).max(axis=1) < 0.3  # occluded, not wrong
+    white_ok = ~seen[:, 0] | hidden_white | (on[:, 0].all(axis=1) & ~amb[:, 0].any(axis=1))
     black_ok = ~seen[:, 1] | (~on[:, 1].any(axis=1) & ~amb[:, 1].any(axis=1))
     reasons[(reasons == "") & ~(white_ok & black_ok)] = "no_sync_marker"
     data_on, data_amb = on[:, 2:], amb[:, 2:]
@@ -483,6 +513,12 @@ def _positions(tracks: _Tracks, n: int) -> np.ndarray:
 
 
 def _finish(tracks: _Tracks, t_ms: np.ndarray, *, min_contrast: float, channel_order: str):
+    # Blobs with no reading in some slot give all-NaN slices by design; they are handled below.
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+        return _finish_quiet(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
+
+
+def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: str):
     n = len(tracks.base)
     stats = {"blobs": n, "decoded": 0, "rejected": {}}
     if n == 0 or len(t_ms) < 3:
@@ -495,10 +531,12 @@ def _finish(tracks: _Tracks, t_ms: np.ndarray, *, min_contrast: float, channel_o
     z_frames, contrast = _normalise(values)
     frame_ms = float(np.median(np.diff(t_ms)))
     good = np.flatnonzero(np.all(contrast >= min_contrast, axis=1))
-    sample = good[:: max(1, len(good) // 3000)] if len(good) else np.arange(min(n, 3000))
+    sample = good[:: max(1, len(good) // 1500)] if len(good) else np.arange(min(n, 1500))
     phase = recover_slot_phase(z_frames[sample], t_ms)
     readings, zread, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
     k0 = recover_cycle_phase(zread[sample], labels)
+    values = _hide_dark_frames(values, z_frames, t_ms, phase, k0, frame_ms)
+    readings, _, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
     slots = _per_slot(readings, (labels + k0) % N_SLOTS)
     numbers, reasons, n_erased, margin = _classify(slots, min_contrast)
     position = _positions(tracks, n)
@@ -562,7 +600,7 @@ def decode_frames(
     detect_threshold: float | None = None,
     min_contrast: float = 60.0,
     max_blob_area: int = 400,
-    redetect_ms: float = 150.0,
+    redetect_ms: float = 250.0,
     max_frames: int = 3000,
 ) -> BlinkResult:
     """Find phones playing blink patterns in a stream of frames and decode their numbers.
