@@ -596,7 +596,8 @@ def _solve(
     try:
         # The full inverse, so the x/y block accounts for the solved clock offset and rate.
         cov = np.linalg.inv(jac.T @ jac) * sigma_m**2
-        uncertainty = float(np.sqrt(cov[0, 0] + cov[1, 1]))
+        variance = float(cov[0, 0] + cov[1, 1])
+        uncertainty = math.sqrt(variance) if variance > 0 else math.inf
     except np.linalg.LinAlgError:
         uncertainty = math.inf
     span = np.max(np.hypot(*(spk - spk.mean(axis=0)).T))
