@@ -188,10 +188,11 @@ class Pyramid:
             if previous is None:
                 linear_downsample(frame, self.base, out=level_view)
             else:
-                # Odd sides: repeat the edge so each coarser cell is still a 2x2 block mean.
+                # Odd sides: pad with zeros (see linear_downsample) to keep exact 2x2 block sums.
                 pad_h, pad_w = 2 * rows - previous.shape[0], 2 * cols - previous.shape[1]
                 if pad_h or pad_w:
-                    previous = cv2.copyMakeBorder(previous, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+                    previous = cv2.copyMakeBorder(previous, 0, pad_h, 0, pad_w,
+                                                  cv2.BORDER_CONSTANT, value=0)
                 level_view[...] = cv2.resize(previous, (cols, rows), interpolation=cv2.INTER_AREA)
             previous = level_view
         return buffer
@@ -335,17 +336,21 @@ def _footprint_boxes(positions, radii, scene_size, placed: Fit) -> np.ndarray:
 
 
 def _axis_weights(lo: np.ndarray, hi: np.ndarray, extent: np.ndarray):
-    """Cells overlapped by [lo, hi) (in cells, clipped to [0, extent)) and the overlap lengths.
+    """Cells overlapped by [lo, hi) (in cells, clipped to [0, extent)) and their weights.
 
-    Returns (N, K) int64 first-cell-relative indices and (N, K) float64 overlaps; overlaps are 0
-    past the footprint's end or the frame's edge.
+    Returns (N, K) int64 cell indices and (N, K) float64 weights: the overlap length divided by
+    the part of the cell inside the frame (a cell on the frame's edge holds the sum of its real
+    pixels over the whole cell area). Weights are 0 past the footprint's end or the frame's edge.
     """
     lo_in, hi_in = np.clip(lo, 0.0, extent), np.clip(hi, 0.0, extent)
     first = np.floor(lo_in).astype(np.int64)
     span = int(np.max(np.ceil(hi_in) - first, initial=1))
     cells = first[:, None] + np.arange(max(span, 1))
     overlap = np.minimum(cells + 1, hi_in[:, None]) - np.maximum(cells, lo_in[:, None])
-    return cells, np.clip(overlap, 0.0, 1.0)
+    inside_frame = np.clip(extent - cells, 0.0, 1.0)
+    weight = np.divide(np.clip(overlap, 0.0, 1.0), inside_frame, out=np.zeros(cells.shape),
+                       where=inside_frame > 0)
+    return cells, weight
 
 
 def _averaging_matrix(boxes_px, cell_px, frame_hw, pyramid: Pyramid):
@@ -389,11 +394,12 @@ def linear_downsample(frame: np.ndarray, level: int, *, out: np.ndarray | None =
     Returns
     -------
     (ceil(H / level), ceil(W / level), 3) uint16, linear light scaled to 0..65535. Frames whose
-    sides are not multiples of ``level`` are padded by repeating the edge.
+    sides are not multiples of ``level`` are padded with zeros, so a cell on the frame's edge holds
+    (sum of its real pixels) / level**2; the averaging matrix divides by the cell's real fraction.
     """
     pad_h, pad_w = -frame.shape[0] % level, -frame.shape[1] % level
     if pad_h or pad_w:
-        frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
     height, width = frame.shape[:2]
     if out is None:
         out = np.empty((height // level, width // level, 3), np.uint16)

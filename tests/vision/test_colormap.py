@@ -7,8 +7,8 @@ from c3s.vision.colormap import (
     ColorMapper,
     build_track_table,
     footprint_radii,
-    pack_color_map,
     linear_to_srgb,
+    pack_color_map,
     reference_colors,
     track_for_pixel,
     unpack_color_map,
@@ -41,14 +41,22 @@ def test_lookup_tables_round_trip_every_level():
     assert np.array_equal(ENCODE_LUT[DECODE_LUT], np.arange(256))
 
 
-@pytest.mark.parametrize("shape", [(64, 96), (67, 101)])
-def test_uniform_frame_gives_its_exact_colour_everywhere(shape):
+@pytest.mark.parametrize(("shape", "level"), [((64, 96), None), ((67, 101), None), ((67, 101), 8)])
+def test_uniform_frame_gives_its_exact_colour_everywhere(shape, level):
+    # Also with frame sides that are not multiples of the pyramid's cells, up to the edges.
     positions = seat_grid(40, 30, 1.3, jitter=0.3)
     for color in [(0, 0, 0), (255, 255, 255), (200, 17, 90), (1, 128, 254)]:
         frame = np.empty((*shape, 3), np.uint8)
         frame[...] = color
-        mapper = ColorMapper.build(positions, (40, 30), frame.shape, fit="stretch")
+        mapper = ColorMapper.build(positions, (40, 30), frame.shape, fit="stretch", level=level)
         assert (mapper.colors(frame) == color).all()
+
+
+def test_a_lone_pixel_shows_the_whole_frame_average():
+    frame = np.zeros((30, 45, 3), np.uint8)
+    frame[:15] = 255
+    mapper = ColorMapper.build(np.array([[5.0, 5.0]]), (45, 30), frame.shape, fit="stretch")
+    assert mapper.colors(frame).tolist() == [[188, 188, 188]]
 
 
 def test_split_frame_gives_each_side_its_colour():
