@@ -458,6 +458,24 @@ def _per_slot(readings: np.ndarray, slot_index: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- per-blob decoding
 
 
+def _channel_levels(slots: np.ndarray, iterations: int = 5):
+    """Each blob's per-channel off and on levels: two-means of its 16 slot readings (n, 16, 3).
+
+    Lossy video (4:2:0 chroma, clipping) shrinks colour contrast but not white/black, so
+    levels from the white and black slots alone would put thresholds in the wrong place; the
+    means of the two clusters of every slot reading follow what the colours actually look like.
+    """
+    lo = np.nanmin(slots, axis=1)
+    hi = np.nanmax(slots, axis=1)
+    for _ in range(iterations):
+        thr = 0.5 * (lo + hi)[:, None]
+        upper = slots > thr
+        lower = slots <= thr
+        hi = np.where(upper.any(axis=1), np.nanmean(np.where(upper, slots, np.nan), axis=1), hi)
+        lo = np.where(lower.any(axis=1), np.nanmean(np.where(lower, slots, np.nan), axis=1), lo)
+    return lo, hi
+
+
 def _classify(slots: np.ndarray, min_contrast: float):
     """Per-blob decision from 16 slot readings (n, 16, 3).
 
@@ -465,14 +483,13 @@ def _classify(slots: np.ndarray, min_contrast: float):
     """
     n = len(slots)
     reasons = np.full(n, "", dtype=object)
-    lo = np.nanmin(slots, axis=1)  # (n, 3)
-    hi = np.nanmax(slots, axis=1)
+    lo, hi = _channel_levels(slots)  # (n, 3) each
     contrast = hi - lo
     z = (slots - lo[:, None]) / np.maximum(contrast, 1e-6)[:, None]
     low = ~np.all(contrast >= min_contrast, axis=1) | ~np.isfinite(contrast).all(axis=1)
     reasons[low] = "low_contrast"
     on = z > 0.5
-    amb = np.abs(z - 0.5) < 0.2
+    amb = np.abs(z - 0.5) < 0.17
     seen = np.isfinite(z).all(axis=2)  # (n, 16)
     hidden_white = np.nan_to_num(z[:, 0], nan=0.0).max(axis=1) < 0.3  # occluded, not wrong
     white_ok = ~seen[:, 0] | hidden_white | (on[:, 0].all(axis=1) & ~amb[:, 0].any(axis=1))
