@@ -87,13 +87,13 @@ def natural_frame(height: int, width: int, *, seed: int = 0) -> np.ndarray:
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-def _median_ms(function, repeats: int) -> float:
+def _timings_ms(function, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        times.append(1000 * (time.perf_counter() - start))
+    return times
 
 
 def _errors(fast: np.ndarray, exact: np.ndarray) -> dict:
@@ -118,11 +118,12 @@ def _frame_case(positions, frame, subset, repeats: int, **options) -> dict:
     mapper = ColorMapper.build(positions, SCENE, frame.shape, fit="contain", **options)
     build_s = time.perf_counter() - start
     colors = mapper.colors(frame)
-    frame_ms = _median_ms(lambda: mapper.colors(frame), repeats)
+    frame_times = _timings_ms(lambda: mapper.colors(frame), repeats)
     exact = reference_colors(mapper, frame, subset)
     levels, counts = np.unique(mapper.cell_px, return_counts=True)
     return {
-        "frame_ms": round(frame_ms, 2),
+        "frame_ms": round(statistics.median(frame_times), 2),
+        "frame_ms_min": round(min(frame_times), 2),
         "build_s": round(build_s, 3),
         "cells_per_footprint": options.get("cells_per_footprint", 2.0),
         "pyramid_cell_px": {int(k): int(v) for k, v in zip(levels, counts, strict=True)},
@@ -133,7 +134,8 @@ def _frame_case(positions, frame, subset, repeats: int, **options) -> dict:
 
 
 def _loop_ms(mapper: ColorMapper, frame: np.ndarray, subset: np.ndarray, repeats: int) -> float:
-    per_subset = _median_ms(lambda: reference_colors(mapper, frame, subset), repeats)
+    per_subset = statistics.median(
+        _timings_ms(lambda: reference_colors(mapper, frame, subset), repeats))
     return per_subset * mapper.n_pixels / len(subset)
 
 
@@ -147,6 +149,7 @@ def _tracks(positions, n_frames: int, repeats: int) -> dict:
         seconds.append(time.perf_counter() - start)
     return {
         "tracks_s": round(statistics.median(seconds) * 300 / n_frames, 3),
+        "tracks_s_min": round(min(seconds) * 300 / n_frames, 3),
         "tracks_frames_measured": n_frames,
         "tracks_distinct_frames": len(frames),
         "tracks_table_shape": list(table.shape),
@@ -188,6 +191,7 @@ def run(*, quick: bool) -> dict:
         "finer_variant": finer,
         **tracks,
         "repeats": repeats,
+        "timing_note": "medians (and minimums) of repeated runs on a machine shared with other work",
         "threads": 1,
         "quick": quick,
     }

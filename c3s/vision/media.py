@@ -191,16 +191,15 @@ def _image_frames(
 ) -> Iterator[tuple[np.ndarray, float]]:
     image = _open_image(data, pillow_format, limits)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if not getattr(image, "is_animated", False):
-                yield _to_rgb(ImageOps.exif_transpose(image)), float(still_duration_ms)
-                return
-            for frame in ImageSequence.Iterator(image):
-                delay = frame.info.get("duration", 0) or 0
-                if delay <= _MIN_GIF_DELAY_MS:
-                    delay = _BROWSER_GIF_DELAY_MS
-                yield _to_rgb(frame), float(delay)
+        if not getattr(image, "is_animated", False):
+            yield _to_rgb(ImageOps.exif_transpose(image)), float(still_duration_ms)
+            return
+        for frame in ImageSequence.Iterator(image):
+            rgb = _to_rgb(frame)  # decoding first: WebP sets a frame's duration when it loads
+            delay = frame.info.get("duration", 0) or 0
+            if delay <= _MIN_GIF_DELAY_MS:
+                delay = _BROWSER_GIF_DELAY_MS
+            yield rgb, float(delay)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise MediaError(
             f"the {pillow_format} file is corrupt or truncated and cannot be decoded ({error})", 422

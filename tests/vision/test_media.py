@@ -164,3 +164,23 @@ def test_encode_png_round_trips():
     assert np.array_equal(frame.image, image)
     with pytest.raises(ValueError, match="shape"):
         encode_png(np.zeros((4, 4), np.uint8))
+
+
+def test_phone_photo_is_turned_upright_by_its_exif_orientation():
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    (frame,) = decode_media(buffer.getvalue(), content_type="image/jpeg", limits=LIMITS)
+    assert frame.image.shape == (40, 20, 3)
+
+
+def test_animated_webp_keeps_its_durations():
+    frames = [Image.new("RGB", (16, 16), color) for color in ((255, 0, 0), (0, 255, 0))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="WEBP", save_all=True, append_images=frames[1:],
+                   duration=[120, 300], lossless=True)
+    decoded = decode_media(buffer.getvalue(), limits=LIMITS)
+    assert [f.duration_ms for f in decoded] == [120, 300]
+    assert [tuple(f.image[0, 0]) for f in decoded] == [(255, 0, 0), (0, 255, 0)]
