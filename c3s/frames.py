@@ -63,7 +63,10 @@ def add_frames(session: Session, pending: PendingFiles, user: User, scene: Scene
         decoded = decode_media(data, content_type=content_type, limits=media_limits(max_pixels))
     except MediaError as error:
         raise _media_error(error) from None
-    start = (session.scalar(select(func.max(Frame.position)).where(Frame.scene_id == scene.id)) or -1) + 1
+    # Lock the scene so concurrent uploads append one after the other instead of colliding.
+    session.execute(select(Scene.id).where(Scene.id == scene.id).with_for_update())
+    start = session.scalar(
+        select(func.coalesce(func.max(Frame.position) + 1, 0)).where(Frame.scene_id == scene.id))
     frames = []
     for offset, item in enumerate(decoded):
         file_id = pending.put(encode_png(item.image), filename=f"{filename or 'frame'}#{offset}.png",

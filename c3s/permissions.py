@@ -1,5 +1,8 @@
 """Who may do what. A right is held everywhere (no scene) or in one scene; `admin` holds every
-right; a scene's owner administers, moderates and observes that scene."""
+right; a scene's owner administers, moderates and observes that scene.
+
+`scene_admin` held everywhere means "may create scenes"; it administers only the scenes one owns
+(or was granted `scene_admin` for), so one operator cannot edit another operator's show."""
 
 from __future__ import annotations
 
@@ -29,7 +32,11 @@ def has_permission(session: Session, user: User, name: str, scene: Scene | None 
         return True
     if scene is not None and scene.owner_id == user.id and name in OWNER_RIGHTS:
         return True
-    return (name, None) in grants or (scene is not None and (name, scene.id) in grants)
+    if scene is None:
+        return (name, None) in grants
+    if (name, scene.id) in grants:
+        return True
+    return name != "scene_admin" and (name, None) in grants
 
 
 def require(session: Session, user: User, name: str, scene: Scene | None = None) -> None:

@@ -91,11 +91,6 @@ class SceneIn(Schema):
     temperature_c = Float(validate=Range(-40, 60), allow_nan=False)
 
 
-class ScenePatch(SceneIn):
-    class Meta:
-        partial = True
-
-
 class SceneOut(Schema):
     id = Integer()
     name = String()

@@ -21,7 +21,6 @@ from c3s.web.schemas import (
     PixelPageQuery,
     SceneIn,
     SceneOut,
-    ScenePatch,
 )
 
 bp = APIBlueprint("scenes", __name__, tag="Scenes")
@@ -63,7 +62,7 @@ def get_scene(scene_id: int):
 
 @bp.patch("/scenes/<int:scene_id>")
 @bp.auth_required(token_auth)
-@bp.input(ScenePatch, arg_name="body")
+@bp.input(SceneIn(partial=True), arg_name="body")
 @bp.output(SceneOut)
 def update_scene(scene_id: int, body):
     """Change a scene (its owner, or `scene_admin` of it); `anchors` replaces all anchors."""

@@ -1,0 +1,101 @@
+"""Frame upload, listing, download, reordering, retiming and deletion, with bad media refused
+and nothing left behind."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from tests.factories import auth, make_scene, make_user
+
+
+def png_bytes(color=(255, 0, 0), size=(64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif_bytes() -> bytes:
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+    return buffer.getvalue()
+
+
+def bomb_png(width=100_000, height=100_000) -> bytes:
+    """A valid PNG header that claims an enormous image (a decompression bomb)."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
+def upload(client, token, scene_id, data, filename="f.png", **form):
+    return client.post(f"/api/scenes/{scene_id}/frames", headers=auth(token),
+                       data={"file": (io.BytesIO(data), filename), **form}, content_type="multipart/form-data")
+
+
+def stored_files(app) -> list:
+    root = app.extensions["c3s"].config.files_path
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_upload_list_download_and_delete(app, client, session):
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    first = upload(client, owner, scene["id"], png_bytes((255, 0, 0)), duration_ms="500")
+    assert first.status_code == 201, first.json
+    assert first.json[0]["duration_ms"] == 500 and first.json[0]["width"] == 64
+    gif = upload(client, owner, scene["id"], gif_bytes(), filename="a.gif")
+    assert gif.status_code == 201
+    assert [f["duration_ms"] for f in gif.json] == [100, 200, 300]
+    listed = client.get(f"/api/scenes/{scene['id']}/frames", headers=auth(owner)).json
+    assert [f["position"] for f in listed] == [0, 1, 2, 3]
+    image = client.get(listed[2]["image_url"], headers=auth(owner))
+    pixels = np.asarray(Image.open(io.BytesIO(image.data)).convert("RGB"))
+    assert tuple(pixels[16, 16]) == (0, 255, 0)
+    files_before = len(stored_files(app))
+    assert client.delete(f"/api/scenes/{scene['id']}/frames/{listed[0]['id']}", headers=auth(owner)).status_code == 204
+    assert len(stored_files(app)) < files_before
+    assert client.get(listed[0]["image_url"], headers=auth(owner)).status_code == 404
+
+
+def test_reorder_and_retime(client, session):
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    ids = [f["id"] for f in upload(client, owner, scene["id"], gif_bytes(), filename="a.gif").json]
+    url = f"/api/scenes/{scene['id']}/frames"
+    reordered = client.put(f"{url}/order", json={"frame_ids": ids[::-1]}, headers=auth(owner))
+    assert [f["id"] for f in reordered.json] == ids[::-1]
+    incomplete = client.put(f"{url}/order", json={"frame_ids": ids[:2]}, headers=auth(owner))
+    assert incomplete.status_code == 422 and "every frame" in incomplete.json["message"]
+    retimed = client.patch(f"{url}/{ids[0]}", json={"duration_ms": 40}, headers=auth(owner))
+    assert retimed.json["duration_ms"] == 40
+    assert client.patch(f"{url}/{ids[0]}", json={"duration_ms": 0}, headers=auth(owner)).status_code == 422
+
+
+def test_bad_media_is_refused_and_nothing_is_stored(app, client, session):
+    _, owner = make_user(session, "scene_admin")
+    _, stranger = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    cases = [
+        (b"just some text, not an image", "notes.txt", 415),
+        (png_bytes()[:60], "cut.png", 422),
+        (bomb_png(), "bomb.png", 413),
+        (b"", "empty.png", 422),
+    ]
+    for data, name, status in cases:
+        response = upload(client, owner, scene["id"], data, filename=name)
+        assert response.status_code == status, (name, response.json)
+        assert response.json["message"]
+    # Over the request size limit: refused from the Content-Length, before anything is read.
+    huge = client.post(f"/api/scenes/{scene['id']}/frames", headers=auth(owner), data=b"\0" * (9 * 1024 * 1024),
+                       content_type="multipart/form-data; boundary=x")
+    assert huge.status_code == 413 and "MiB" in huge.json["message"]
+    assert upload(client, stranger, scene["id"], png_bytes()).status_code == 403
+    assert stored_files(app) == []
+    assert client.get(f"/api/scenes/{scene['id']}/frames", headers=auth(owner)).json == []
