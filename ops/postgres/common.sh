@@ -14,6 +14,8 @@ REPL_ALLOWED_CIDR=${REPL_ALLOWED_CIDR:-127.0.0.1/32}
 PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
 PRIMARY_PORT=${PRIMARY_PORT:-5432}
 STANDBY_SLOTS=${STANDBY_SLOTS:-standby1 standby2}
+# Extra lines for every node's conf.d/90-node.conf (throw-away test clusters use "fsync = off").
+PG_EXTRA_CONF=${PG_EXTRA_CONF:-}
 
 OPS_POSTGRES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT_NAME=$(basename "$0" .sh)
@@ -54,6 +56,7 @@ write_node_conf() {
         echo "listen_addresses = '$PG_LISTEN_ADDRESSES'"
         echo "unix_socket_directories = '$PG_SOCKET_DIR'"
         echo "cluster_name = '$name'"
+        [ -z "$PG_EXTRA_CONF" ] || echo "$PG_EXTRA_CONF"
         [ -z "$extra" ] || echo "$extra"
     } >"$pgdata/conf.d/90-node.conf"
 }
