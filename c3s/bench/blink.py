@@ -97,8 +97,8 @@ def baseline_decode(path: Path, fps: float) -> list[tuple[int, float, float]]:
             yi = np.clip(np.rint(xy[:, 1]).astype(int), 1, frame.shape[0] - 2)
         slot_pos = ((index + 0.5) * 1000.0 / fps) % blink.SLOT_MS / blink.SLOT_MS
         if abs(slot_pos - 0.5) < 0.5 * 1000.0 / fps / blink.SLOT_MS:  # middle frame of a slot
-            patch = sum(frame[yi + dy, xi + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
-            values.append((index, patch[:, ::-1].astype(np.float32) / 9.0))  # RGB means
+            patch = sum(frame[yi + dy, xi + dx].astype(np.float32) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+            values.append((index, patch[:, ::-1] / 9.0))  # RGB means
         index += 1
     capture.release()
     if xy is None or not values:
@@ -106,7 +106,8 @@ def baseline_decode(path: Path, fps: float) -> list[tuple[int, float, float]]:
     slots = np.full((len(xy), blink.N_SLOTS, 3), np.nan, np.float32)
     for f, v in values:
         slots[:, int(f * 1000.0 / fps // blink.SLOT_MS) % blink.N_SLOTS] = v
-    threshold = np.nanmean(slots)  # one fixed global threshold
+    # One fixed threshold per channel for the whole clip: about half of all channel-slots are on.
+    threshold = np.nanmedian(slots, axis=(0, 1))
     bits = (slots > threshold).astype(np.int64)
     return _baseline_numbers(bits, xy)
 

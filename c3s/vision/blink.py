@@ -45,8 +45,8 @@ the coordinates of the first frame.
 from __future__ import annotations
 
 import os
-import warnings
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -476,6 +476,110 @@ def _channel_levels(slots: np.ndarray, iterations: int = 5):
     return lo, hi
 
 
+_IDEAL = np.concatenate([_DATA_BITS, [[1, 1, 1], [0, 0, 0]]]).astype(np.float32)  # 6 data, W, K
+_WHITE, _DARK = 6, 7
+
+
+def _data_templates(z_data: np.ndarray, usable: np.ndarray, iterations: int = 3):
+    """How the six data colours (plus white and dark) look in normalised readings, learnt from the
+    whole crowd: lossy video biases "off" channels depending on which others are on (e.g. blue
+    reads about 0.25 under yellow). Returns centres (8, 3) and per-channel spreads (8, 3).
+
+    Parameters
+    ----------
+    z_data : np.ndarray, shape (n, 14, 3)
+        Normalised data-slot readings (RGB), NaN where unseen.
+    usable : np.ndarray, shape (n,), bool
+        Blobs with enough contrast to learn from.
+    """
+    centres = _IDEAL.copy()
+    spread = np.full_like(centres, 0.15)
+    x = z_data[usable].reshape(-1, 3)
+    x = x[np.isfinite(x).all(axis=1)]
+    if len(x) < 300:  # too few blobs to learn from: keep the ideal colours
+        return centres, spread
+    for _ in range(iterations):
+        label = np.argmin(((x[:, None, :] - centres[None, :6]) ** 2).sum(axis=2), axis=1)
+        for k in range(6):
+            members = x[label == k]
+            if len(members) >= 30:
+                centres[k] = np.median(members, axis=0)
+                mad = np.median(np.abs(members - centres[k]), axis=0)
+                spread[k] = np.maximum(1.4826 * mad, 0.04)
+    spread[6:] = spread[:6].mean(axis=0)
+    return centres, spread
+
+
+def _classify_data(z_data: np.ndarray, centres: np.ndarray, spread: np.ndarray):
+    """Nearest colour of every data slot, in units of each colour's spread.
+
+    Returns colour index (n, 14) in 0..5, erased (n, 14) (hidden, unseen or ambiguous), white
+    (n, 14) (clearly white: an error, data is never white) and a margin (n,) for confidence.
+    """
+    d = (z_data[:, :, None, :] - centres[None, None]) / spread[None, None]
+    score = np.sqrt(np.nansum(d * d, axis=3))  # (n, 14, 8)
+    order = np.argsort(score, axis=2)
+    best = order[:, :, 0]
+    first = np.take_along_axis(score, order[:, :, :1], axis=2)[:, :, 0]
+    second = np.take_along_axis(score, order[:, :, 1:2], axis=2)[:, :, 0]
+    gap = second - first
+    seen = np.isfinite(z_data).all(axis=2)
+    clear = seen & (gap >= 1.5)
+    white = clear & (best == _WHITE)
+    erased = ~clear | (best >= 6)
+    colour = np.where(best < 6, best, 0)
+    margin = np.where(seen & ~erased, np.minimum(gap / 6.0, 1.0), 1.0).min(axis=1)
+    return colour, erased, white, margin
+
+
+def _fit_blob_colours(z, colour, erased, marker_seen, ridge: float = 0.3):
+    """Each blob's own colour response: readings ~ bits @ A + b per blob, fitted by least squares
+    on its marker slots and confidently classified data slots (ridge towards A = I, b = 0).
+
+    Tiny coloured blobs in 4:2:0 video lose chroma and gain clipped bleed in their "off"
+    channels, differently per blob (size, brightness, position on the chroma grid); a per-blob
+    linear model absorbs that. Returns predicted readings of the 8 colours (n, 8, 3) (6 data
+    colours, white, black) and a residual scale (n,).
+    """
+    n = len(z)
+    bits = np.concatenate(
+        [np.broadcast_to(_IDEAL[[_WHITE, _DARK]], (n, 2, 3)), _DATA_BITS[colour].astype(np.float32)],
+        axis=1,
+    )
+    used = np.concatenate([marker_seen, ~erased], axis=1) & np.isfinite(z).all(axis=2)
+    design = np.concatenate([bits, np.ones((n, 16, 1), np.float32)], axis=2) * used[:, :, None]
+    target = np.nan_to_num(z) * used[:, :, None]
+    prior = np.concatenate([np.eye(3), np.zeros((1, 3))]).astype(np.float32)
+    gram = design.transpose(0, 2, 1) @ design + ridge * np.eye(4, dtype=np.float32)
+    rhs = design.transpose(0, 2, 1) @ target + ridge * prior
+    coef = np.linalg.solve(gram, rhs)  # (n, 4, 3)
+    resid = (design @ coef - target) * used[:, :, None]
+    dof = np.maximum(used.sum(axis=1) * 3 - 8, 3)
+    sigma = np.maximum(np.sqrt((resid**2).sum(axis=(1, 2)) / dof), 0.04)
+    ideal = np.concatenate([_IDEAL, np.ones((8, 1), np.float32)], axis=1)
+    return ideal[None] @ coef, sigma
+
+
+def _classify_blob(z_data: np.ndarray, centres: np.ndarray, sigma: np.ndarray):
+    """Nearest of each blob's own 8 colour predictions; white, dark and ambiguous slots are
+    erasures. Returns colour (n, 14) in 0..5, erased (n, 14), margin (n,)."""
+    d = (z_data[:, :, None, :] - centres[:, None]) / sigma[:, None, None, None]
+    score = np.sqrt((d * d).sum(axis=3))  # (n, 14, 8), NaN where unseen
+    score = np.nan_to_num(score, nan=np.inf)
+    part = np.partition(score, 1, axis=2)
+    best = np.argmin(score, axis=2)
+    gap = part[:, :, 1] - part[:, :, 0]
+    seen = np.isfinite(z_data).all(axis=2)
+    erased = ~seen | (gap < _GAP) | (best >= 6)
+    colour = np.where(best < 6, best, 0)
+    margin = np.where(erased, np.inf, gap).min(axis=1)
+    margin = np.where(np.isfinite(margin), np.clip((margin - _GAP) / (3 * _GAP), 0, 1), 0.0)
+    return colour, erased, margin
+
+
+_GAP = 2.0  # how much nearer (in residual-sigma units) the best colour must be than the next
+
+
 def _classify(slots: np.ndarray, min_contrast: float):
     """Per-blob decision from 16 slot readings (n, 16, 3).
 
@@ -495,16 +599,13 @@ def _classify(slots: np.ndarray, min_contrast: float):
     white_ok = ~seen[:, 0] | hidden_white | (on[:, 0].all(axis=1) & ~amb[:, 0].any(axis=1))
     black_ok = ~seen[:, 1] | (~on[:, 1].any(axis=1) & ~amb[:, 1].any(axis=1))
     reasons[(reasons == "") & ~(white_ok & black_ok)] = "no_sync_marker"
-    data_on, data_amb = on[:, 2:], amb[:, 2:]
-    dark = ~data_on.any(axis=2) & ~data_amb.any(axis=2)
-    erased = ~seen[:, 2:] | data_amb.any(axis=2) | dark
-    white = data_on.all(axis=2) & ~erased
-    reasons[(reasons == "") & white.any(axis=1)] = "invalid_colour"
-    code = data_on.astype(np.int64) @ np.array([4, 2, 1])
-    lut = np.full(8, 0, np.int64)
-    for bits, idx in _BITS_TO_DATA.items():
-        lut[bits[0] * 4 + bits[1] * 2 + bits[2]] = idx
-    colour = lut[code].reshape(n, 7, 2)
+    templates, spread = _data_templates(z[:, 2:], ~low)
+    colour, erased, _, margin = _classify_data(z[:, 2:], templates, spread)
+    marker_seen = seen[:, :2] & np.stack([~hidden_white, np.ones(n, bool)], axis=1)
+    for _ in range(2):
+        centres, sigma = _fit_blob_colours(z, colour, erased, marker_seen)
+        colour, erased, margin = _classify_blob(z[:, 2:], centres, sigma)
+    colour = colour.reshape(n, 7, 2)
     sym_erased = erased.reshape(n, 7, 2).any(axis=2)
     symbol = colour[:, :, 0] * 6 + colour[:, :, 1]
     reasons[(reasons == "") & (symbol >= _P).any(axis=1) & ~sym_erased.any(axis=1)] = (
@@ -516,7 +617,6 @@ def _classify(slots: np.ndarray, min_contrast: float):
     numbers = decode_symbols(symbol, ~sym_erased)
     reasons[(reasons == "") & (numbers < 0)] = "check_failed"
     numbers[reasons != ""] = -1
-    margin = np.where(np.isfinite(z), np.abs(z - 0.5), np.inf).min(axis=(1, 2))
     return numbers, reasons, n_erased, margin
 
 
@@ -566,7 +666,7 @@ def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: 
 
 def _dedupe(numbers, reasons, n_erased, margin, position) -> list[BlinkDetection]:
     """One detection per number: the best; the others are counted as ``duplicate``."""
-    confidence = np.clip(np.minimum(margin, 0.5) / 0.5, 0, 1) * (1.0 - 0.2 * n_erased)
+    confidence = np.clip(margin, 0, 1) * (1.0 - 0.2 * n_erased)
     order = np.argsort(-confidence)
     taken: set[int] = set()
     out = []

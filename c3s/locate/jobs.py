@@ -1,0 +1,124 @@
+"""Locate jobs: an observer's upload is stored, queued, and run to `done` (with counts) or
+`failed` (with the reason), never left half written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from c3s.errors import Invalid
+from c3s.frames import PendingFiles
+from c3s.framestore import FileCorrupt, FileMissing, FrameStore
+from c3s.locate.fusion import Sighting, commit_sightings
+from c3s.locate.qr import LocateFailed, PixelRef
+from c3s.models import LocateJob, Pixel, Scene, User, utcnow
+from c3s.permissions import require
+
+UPLOAD_METHODS = ("qr", "blink")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    scene: Scene
+    data: bytes
+    content_type: str
+    options: dict
+    max_pixels: int
+
+
+def create_job(session: Session, pending: PendingFiles, observer: User, scene: Scene, *, data: bytes,
+               filename: str, content_type: str, method: str | None, options: dict | None = None) -> LocateJob:
+    """Store an observer's photo or clip and queue its job (the caller commits, then enqueues)."""
+    require(session, observer, "observer", scene)
+    method = method or scene.method.code
+    if method not in UPLOAD_METHODS:
+        raise Invalid(f"uploads locate pixels by {' or '.join(UPLOAD_METHODS)}, not {method!r}")
+    if not data:
+        raise Invalid("the uploaded file is empty")
+    file_id = pending.put(data, filename=filename or "upload", content_type=content_type or "application/octet-stream",
+                          metadata={"scene_id": scene.id, "kind": "calibration", **(options or {})})
+    job = LocateJob(scene_id=scene.id, observer_id=observer.id, method=method, file_id=file_id,
+                    filename=filename or "", content_type=content_type or "", stats={"options": options or {}})
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _pixels(session: Session, scene: Scene) -> dict[int, PixelRef]:
+    rows = session.execute(select(Pixel.id, Pixel.number, Pixel.status, Pixel.x, Pixel.y, Pixel.confidence)
+                           .where(Pixel.scene_id == scene.id))
+    return {row.number: PixelRef(*row) for row in rows}
+
+
+def _locate_qr(session: Session, ctx: JobContext) -> tuple[list[Sighting], dict]:
+    from c3s.locate.qr import qr_sightings
+    from c3s.vision.qr import load_photo
+
+    try:
+        image = load_photo(ctx.data, max_pixels=ctx.max_pixels)
+    except ValueError as error:
+        raise LocateFailed(str(error)) from None
+    anchors = {a.key: (a.x, a.y) for a in ctx.scene.anchors}
+    return qr_sightings(ctx.scene.id, (ctx.scene.width, ctx.scene.height), image, anchors,
+                        _pixels(session, ctx.scene))
+
+
+def _locate_blink(session: Session, ctx: JobContext) -> tuple[list[Sighting], dict]:
+    from c3s.locate.blink import blink_sightings
+
+    anchors = {a.key: (a.x, a.y) for a in ctx.scene.anchors}
+    return blink_sightings(ctx.scene, ctx.data, ctx.content_type, ctx.options, anchors,
+                           _pixels(session, ctx.scene))
+
+
+LOCATORS: dict[str, Callable[[Session, JobContext], tuple[list[Sighting], dict]]] = {
+    "qr": _locate_qr,
+    "blink": _locate_blink,
+}
+
+
+def start(session: Session, job_id: int) -> LocateJob | None:
+    """Mark the job running (one more attempt); None when there is nothing to do."""
+    job = session.scalar(select(LocateJob).where(LocateJob.id == job_id).with_for_update())
+    if job is None or job.status in ("done", "failed"):
+        return None
+    job.status, job.started_at, job.attempts = "running", utcnow(), job.attempts + 1
+    session.commit()
+    return job
+
+
+def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int) -> LocateJob | None:
+    """Run one job to `done` or `failed`. Transient errors (database, store, broker) propagate
+    so the task is retried; the job stays `running` until a later attempt finishes it."""
+    job = start(session, job_id)
+    if job is None:
+        return session.get(LocateJob, job_id)
+    scene = session.get(Scene, job.scene_id)
+    try:
+        data = store.get(job.file_id)
+    except (FileMissing, FileCorrupt) as error:
+        return _fail(session, job, f"the uploaded file cannot be read back: {error}")
+    ctx = JobContext(scene=scene, data=data, content_type=job.content_type,
+                     options=dict(job.stats.get("options", {})), max_pixels=max_pixels)
+    try:
+        sightings, stats = LOCATORS[job.method](session, ctx)
+    except LocateFailed as error:
+        return _fail(session, job, str(error))
+    result = commit_sightings(session, job, scene, sightings)
+    job.stats = {**job.stats, **stats, "observations": result.recorded,
+                 "rejected_outside_scene": result.outside_scene, "pixels_located": result.located,
+                 "pixels_moved": result.moved}
+    job.status, job.finished_at = "done", utcnow()
+    session.commit()
+    return job
+
+
+def _fail(session: Session, job: LocateJob, reason: str) -> LocateJob:
+    session.rollback()
+    job = session.get(LocateJob, job.id)
+    job.status, job.reason, job.finished_at = "failed", reason, utcnow()
+    session.commit()
+    return job
