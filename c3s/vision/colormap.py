@@ -144,7 +144,7 @@ def _validate_geometry(positions, scene_size, frame_shape) -> tuple[np.ndarray, 
 
 
 def _power_of_two_at_most(values: np.ndarray) -> np.ndarray:
-    """Largest power of two <= each value, and 1 for values below 2 (or NaN-free -inf)."""
+    """Largest power of two <= each value, as int64; 1 for values below 2."""
     with np.errstate(divide="ignore"):
         exponent = np.floor(np.log2(np.maximum(values, 1.0)))
     return (2 ** exponent).astype(np.int64)
