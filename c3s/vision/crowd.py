@@ -281,7 +281,8 @@ def render_crowd(
         local = _phone_quad(rng, tilt)
         code_sq = np.array([[0, 0], [21, 0], [21, 21], [0, 21]], float) - 10.5
         proj = _apply_h(local, code_sq)
-        area = 0.5 * abs(np.cross(proj[2] - proj[0], proj[3] - proj[1]))
+        d1, d2 = proj[2] - proj[0], proj[3] - proj[1]
+        area = 0.5 * abs(d1[0] * d2[1] - d1[1] * d2[0])
         scale = mp * CODE_MODULES / math.sqrt(area)
         place = np.array([[scale, 0, img_pts[i, 0]], [0, scale, img_pts[i, 1]], [0, 0, 1]])
         # Per-phone rendering of flat (u, v) module coordinates, code centre at 0.
