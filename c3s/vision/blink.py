@@ -707,6 +707,15 @@ def _check_frame(frame, shape) -> np.ndarray:
     return frame
 
 
+def _next_time(times: Iterator | None, index: int, fps: float | None) -> float:
+    if times is None:
+        return index * 1000.0 / float(fps)
+    t = next(times, None)
+    if t is None:
+        raise ValueError(f"fewer timestamps than frames (ran out at frame {index}); give one per frame")
+    return float(t)
+
+
 def decode_frames(
     frames: Iterable[np.ndarray],
     timestamps_ms: Iterable[float] | None = None,
@@ -769,7 +778,7 @@ def decode_frames(
             break
         frame = _check_frame(frame, shape)
         shape = frame.shape
-        t = float(next(times)) if times is not None else index * 1000.0 / float(fps)
+        t = _next_time(times, index, fps)
         t_list.append(t)
         if t - last_detect >= redetect_ms or index < 2:
             centroids, area = _detect_blobs(
