@@ -216,8 +216,11 @@ def _candidates(gray: np.ndarray, min_module_px: float, max_module_px: float,
     not inside a code already decoded."""
     half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2),
                       interpolation=cv2.INTER_AREA)
-    local_mean = cv2.blur(half, (31, 31))
-    dark = cv2.compare(half, cv2.subtract(local_mean, 4), cv2.CMP_LT)
+    # dark = below the midpoint of the local min and max: a dim screen's code still stands out
+    # against its own screen, whatever the lighting around it
+    kernel = np.ones((13, 13), np.uint8)
+    midpoint = cv2.addWeighted(cv2.dilate(half, kernel), 0.5, cv2.erode(half, kernel), 0.5, 0)
+    dark = cv2.compare(half, cv2.blur(midpoint, (13, 13)), cv2.CMP_LT)
     dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
