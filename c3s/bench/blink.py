@@ -46,7 +46,9 @@ def _log(message: str) -> None:
 def _render_to_file(params: dict, path: str) -> None:
     cv2.setNumThreads(1)
     clip = make_clip(**params)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), clip.fps, (clip.width, clip.height))
+    writer = cv2.VideoWriter(
+        path, cv2.VideoWriter_fourcc(*"mp4v"), clip.fps, (clip.width, clip.height)
+    )
     if not writer.isOpened():
         raise RuntimeError("OpenCV cannot write mp4v video on this machine")
     for frame in clip.frames():
@@ -97,7 +99,9 @@ def baseline_decode(path: Path, fps: float) -> list[tuple[int, float, float]]:
             yi = np.clip(np.rint(xy[:, 1]).astype(int), 1, frame.shape[0] - 2)
         slot_pos = ((index + 0.5) * 1000.0 / fps) % blink.SLOT_MS / blink.SLOT_MS
         if abs(slot_pos - 0.5) < 0.5 * 1000.0 / fps / blink.SLOT_MS:  # middle frame of a slot
-            patch = sum(frame[yi + dy, xi + dx].astype(np.float32) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+            patch = sum(
+                frame[yi + dy, xi + dx].astype(np.float32) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+            )
             values.append((index, patch[:, ::-1] / 9.0))  # RGB means
         index += 1
     capture.release()
@@ -140,8 +144,14 @@ def _read_seconds(path: Path) -> float:
 
 
 def _run_one(name: str, size: tuple[int, int], phones: int, repeats: int, workdir: Path) -> dict:
-    params = dict(n_phones=phones, width=size[0], height=size[1], fps=FPS,
-                  duration_ms=DURATION_MS, seed=20260 + phones)
+    params = dict(
+        n_phones=phones,
+        width=size[0],
+        height=size[1],
+        fps=FPS,
+        duration_ms=DURATION_MS,
+        seed=20260 + phones,
+    )
     clip = make_clip(**params)
     path = workdir / f"{name}.mp4"
     _log(f"[{name}] rendering {phones} phones at {size[0]}x{size[1]} ...")
@@ -177,7 +187,8 @@ def _run_one(name: str, size: tuple[int, int], phones: int, repeats: int, workdi
         "decode_stats": result.decode_stats,
         "baseline": {**base, "decode_s_per_video_s": round(base_s / video_s, 3)},
         "recall_ratio_vs_baseline": round(ours["recall"] / base["recall"], 2)
-        if base["recall"] else None,
+        if base["recall"]
+        else None,
     }
 
 
@@ -193,7 +204,9 @@ def command(phones: int, as_json: bool, quick: bool, repeats: int) -> None:
     phones = min(phones, 1000) if quick else phones
     repeats = 1 if quick else repeats
     with tempfile.TemporaryDirectory(prefix="c3s-bench-blink-") as tmp:
-        results = {name: _run_one(name, size, phones, repeats, Path(tmp)) for name, size in sizes.items()}
+        results = {
+            name: _run_one(name, size, phones, repeats, Path(tmp)) for name, size in sizes.items()
+        }
     last = results[list(sizes)[-1]]
     report = {
         "benchmark": "blink",
@@ -204,8 +217,13 @@ def command(phones: int, as_json: bool, quick: bool, repeats: int) -> None:
         "one_core": True,
         "results": results,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "targets": {"recall": 0.995, "wrong_numbers": 0, "median_position_error_px": 0.5,
-                    "decode_s_per_video_s": 3.0, "peak_memory_mb": 1536},
+        "targets": {
+            "recall": 0.995,
+            "wrong_numbers": 0,
+            "median_position_error_px": 0.5,
+            "decode_s_per_video_s": 3.0,
+            "peak_memory_mb": 1536,
+        },
         "targets_met_at_largest": {
             "recall": last["recall"] >= 0.995,
             "wrong_numbers": last["wrong_numbers"] == 0,

@@ -394,6 +394,7 @@ def _slot_readings(values, z_frames, t_ms, phase, frame_ms):
     labels = np.floor(rel / SLOT_MS).astype(np.int64)
     edge = np.minimum(rel - labels * SLOT_MS, (labels + 1) * SLOT_MS - rel)
     w = np.clip(edge / (0.5 * frame_ms), 0.02, 1.0) ** 2
+    w = w * (_LATE_BIAS + (rel - labels * SLOT_MS) / SLOT_MS)
     uniq = np.unique(labels)
     readings = np.empty((values.shape[0], len(uniq), 3), np.float32)
     zread = np.empty_like(readings)
@@ -543,7 +544,10 @@ def _fit_blob_colours(z, colour, erased, marker_seen, ridge: float = 0.3):
     """
     n = len(z)
     bits = np.concatenate(
-        [np.broadcast_to(_IDEAL[[_WHITE, _DARK]], (n, 2, 3)), _DATA_BITS[colour].astype(np.float32)],
+        [
+            np.broadcast_to(_IDEAL[[_WHITE, _DARK]], (n, 2, 3)),
+            _DATA_BITS[colour].astype(np.float32),
+        ],
         axis=1,
     )
     used = np.concatenate([marker_seen, ~erased], axis=1) & np.isfinite(z).all(axis=2)
@@ -577,6 +581,7 @@ def _classify_blob(z_data: np.ndarray, centres: np.ndarray, sigma: np.ndarray):
     return colour, erased, margin
 
 
+_LATE_BIAS = 0.2  # later frames of a slot weigh more: lossy video lags colour changes
 _GAP = 2.0  # how much nearer (in residual-sigma units) the best colour must be than the next
 
 
@@ -712,7 +717,9 @@ def _next_time(times: Iterator | None, index: int, fps: float | None) -> float:
         return index * 1000.0 / float(fps)
     t = next(times, None)
     if t is None:
-        raise ValueError(f"fewer timestamps than frames (ran out at frame {index}); give one per frame")
+        raise ValueError(
+            f"fewer timestamps than frames (ran out at frame {index}); give one per frame"
+        )
     return float(t)
 
 
@@ -817,8 +824,7 @@ def _folder_timestamps(folder: Path, names: list[str]) -> list[float] | None:
             return [float(r[0]) for r in rows]
         except (KeyError, ValueError) as exc:
             raise ValueError(
-                f"{listing}: expected one millisecond value per frame or 'name ms' per line "
-                f"({exc})"
+                f"{listing}: expected one millisecond value per frame or 'name ms' per line ({exc})"
             ) from exc
     found = [_MS_RE.findall(name) for name in names]
     if all(found):

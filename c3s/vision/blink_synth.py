@@ -266,7 +266,7 @@ def _render(clip: SynthClip) -> Iterator[np.ndarray]:
     seq, step = _distractor_bits(clip)
     nrng = np.random.default_rng(p["noise_seed"])
     pad = 64
-    noise = (nrng.standard_normal((h + pad, w + pad, 3), dtype=np.float32) * p["noise_sigma"])
+    noise = nrng.standard_normal((h + pad, w + pad, 3), dtype=np.float32) * p["noise_sigma"]
     yy = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     background = 6.0 + 10.0 * yy * np.ones((1, w, 1), np.float32)  # a dim, uneven stand
     crosstalk = np.array([[0.92, 0.06, 0.02], [0.05, 0.9, 0.05], [0.02, 0.08, 0.9]], np.float32)
@@ -275,16 +275,24 @@ def _render(clip: SynthClip) -> Iterator[np.ndarray]:
     for f, t_cam in enumerate(clip.timestamps_ms):
         exposure = p["exposure_ms"]
         colour = np.concatenate(
-            [_phone_rgb(clip, bits, t_cam, exposure), _distractor_rgb(clip, seq, step, t_cam, exposure)]
+            [
+                _phone_rgb(clip, bits, t_cam, exposure),
+                _distractor_rgb(clip, seq, step, t_cam, exposure),
+            ]
         )
         emitted = (0.03 + 0.97 * colour) @ crosstalk.T * gain  # (n + m, 3) RGB, screen black 3 %
         xy = p["base_xy"] + _drift(p, t_cam)
         weights, x0, y0 = _footprints(xy, p["phone_w"], p["phone_h"], p["blur_sigma"], half)
-        img = background + noise[(f * 7) % pad : (f * 7) % pad + h, (f * 13) % pad : (f * 13) % pad + w]
+        img = (
+            background
+            + noise[(f * 7) % pad : (f * 7) % pad + h, (f * 13) % pad : (f * 13) % pad + w]
+        )
         _splat(img, weights, x0, y0, emitted[:, ::-1])  # BGR
         frame = np.clip(img, 0, 255).astype(np.uint8)
         if p["jpeg_quality"] is not None:
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg_quality"])])
+            ok, buf = cv2.imencode(
+                ".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg_quality"])]
+            )
             frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         yield frame
 

@@ -57,7 +57,9 @@ def test_every_number_has_a_distinct_valid_pattern_under_every_cyclic_shift():
     numbers = np.arange(blink.N_NUMBERS)
     bits = blink.pattern_bits(numbers)
     assert blink.N_NUMBERS >= 100_000
-    np.testing.assert_array_equal(bits[:7].astype(np.uint8) * 255, [blink.pattern(int(n)).colors for n in range(7)])
+    np.testing.assert_array_equal(
+        bits[:7].astype(np.uint8) * 255, [blink.pattern(int(n)).colors for n in range(7)]
+    )
     on = bits[:, 2:].sum(axis=2)
     assert on.min() >= 1 and on.max() <= 2  # data slots never black (occlusion) nor white
     words = _pack(bits)
@@ -144,8 +146,12 @@ def test_decodes_with_nominal_fps_only_and_jpeg_artefacts():
 
 def test_strong_white_balance_and_brightness_differences():
     clip = make_clip(150, width=960, height=540, seed=22)
-    clip.params["white_balance"][:] = np.random.default_rng(0).uniform(0.45, 1.0, (len(clip.params["white_balance"]), 3))
-    clip.params["brightness"][:] = np.random.default_rng(1).uniform(0.3, 1.0, len(clip.params["brightness"]))
+    clip.params["white_balance"][:] = np.random.default_rng(0).uniform(
+        0.45, 1.0, (len(clip.params["white_balance"]), 3)
+    )
+    clip.params["brightness"][:] = np.random.default_rng(1).uniform(
+        0.3, 1.0, len(clip.params["brightness"])
+    )
     result = blink.decode_frames(clip.frames(), clip.timestamps_ms)
     right, wrong, _ = _score(clip, result.detections)
     assert wrong == []
@@ -153,7 +159,9 @@ def test_strong_white_balance_and_brightness_differences():
 
 
 def test_occluded_phones_are_mostly_recovered_and_never_misread():
-    clip = make_clip(200, width=960, height=540, seed=23, occluded_fraction=0.3, occlusion_range_ms=(100, 200))
+    clip = make_clip(
+        200, width=960, height=540, seed=23, occluded_fraction=0.3, occlusion_range_ms=(100, 200)
+    )
     result = blink.decode_frames(clip.frames(), clip.timestamps_ms)
     right, wrong, _ = _score(clip, result.detections)
     assert wrong == []

@@ -60,7 +60,9 @@ def test_ten_thousand_phones_at_4k():
     clip = make_clip(10_000, width=3840, height=2160, seed=6, duration_ms=100.0)
     frame = next(clip.frames())
     assert frame.shape == (2160, 3840, 3)
-    inside = (clip.xy[:, 0] > 0) & (clip.xy[:, 0] < 3840) & (clip.xy[:, 1] > 0) & (clip.xy[:, 1] < 2160)
+    inside = (
+        (clip.xy[:, 0] > 0) & (clip.xy[:, 0] < 3840) & (clip.xy[:, 1] > 0) & (clip.xy[:, 1] < 2160)
+    )
     assert inside.all()
 
 
