@@ -88,6 +88,85 @@ def client(app):
 
 
 @pytest.fixture()
-def session(app):
-    with app.extensions["c3s"].database.session() as session:
+def session(clean_db):
+    from sqlalchemy.orm import Session
+
+    with Session(clean_db, expire_on_commit=False) as session:
         yield session
+
+
+BROKER_URL = os.environ.get("C3S_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+
+
+@pytest.fixture(scope="session")
+def shared_instance(tmp_path_factory):
+    """An instance folder (file store) shared by the test process and the worker process."""
+    return tmp_path_factory.mktemp("c3s-instance")
+
+
+def worker_env(pg_url: str, instance) -> dict[str, str]:
+    return {**os.environ, "C3S_DATABASE_URL": pg_url, "C3S_BROKER_URL": BROKER_URL,
+            "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": str(instance),
+            "C3S_MAX_IMAGE_PIXELS": "50000000"}
+
+
+def start_worker(env: dict[str, str], log_path, *, concurrency: int = 1):
+    """A real `c3s worker` process; returns once it reports ready."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    c3s = Path(sys.executable).with_name("c3s")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(c3s), "worker", "-c", str(concurrency), "-l", "info", "--without-mingle", "--without-gossip"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if b"ready." in Path(log_path).read_bytes():
+            return process
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the worker did not start:\n{Path(log_path).read_text(errors='replace')[-3000:]}")
+
+
+def stop_worker(process) -> None:
+    import signal
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except Exception:  # noqa: BLE001 - a worker that will not stop is killed
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(pg_url, shared_instance, tmp_path_factory):
+    """A real Celery worker on the real Redis broker and the test database."""
+    broker = redis.Redis.from_url(BROKER_URL)
+    broker.flushdb()
+    process = start_worker(worker_env(pg_url, shared_instance),
+                           tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    stop_worker(process)
+    broker.flushdb()
+    broker.close()
+
+
+@pytest.fixture()
+def worker_app(celery_worker, clean_db, pg_url, redis_client, shared_instance):
+    """The API wired to the same broker, database and file store as the running worker."""
+    from c3s.web import create_app
+
+    app = create_app({
+        "database_url": pg_url, "redis_url": REDIS_URL, "broker_url": BROKER_URL,
+        "instance_path": shared_instance, "testing": True, "max_image_pixels": 50_000_000,
+    })
+    yield app
+    app.extensions["c3s"].database.engine.dispose()

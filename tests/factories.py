@@ -42,3 +42,17 @@ def make_scene(client, token: str, **fields) -> dict:
 def scene_row(session, scene_id: int) -> Scene:
     session.expire_all()
     return session.get(Scene, scene_id)
+
+
+def multipart(**fields) -> dict:
+    """Keyword arguments for a test-client POST of a multipart form; file fields are
+    (bytes, filename) pairs. Encoded in memory, so large uploads leave no temporary files."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    values = {k: FileStorage(io.BytesIO(v[0]), filename=v[1]) if isinstance(v, tuple) else v
+              for k, v in fields.items()}
+    boundary, body = encode_multipart(values)
+    return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}

@@ -13,7 +13,7 @@ from c3s.errors import Invalid
 from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
-from c3s.locate.qr import LocateFailed, PixelRef
+from c3s.locate.mapping import LocateFailed, PixelRef
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
 
@@ -122,3 +122,11 @@ def _fail(session: Session, job: LocateJob, reason: str) -> LocateJob:
     job.status, job.reason, job.finished_at = "failed", reason, utcnow()
     session.commit()
     return job
+
+
+def fail_unexpectedly(session: Session, job_id: int, error: Exception) -> None:
+    session.rollback()
+    job = session.get(LocateJob, job_id)
+    if job is not None and job.status not in ("done", "failed"):
+        _fail(session, job, f"internal error while locating ({type(error).__name__}); the operators "
+                            "have the details in the worker log")

@@ -1,13 +1,14 @@
-"""The Celery app. Created at module level, configured from the same `Config` as the web app in
-`celery_init_app`, and every task runs inside that Flask app's context so it can reach the
-database and the file store the same way the API does.
+"""Celery, wired in one function: `celery_init_app` gives each Flask app a Celery app configured
+from the same `Config`, whose tasks run inside that Flask app's context so they reach the
+database and the file store the same way the API does. Tasks are `shared_task`s taking ids.
+The worker's Celery app is `c3s.tasks.worker:celery_app`.
 
 With no broker configured (the embedded default) tasks run in process, eagerly."""
 
 from __future__ import annotations
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app
 
 from c3s.config import Config
 
@@ -18,20 +19,7 @@ SHOW_QUEUE = "show"
 # longer is redelivered to another worker.
 VISIBILITY_TIMEOUT_S = 2 * 3600
 TASK_TIME_LIMIT_S = 30 * 60
-
-
-class AppContextTask(Task):
-    abstract = True
-
-    def __call__(self, *args, **kwargs):
-        flask_app = getattr(self.app, "flask_app", None)
-        if flask_app is None:
-            raise RuntimeError("the Celery app is not bound to a Flask app; use celery_init_app")
-        with flask_app.app_context():
-            return self.run(*args, **kwargs)
-
-
-celery_app = Celery("c3s", task_cls=AppContextTask, include=["c3s.tasks.locate"])
+TASK_MODULES = ("c3s.tasks.locate",)
 
 
 def celery_settings(config: Config) -> dict:
@@ -57,8 +45,22 @@ def celery_settings(config: Config) -> dict:
 
 
 def celery_init_app(app: Flask) -> Celery:
-    celery_app.conf.update(celery_settings(app.config["C3S"]))
-    celery_app.flask_app = app
-    celery_app.set_default()
-    app.extensions["celery"] = celery_app
-    return celery_app
+    """A Celery app of its own for this Flask app, whose tasks run inside its app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))
+    celery.conf.update(celery_settings(app.config["C3S"]))
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+def send(task_name: str, *args) -> None:
+    """Queue a task on the current Flask app's Celery (run in process on the embedded default)."""
+    celery: Celery = current_app.extensions["celery"]
+    celery.loader.import_default_modules()
+    celery.tasks[task_name].delay(*args)

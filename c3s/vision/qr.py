@@ -99,7 +99,8 @@ def load_photo(data: bytes, *, max_pixels: int) -> np.ndarray:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(bytes(data)))  # parses the header only
-        except UnidentifiedImageError as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            # A JPEG/PNG signature followed by garbage fails inside the header parser.
             raise ValueError("the file is not an image this service can read") from exc
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ValueError(f"the image is too large ({exc})") from exc

@@ -30,9 +30,11 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
         INFO={"description": "Scenes, pixels, frames and the show of the Cloud Scene Screen Service."},
     )
 
+    from c3s.tasks import celery_init_app
     from c3s.web import api, context, errors
 
     context.init_app(app)
     errors.init_app(app)
     api.init_app(app)
+    celery_init_app(app)
     return app

@@ -178,3 +178,23 @@ class FramePatch(Schema):
 
 class FrameOrderIn(Schema):
     frame_ids = List(Integer(), required=True, validate=Length(max=10_000))
+
+
+class JobUploadIn(Schema):
+    file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)"})
+    method = String(load_default=None, allow_none=True, validate=OneOf(("qr", "blink")))
+    fps = Float(load_default=None, allow_none=True, validate=Range(1, 240), allow_nan=False)
+
+
+class JobOut(Schema):
+    id = Integer()
+    scene_id = Integer()
+    method = String()
+    status = String()
+    reason = String(allow_none=True)
+    stats = Dict()
+    attempts = Integer()
+    filename = String()
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    finished_at = DateTime(allow_none=True)

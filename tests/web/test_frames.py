@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from tests.factories import auth, make_scene, make_user
+from tests.factories import auth, make_scene, make_user, multipart
 
 
 def png_bytes(color=(255, 0, 0), size=(64, 48)) -> bytes:
@@ -36,7 +36,7 @@ def bomb_png(width=100_000, height=100_000) -> bytes:
 
 def upload(client, token, scene_id, data, filename="f.png", **form):
     return client.post(f"/api/scenes/{scene_id}/frames", headers=auth(token),
-                       data={"file": (io.BytesIO(data), filename), **form}, content_type="multipart/form-data")
+                       **multipart(file=(data, filename), **form))
 
 
 def stored_files(app) -> list:

@@ -4,7 +4,7 @@ from apiflask import APIFlask
 
 
 def init_app(app: APIFlask) -> None:
-    from c3s.web.api import frames, health, scenes, users
+    from c3s.web.api import frames, health, jobs, scenes, users
 
-    for module in (users, scenes, frames, health):
+    for module in (users, scenes, frames, jobs, health):
         app.register_blueprint(module.bp, url_prefix="/api")

@@ -1,0 +1,35 @@
+"""Blink location: decode the blinking phones of an observer's clip; phones already located
+(by seat, QR, ...) are the anchors that fit the clip to the scene."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from c3s.locate.fusion import Sighting
+from c3s.locate.mapping import ImageMatch, LocateFailed, PixelRef, map_sightings
+from c3s.models import Scene
+
+_SUFFIXES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov", "video/x-msvideo": ".avi",
+             "video/x-matroska": ".mkv"}
+
+
+def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
+                    anchors: dict[str, tuple[float, float]], pixels: dict[int, PixelRef]
+                    ) -> tuple[list[Sighting], dict]:
+    from c3s.vision.blink import decode_clip
+
+    suffix = _SUFFIXES.get(content_type, ".mp4")
+    with tempfile.TemporaryDirectory(prefix="c3s-blink-") as folder:
+        path = Path(folder) / f"clip{suffix}"
+        path.write_bytes(data)
+        try:
+            result = decode_clip(path, fps=options.get("fps"))
+        except ValueError as error:
+            raise LocateFailed(f"the clip cannot be decoded: {error}") from None
+    match = ImageMatch()
+    match.counts.update({f"blobs_{k}": v for k, v in result.decode_stats.items() if isinstance(v, int)})
+    match.counts["numbers_decoded"] = len(result.detections)
+    for detection in result.detections:
+        match.add_pixel(pixels.get(detection.number), detection)
+    return map_sightings(match, (scene.width, scene.height))

@@ -1,0 +1,77 @@
+"""Calibration uploads: an observer's photo or clip becomes a locate job run by a worker."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import current_app
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import select
+
+from c3s import scenes
+from c3s.errors import NotFound
+from c3s.frames import pending_files
+from c3s.locate.jobs import create_job
+from c3s.models import LocateJob
+from c3s.permissions import require
+from c3s.tasks import send
+from c3s.web.auth import current_user, token_auth
+from c3s.web.context import db_session, services
+from c3s.web.schemas import JobOut, JobUploadIn
+
+bp = APIBlueprint("jobs", __name__, tag="Calibration")
+
+
+@bp.post("/scenes/<int:scene_id>/jobs")
+@bp.auth_required(token_auth)
+@bp.input(JobUploadIn, location="form_and_files", arg_name="form")
+@bp.output(JobOut, status_code=202)
+def upload(scene_id: int, form):
+    """Upload a calibration photo (QR) or clip (blink); a worker locates the pixels in it."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    upload = form["file"]
+    options = {"fps": form["fps"]} if form.get("fps") else {}
+    with pending_files(services().store) as pending:
+        job = create_job(session, pending, current_user(), scene, data=upload.read(),
+                         filename=upload.filename or "", content_type=upload.mimetype or "",
+                         method=form.get("method"), options=options)
+        session.commit()
+    try:
+        send("c3s.tasks.locate.locate_job", job.id)
+    except BrokerError:
+        # The job is stored and stays queued; the stale-job sweep sends it again once the
+        # broker answers.
+        current_app.logger.warning("broker unreachable; job %s waits for the sweep", job.id)
+    session.refresh(job)
+    return job
+
+
+def _job(scene_id: int, job_id: int) -> LocateJob:
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require(session, current_user(), "observer", scene)
+    job = session.scalar(select(LocateJob).where(LocateJob.id == job_id, LocateJob.scene_id == scene.id))
+    if job is None:
+        raise NotFound(f"scene {scene_id} has no job {job_id}")
+    return job
+
+
+@bp.get("/scenes/<int:scene_id>/jobs/<int:job_id>")
+@bp.auth_required(token_auth)
+@bp.output(JobOut)
+def get_job(scene_id: int, job_id: int):
+    """A job's status and counts: codes decoded, pixels matched and located, anchors used,
+    rejections with reasons."""
+    return _job(scene_id, job_id)
+
+
+@bp.get("/scenes/<int:scene_id>/jobs")
+@bp.auth_required(token_auth)
+@bp.output(JobOut(many=True))
+def list_jobs(scene_id: int):
+    """The scene's jobs, newest first (at most 200)."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require(session, current_user(), "observer", scene)
+    return session.scalars(select(LocateJob).where(LocateJob.scene_id == scene.id)
+                           .order_by(LocateJob.id.desc()).limit(200)).all()
