@@ -37,9 +37,16 @@ The decoder
 detected on the first frame and re-detected now and then, followed under global drift (median
 shift of all blobs), measured in a small window (per-channel sums and a centroid). At the end it
 recovers slot boundaries (least within-slot variance over the crowd), the cycle phase (the
-white-then-black marker over the crowd), reads each blob's 16 slots, normalises them by the blob's
-own per-channel black and white levels and decodes. Positions are intensity-weighted centroids in
-the coordinates of the first frame.
+white-then-black marker over the crowd), hides frames where a blob went dark outside the black
+slot (occlusion), reads each blob's 16 slots, normalises them by the blob's own per-channel off/on
+levels (two-means), and classifies each data slot against colour templates learnt from the crowd
+and then refined per blob (a linear colour response fitted on the blob's own slots: tiny blobs in
+4:2:0 video lose chroma and gain clipped colour bleed). Unclear slots become erasures; the
+Reed-Solomon check accepts a number only if a check symbol confirms it. Positions are
+intensity-weighted centroids in the coordinates of the first frame (drift removed).
+
+Assumptions: phones follow the server clock within about +-15 ms; the camera drift is mainly a
+translation (a few pixels per second); phones are at least ~2 window sizes apart in the image.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ _DATA_BITS = np.array(
 )  # R, G, B, Y, C, M (RGB order)
 _BITS_TO_DATA = {tuple(int(b) for b in bits): i for i, bits in enumerate(_DATA_BITS)}
 MAX_ERASED_SYMBOLS = 2
+_LATE_BIAS = 0.2  # later frames of a slot weigh more: lossy video lags colour changes
+_GAP = 2.0  # how much nearer (in residual-sigma units) the best colour must be than the next
 
 
 @dataclass(frozen=True)
@@ -581,10 +590,6 @@ def _classify_blob(z_data: np.ndarray, centres: np.ndarray, sigma: np.ndarray):
     return colour, erased, margin
 
 
-_LATE_BIAS = 0.2  # later frames of a slot weigh more: lossy video lags colour changes
-_GAP = 2.0  # how much nearer (in residual-sigma units) the best colour must be than the next
-
-
 def _classify(slots: np.ndarray, min_contrast: float):
     """Per-blob decision from 16 slot readings (n, 16, 3).
 
@@ -734,7 +739,7 @@ def decode_frames(
     min_contrast: float = 60.0,
     max_blob_area: int = 400,
     redetect_ms: float = 250.0,
-    max_frames: int = 3000,
+    max_duration_ms: float = 4 * N_SLOTS * SLOT_MS,
 ) -> BlinkResult:
     """Find phones playing blink patterns in a stream of frames and decode their numbers.
 
@@ -761,8 +766,10 @@ def decode_frames(
         Connected regions larger than this (pixels) are not phones (lamps, big screens).
     redetect_ms : float
         Look for new blobs (e.g. phones hidden at the start) this often.
-    max_frames : int
-        Stop reading after this many frames (bounds memory for very long clips).
+    max_duration_ms : float
+        Read only this much of the clip (default four pattern periods, 4.8 s); later frames are
+        not consumed. Memory is about 24 bytes per blob per frame read, so this bounds it for
+        clips of any length (10,000 blobs at 60 fps: under 100 MB of time series).
 
     Returns
     -------
@@ -781,11 +788,11 @@ def decode_frames(
     shape = None
     last_detect = -np.inf
     for index, frame in enumerate(frames):
-        if index >= max_frames:
-            break
         frame = _check_frame(frame, shape)
         shape = frame.shape
         t = _next_time(times, index, fps)
+        if t_list and t - t_list[0] > max_duration_ms:
+            break
         t_list.append(t)
         if t - last_detect >= redetect_ms or index < 2:
             centroids, area = _detect_blobs(

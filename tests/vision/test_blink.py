@@ -244,3 +244,12 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         blink.decode_frames([frame, frame, frame], [0.0, 33.0, 20.0])
     with pytest.raises(ValueError, match="fps"):
         blink.locate_clip(junk, fps=-3)
+
+
+def test_long_clips_are_read_only_as_far_as_needed():
+    clip = make_clip(20, width=320, height=240, fps=30.0, duration_ms=6000.0, seed=41)
+    result = blink.decode_frames(clip.frames(), clip.timestamps_ms)
+    assert result.frames < len(clip.timestamps_ms)
+    assert clip.timestamps_ms[result.frames - 1] <= 4 * 1200.0
+    right, wrong, _ = _score(clip, result.detections)
+    assert wrong == [] and len(right) >= 19
