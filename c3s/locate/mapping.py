@@ -16,6 +16,7 @@ from c3s.locate.fusion import Sighting
 # chain into one scene.
 ANCHOR_MIN_CONFIDENCE = 0.8
 MIN_ANCHORS = 4
+MAX_DETECTIONS_IN_STATS = 2000  # bounds the job row (about 50 bytes each)
 
 
 class LocateFailed(ValueError):
@@ -96,4 +97,8 @@ def map_sightings(match: ImageMatch, scene_size: tuple[float, float]) -> tuple[l
         for (pixel, d), (x, y) in zip(match.pixel_detections, scene_points, strict=True)
     ]
     stats.update(anchors_used=int(mapping.inliers), rms_scene=float(mapping.rms_scene), model=mapping.kind)
+    # Where each pixel was seen in the upload, so the observer page can draw it over the photo.
+    stats["detections"] = [{"number": pixel.number, "x_img": round(float(d.x_img), 1),
+                            "y_img": round(float(d.y_img), 1)}
+                           for pixel, d in match.pixel_detections[:MAX_DETECTIONS_IN_STATS]]
     return sightings, stats

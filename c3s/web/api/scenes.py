@@ -11,7 +11,7 @@ from c3s.errors import Forbidden
 from c3s.models import Method, Pixel, Scene
 from c3s.permissions import has_permission, require
 from c3s.web.auth import current_user, token_auth
-from c3s.web.context import db_session, services
+from c3s.web.context import db_session, read_db_session, services
 from c3s.web.schemas import (
     ExcludeIn,
     JoinOut,
@@ -30,7 +30,7 @@ bp = APIBlueprint("scenes", __name__, tag="Scenes")
 @bp.output(MethodOut(many=True))
 def list_methods():
     """The ways pixels can be located."""
-    return db_session().scalars(select(Method).order_by(Method.id)).all()
+    return read_db_session().scalars(select(Method).order_by(Method.id)).all()
 
 
 @bp.get("/scenes")
@@ -38,7 +38,7 @@ def list_methods():
 @bp.output(SceneOut(many=True))
 def list_scenes():
     """All scenes, newest first."""
-    return db_session().scalars(select(Scene).order_by(Scene.id.desc())).all()
+    return read_db_session().scalars(select(Scene).order_by(Scene.id.desc())).all()
 
 
 @bp.post("/scenes")
@@ -57,7 +57,7 @@ def create_scene(body):
 @bp.output(SceneOut)
 def get_scene(scene_id: int):
     """One scene."""
-    return scenes.get_scene(db_session(), scene_id)
+    return scenes.get_scene(read_db_session(), scene_id)
 
 
 @bp.patch("/scenes/<int:scene_id>")
@@ -142,7 +142,7 @@ def _require_staff(scene: Scene) -> None:
 @bp.output(PixelPageOut)
 def list_pixels(scene_id: int, query):
     """A page of the scene's pixels in number order, optionally of one status."""
-    session = db_session()
+    session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
     _require_staff(scene)
     where = [Pixel.scene_id == scene.id]
@@ -160,7 +160,7 @@ def list_pixels(scene_id: int, query):
 @bp.output(PixelOut)
 def get_pixel(scene_id: int, number: int):
     """One pixel (the pixel itself or the scene's staff)."""
-    session = db_session()
+    session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
@@ -214,3 +214,20 @@ def qr_svg(scene_id: int, number: int):
     scene, pixel = _own_or_admin_pixel(scene_id, number)
     svg = render_qr_svg(pixel_payload(scene.id, pixel.number))
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@bp.get("/scenes/<int:scene_id>/pixels/<int:number>/pattern")
+@bp.auth_required(token_auth)
+@bp.doc(responses={200: {"description": "the pixel's blink pattern: `slot_ms`, `n_slots`, "
+                                        "`colors` ('#rrggbb' per slot); during server time t the "
+                                        "phone shows slot floor(t / slot_ms) mod n_slots"}})
+def blink_pattern(scene_id: int, number: int):
+    """The pixel's blink pattern as JSON, to play full screen on the server clock."""
+    from c3s.vision.blink import pattern
+
+    _own_or_admin_pixel(scene_id, number)
+    played = pattern(number)
+    colors = ["#" + "".join(f"{int(c):02x}" for c in rgb) for rgb in played.colors]
+    return {"number": number, "slot_ms": float(played.slot_ms), "n_slots": len(colors),
+            "period_ms": float(played.period_ms), "colors": colors}, 200, {
+        "Cache-Control": "private, max-age=86400"}
