@@ -30,6 +30,16 @@ def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
     return value
 
 
+def _parse_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
 def _parse_bool(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -121,7 +131,7 @@ _SETTINGS = (
     ("C3S_INSTANCE_PATH", "instance_path", lambda _name, raw: Path(raw).resolve()),
     ("C3S_DATABASE_URL", "database_url", lambda name, raw: _parse_url(name, raw, ("postgresql", "sqlite"))),
     ("C3S_READ_DATABASE_URLS", "read_database_urls", _url_list),
-    ("C3S_REPLICA_MAX_LAG_S", "replica_max_lag_s", lambda name, raw: float(_parse_int(name, raw))),
+    ("C3S_REPLICA_MAX_LAG_S", "replica_max_lag_s", lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_MONGO_URL", "mongo_url", lambda name, raw: _parse_url(name, raw, ("mongodb", "mongodb+srv"))),
     ("C3S_MONGO_WRITE_CONCERN", "mongo_write_concern", _write_concern),
     ("C3S_REDIS_URL", "redis_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),

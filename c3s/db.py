@@ -4,8 +4,11 @@ creates the embedded SQLite database from the models."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -44,29 +47,97 @@ def make_engine(url: str, **options) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **options)
+    options.setdefault("pool_size", 5)
+    return create_engine(url, pool_pre_ping=True, max_overflow=10, **options)
+
+
+# How far behind the primary a standby is, in seconds (0 when it has replayed all it received;
+# a promoted standby is a primary and never behind).
+REPLICA_LAG_SQL = """
+SELECT CASE
+    WHEN NOT pg_is_in_recovery() THEN 0
+    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+    ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9)
+END
+"""
+REPLICA_CHECK_INTERVAL_S = 1.0
+
+
+@dataclass
+class Replica:
+    """A read-only standby and what we last learnt of its health."""
+
+    engine: Engine
+    healthy: bool = False
+    lag_s: float = float("inf")
+    checked_at: float = float("-inf")
 
 
 class Database:
-    """Holds the engine and session factory of one process, bound from a `Config`."""
+    """Holds the engines and session factories of one process, bound from a `Config`.
+
+    Writes always go to the primary (`session`). Read-only work (`read_session`) goes to a
+    standby when one is configured, answers and lags less than `replica_max_lag_s`; otherwise
+    to the primary. A multi-host primary URL with `target_session_attrs=read-write` follows a
+    promoted standby after failover."""
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.sessions: sessionmaker[Session] | None = None
+        self.replicas: list[Replica] = []
+        self.max_lag_s = 5.0
+        self._next_replica = 0
+        self._lock = threading.Lock()
 
     def configure(self, config: Config) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
+        self.dispose()
         url = config.effective_database_url
         if url.startswith("sqlite:///"):
             config.instance_path.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.replicas = [Replica(make_engine(u, connect_args={"connect_timeout": 2}))
+                         for u in config.read_database_urls]
+        self.max_lag_s = config.replica_max_lag_s
+
+    def dispose(self) -> None:
+        for engine in [self.engine, *(r.engine for r in self.replicas)]:
+            if engine is not None:
+                engine.dispose()
 
     def session(self) -> Session:
         if self.sessions is None:
             raise RuntimeError("the database is not configured; call Database.configure first")
         return self.sessions()
+
+    def read_session(self) -> Session:
+        """A session for read-only work: on a fresh-enough standby when there is one."""
+        replica = self._pick_replica()
+        if replica is None:
+            return self.session()
+        return Session(replica.engine, expire_on_commit=False)
+
+    def _pick_replica(self) -> Replica | None:
+        with self._lock:
+            count = len(self.replicas)
+            for offset in range(count):
+                replica = self.replicas[(self._next_replica + offset) % count]
+                if self._usable(replica):
+                    self._next_replica = (self._next_replica + offset + 1) % count
+                    return replica
+        return None
+
+    def _usable(self, replica: Replica) -> bool:
+        now = time.monotonic()
+        if now - replica.checked_at >= REPLICA_CHECK_INTERVAL_S:
+            replica.checked_at = now
+            try:
+                with replica.engine.connect() as connection:
+                    replica.lag_s = float(connection.execute(text(REPLICA_LAG_SQL)).scalar())
+                replica.healthy = True
+            except Exception:  # noqa: BLE001 - a standby that fails to answer is skipped
+                replica.healthy, replica.lag_s = False, float("inf")
+        return replica.healthy and replica.lag_s <= self.max_lag_s
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -44,11 +44,12 @@ def init_app(app: Flask) -> None:
     app.extensions["c3s"] = Services(app.config["C3S"])
 
     @app.teardown_appcontext
-    def _close_session(_exc):
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.rollback()
-            session.close()
+    def _close_sessions(_exc):
+        for key in ("db_session", "read_db_session"):
+            session = g.pop(key, None)
+            if session is not None:
+                session.rollback()
+                session.close()
 
 
 def services() -> Services:
@@ -65,3 +66,11 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = services().database.session()
     return g.db_session
+
+
+def read_db_session() -> Session:
+    """A session for read-only requests (scenes, pixels, tracks): served by a standby when one
+    is configured and fresh enough, else by the primary. Never write through it."""
+    if "read_db_session" not in g:
+        g.read_db_session = services().database.read_session()
+    return g.read_db_session

@@ -8,7 +8,9 @@ redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
 if ! pg_up; then
     echo "services: starting PostgreSQL"
-    for version in $(ls /etc/postgresql 2>/dev/null); do
+    for conf in /etc/postgresql/*/main; do
+        [ -d "$conf" ] || continue
+        version=$(basename "$(dirname "$conf")")
         pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     done
     for _ in $(seq 30); do pg_up && break; sleep 1; done

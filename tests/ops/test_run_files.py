@@ -18,15 +18,13 @@ from .conftest import REPO
 OPS = REPO / "ops"
 WORKERS = REPO / "workers"
 SOURCED_LIBRARIES = {"ops/postgres/common.sh", "ops/cron/lib.sh"}
-# ops/dev holds the build machine's own setup scripts, kept with the skeleton, not production ops.
-NOT_PRODUCTION = OPS / "dev"
 
 
 def shell_scripts() -> list[Path]:
     found = []
     for base in (OPS, WORKERS):
         for path in sorted(base.rglob("*")):
-            if not path.is_file() or NOT_PRODUCTION in path.parents:
+            if not path.is_file():
                 continue
             first_line = path.read_bytes().split(b"\n", 1)[0]
             if path.suffix == ".sh" or re.match(rb"#!.*\b(ba)?sh\b", first_line):
