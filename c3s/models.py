@@ -235,6 +235,7 @@ class Pixel(Base):
         CheckConstraint("sigma > 0", name="pixels_sigma_positive"),
         Index("pixels_scene_status_idx", "scene_id", "status"),
         Index("pixels_user_idx", "user_id"),
+        Index("pixels_seat_idx", "seat_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -252,6 +253,9 @@ class Pixel(Base):
     located_at: Mapped[datetime | None] = mapped_column(Timestamp)
     excluded_reason: Mapped[str | None] = mapped_column(Text)
     joined_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
+    # The seat a camera-found position snapped to (schema.sql adds these with ALTER TABLE).
+    seat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("seats.id", ondelete="SET NULL"))
+    seat_confidence: Mapped[float | None] = mapped_column(Double)
 
     scene: Mapped[Scene] = relationship()
     user: Mapped[User] = relationship()
@@ -323,3 +327,54 @@ class Observation(Base):
     y_img: Mapped[float | None] = mapped_column(Double)
     confidence: Mapped[float] = mapped_column(Double)
     observed_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
+
+
+class Seat(Base):
+    __tablename__ = "seats"
+    __table_args__ = (
+        UniqueConstraint("scene_id", "section", "row", "seat", name="seats_scene_label_key"),
+        CheckConstraint("spacing > 0", name="seats_spacing_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scene_id: Mapped[int] = mapped_column(BigId, ForeignKey("scenes.id", ondelete="CASCADE"))
+    section: Mapped[str] = mapped_column(Text)
+    row: Mapped[str] = mapped_column(Text)
+    seat: Mapped[str] = mapped_column(Text)
+    x: Mapped[float] = mapped_column(Double)
+    y: Mapped[float] = mapped_column(Double)
+    spacing: Mapped[float] = mapped_column(Double)
+
+
+class SeatClaim(Base):
+    __tablename__ = "seat_claims"
+    __table_args__ = (
+        UniqueConstraint("pixel_id", name="seat_claims_pixel_key"),
+        Index("seat_claims_seat_idx", "seat_id"),
+        Index("seat_claims_one_holder_idx", "seat_id", unique=True,
+              postgresql_where=text("accepted"), sqlite_where=text("accepted")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    seat_id: Mapped[int] = mapped_column(BigId, ForeignKey("seats.id", ondelete="CASCADE"))
+    pixel_id: Mapped[int] = mapped_column(BigId, ForeignKey("pixels.id", ondelete="CASCADE"))
+    accepted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
+    conflict: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
+    claimed_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
+
+    seat: Mapped[Seat] = relationship()
+    pixel: Mapped[Pixel] = relationship()
+
+
+class Speaker(Base):
+    __tablename__ = "speakers"
+    __table_args__ = (
+        UniqueConstraint("scene_id", "index", name="speakers_scene_index_key"),
+        CheckConstraint('"index" >= 0', name="speakers_index_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scene_id: Mapped[int] = mapped_column(BigId, ForeignKey("scenes.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    x: Mapped[float] = mapped_column(Double)
+    y: Mapped[float] = mapped_column(Double)

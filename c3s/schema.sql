@@ -228,3 +228,50 @@ INSERT INTO methods (code, name, description) VALUES
     ('sound', 'Sound', 'each phone hears chirps from speakers at known positions'),
     ('seat', 'Seat number', 'each person enters the seat they sit in')
 ON CONFLICT (code) DO NOTHING;
+
+-- A scene's seat map: every seat with its centre in scene units. Labels are stored normalised
+-- (upper case, no leading zeros) so that a typed 'a-07-3' finds seat A-7-3.
+CREATE TABLE IF NOT EXISTS seats (
+    id        BIGSERIAL PRIMARY KEY,
+    scene_id  BIGINT NOT NULL REFERENCES scenes (id) ON DELETE CASCADE,
+    section   TEXT NOT NULL,
+    row       TEXT NOT NULL,
+    seat      TEXT NOT NULL,
+    x         DOUBLE PRECISION NOT NULL,
+    y         DOUBLE PRECISION NOT NULL,
+    -- Distance to the nearest other seat: the size of "somewhere in this seat".
+    spacing   DOUBLE PRECISION NOT NULL,
+    CONSTRAINT seats_scene_label_key UNIQUE (scene_id, section, row, seat),
+    CONSTRAINT seats_spacing_positive CHECK (spacing > 0)
+);
+
+-- A pixel's claim to sit in a seat. A pixel claims one seat at a time; a seat is held (accepted)
+-- by at most one pixel. A second claimant is kept, not refused silently: both claims are flagged
+-- as a conflict for the operator.
+CREATE TABLE IF NOT EXISTS seat_claims (
+    id          BIGSERIAL PRIMARY KEY,
+    seat_id     BIGINT NOT NULL REFERENCES seats (id) ON DELETE CASCADE,
+    pixel_id    BIGINT NOT NULL REFERENCES pixels (id) ON DELETE CASCADE,
+    accepted    BOOLEAN NOT NULL DEFAULT FALSE,
+    conflict    BOOLEAN NOT NULL DEFAULT FALSE,
+    claimed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT seat_claims_pixel_key UNIQUE (pixel_id)
+);
+CREATE INDEX IF NOT EXISTS seat_claims_seat_idx ON seat_claims (seat_id);
+CREATE UNIQUE INDEX IF NOT EXISTS seat_claims_one_holder_idx ON seat_claims (seat_id) WHERE accepted;
+
+-- Speakers that play the sound method's chirps; `index` is the speaker's slot in the schedule.
+CREATE TABLE IF NOT EXISTS speakers (
+    id        BIGSERIAL PRIMARY KEY,
+    scene_id  BIGINT NOT NULL REFERENCES scenes (id) ON DELETE CASCADE,
+    index     INTEGER NOT NULL,
+    x         DOUBLE PRECISION NOT NULL,
+    y         DOUBLE PRECISION NOT NULL,
+    CONSTRAINT speakers_scene_index_key UNIQUE (scene_id, index),
+    CONSTRAINT speakers_index_nonnegative CHECK (index >= 0)
+);
+
+-- The seat a camera-located pixel snapped to, and how sure that assignment is (0..1).
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS seat_id BIGINT REFERENCES seats (id) ON DELETE SET NULL;
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS seat_confidence DOUBLE PRECISION;
+CREATE INDEX IF NOT EXISTS pixels_seat_idx ON pixels (seat_id);
