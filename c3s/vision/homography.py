@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 MIN_ANCHORS = 4
+MIN_AGREEING = 0.4  # share of the anchors a mapping must explain
 
 
 class MappingError(ValueError):
@@ -175,7 +176,8 @@ def fit_scene_mapping(
     Raises
     ------
     MappingError
-        Fewer than 4 anchors, duplicated or collinear anchors, or no consistent mapping.
+        Fewer than 4 anchors, duplicated or collinear anchors, or no mapping that at least 5
+        anchors and 40 % of them agree on (with more than 4 anchors).
     """
     img = np.asarray(img_pts, np.float64)
     scene = np.asarray(scene_pts, np.float64)
@@ -202,9 +204,15 @@ def fit_scene_mapping(
                            inliers=int(mask.sum()), inlier_mask=mask, residuals_scene=residuals,
                            rms_scene=h_rms, holdout_rms_scene=float("nan"))
     bent = h_rms > local_if_rms_over or mask.sum() < 0.8 * len(img)
-    if not allow_local or len(img) < min_local_anchors or not bent:
-        return mapping
-    return _maybe_local(mapping, img, scene, threshold_scene)
+    if allow_local and len(img) >= min_local_anchors and bent:
+        mapping = _maybe_local(mapping, img, scene, threshold_scene)
+    n = len(img)
+    if n > MIN_ANCHORS and (mapping.inliers <= MIN_ANCHORS or mapping.inliers < MIN_AGREEING * n):
+        # any 4 points fit some homography exactly: agreement of so few proves nothing
+        raise MappingError(
+            f"only {mapping.inliers} of {n} anchors agree on one mapping; check that the "
+            "anchors' scene coordinates match the codes in the photo")
+    return mapping
 
 
 def _spline(img: np.ndarray, resid: np.ndarray, smoothing: float):
