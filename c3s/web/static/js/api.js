@@ -1,0 +1,68 @@
+// The JSON API as small async functions. Every error becomes an ApiError carrying the
+// server's message (a sentence a person can act on) and its HTTP status.
+
+export class ApiError extends Error {
+  constructor(status, message, detail = {}) {
+    super(message);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/** True when the request never reached the server (offline, DNS, connection dropped). */
+export function isNetworkError(error) {
+  return !(error instanceof ApiError);
+}
+
+/** Call the API. `body` is sent as JSON, or as is when it is FormData. */
+export async function api(path, { method = "GET", token = null, body = undefined, signal } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let payload = body;
+  if (body !== undefined && !(body instanceof FormData)) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(path, { method, headers, body: payload, signal, cache: "no-store" });
+  if (response.status === 204) return null;
+  const type = response.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await response.json() : await response.arrayBuffer();
+  if (!response.ok) {
+    const message = (data && data.message) || `the server answered ${response.status}`;
+    throw new ApiError(response.status, message, (data && data.detail) || {});
+  }
+  return data;
+}
+
+/** Fetch an authenticated image (or any file) as an object URL usable in <img src>. */
+export async function objectUrl(path, token) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new ApiError(response.status, `could not load ${path} (${response.status})`);
+  return URL.createObjectURL(await response.blob());
+}
+
+/** Upload a multipart form with progress; resolves with the JSON answer. */
+export function uploadWithProgress(path, form, token, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", path);
+    if (token) request.setRequestHeader("Authorization", `Bearer ${token}`);
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    request.addEventListener("load", () => {
+      let data = {};
+      try { data = JSON.parse(request.responseText); } catch { /* not JSON: keep {} */ }
+      if (request.status >= 200 && request.status < 300) {
+        onProgress(1);
+        resolve(data);
+      } else {
+        reject(new ApiError(request.status, data.message || `upload failed (${request.status})`, data.detail || {}));
+      }
+    });
+    request.addEventListener("error", () => reject(new Error("the upload was interrupted; check the connection and retry")));
+    request.send(form);
+  });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,103 @@
+// Plays a piecewise-constant colour timeline on the server clock. requestAnimationFrame drives
+// the screen; when a change is due before the next animation frame, a timer aimed at the exact
+// boundary applies it, so changes land within a few milliseconds of server time instead of
+// up to one display frame late.
+
+export class TimelinePlayer {
+  /**
+   * @param clock   a ServerClock
+   * @param stepAt  (serverMs) => {value, index, startsAt, changesAt}; value null shows nothing
+   * @param apply   (value, step) => void, called only when the value changes
+   */
+  constructor(clock, stepAt, apply) {
+    this.clock = clock;
+    this.stepAt = stepAt;
+    this.apply = apply;
+    this.current = undefined;
+    this.running = false;
+    this.frameMs = 16.7;
+    this.lastFrame = null;
+    this.timer = null;
+    this.log = []; // recent changes: {index, dueMs, appliedMs} in server time (for diagnostics)
+  }
+
+  start() {
+    if (this.running) return;
+    this.running = true;
+    this.update();
+    const loop = (stamp) => {
+      if (!this.running) return;
+      if (this.lastFrame !== null) {
+        // Track the display's frame interval to know when a change would be late.
+        this.frameMs = 0.9 * this.frameMs + 0.1 * Math.min(100, stamp - this.lastFrame);
+      }
+      this.lastFrame = stamp;
+      this.update();
+      requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  }
+
+  stop() {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  update() {
+    const now = this.clock.now();
+    const step = this.stepAt(now);
+    const value = step ? step.value : null;
+    if (value !== this.current) {
+      this.current = value;
+      this.apply(value, step);
+      if (step && value !== null) {
+        this.log.push({ index: step.index, dueMs: step.startsAt, appliedMs: now });
+        if (this.log.length > 200) this.log.splice(0, this.log.length - 200);
+      }
+    }
+    if (step && step.changesAt != null && this.timer === null) {
+      const wait = step.changesAt - now;
+      if (wait <= this.frameMs * 1.5) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          if (this.running) this.update();
+        }, Math.max(0, wait));
+      }
+    }
+  }
+}
+
+/** Steps of a cyclic pattern: slot k of `colors` shown during [k, k+1) * slotMs mod period. */
+export function cyclicSteps(slotMs, colors) {
+  return (t) => {
+    const slot = Math.floor(t / slotMs);
+    const index = ((slot % colors.length) + colors.length) % colors.length;
+    return { value: colors[index], index, startsAt: slot * slotMs, changesAt: (slot + 1) * slotMs };
+  };
+}
+
+/** Steps of a show track: frame i lasts durations[i] ms from startMs; loops if `loop`.
+ * Before the start and after the end (without loop) the value is null and `phase` says which. */
+export function trackSteps(startMs, durations, colors, loop) {
+  const ends = [];
+  let total = 0;
+  for (const d of durations) { total += d; ends.push(total); }
+  return (t) => {
+    let elapsed = t - startMs;
+    if (elapsed < 0 || total <= 0) {
+      return { value: null, index: -1, phase: "before", startsAt: null, changesAt: total > 0 ? startMs : null };
+    }
+    let cycleStart = startMs;
+    if (elapsed >= total) {
+      if (!loop) return { value: null, index: durations.length, phase: "ended", startsAt: startMs + total, changesAt: null };
+      const cycles = Math.floor(elapsed / total);
+      cycleStart += cycles * total;
+      elapsed -= cycles * total;
+    }
+    let i = 0;
+    while (ends[i] <= elapsed) i += 1;
+    return { value: colors[i], index: i, phase: "playing", startsAt: cycleStart + (i ? ends[i - 1] : 0),
+             changesAt: cycleStart + ends[i] };
+  };
+}
