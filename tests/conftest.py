@@ -104,8 +104,8 @@ def shared_instance(tmp_path_factory):
     return tmp_path_factory.mktemp("c3s-instance")
 
 
-def worker_env(pg_url: str, instance) -> dict[str, str]:
-    return {**os.environ, "C3S_DATABASE_URL": pg_url, "C3S_BROKER_URL": BROKER_URL,
+def worker_env(pg_url: str, instance, broker_url: str = BROKER_URL) -> dict[str, str]:
+    return {**os.environ, "C3S_DATABASE_URL": pg_url, "C3S_BROKER_URL": broker_url,
             "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": str(instance),
             "C3S_MAX_IMAGE_PIXELS": "50000000"}
 
@@ -159,14 +159,18 @@ def celery_worker(pg_url, shared_instance, tmp_path_factory):
     broker.close()
 
 
+def broker_app_for(pg_url, shared_instance, broker_url):
+    from c3s.web import create_app
+
+    return create_app({
+        "database_url": pg_url, "redis_url": REDIS_URL, "broker_url": broker_url,
+        "instance_path": shared_instance, "testing": True, "max_image_pixels": 50_000_000,
+    })
+
+
 @pytest.fixture()
 def worker_app(celery_worker, clean_db, pg_url, redis_client, shared_instance):
     """The API wired to the same broker, database and file store as the running worker."""
-    from c3s.web import create_app
-
-    app = create_app({
-        "database_url": pg_url, "redis_url": REDIS_URL, "broker_url": BROKER_URL,
-        "instance_path": shared_instance, "testing": True, "max_image_pixels": 50_000_000,
-    })
+    app = broker_app_for(pg_url, shared_instance, BROKER_URL)
     yield app
-    app.extensions["c3s"].database.engine.dispose()
+    app.extensions["c3s"].database.dispose()

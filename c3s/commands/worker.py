@@ -11,8 +11,10 @@ from c3s.tasks import LOCATE_QUEUE, SHOW_QUEUE
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=None,
               help="worker processes (default: one per core)")
 @click.option("--loglevel", "-l", default="info", show_default=True)
+@click.option("--beat", is_flag=True, help="also run the periodic sweep of lost jobs (in exactly one worker)")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def worker_command(queues: str, concurrency: int | None, loglevel: str, celery_args: tuple[str, ...]):
+def worker_command(queues: str, concurrency: int | None, loglevel: str, beat: bool,
+                   celery_args: tuple[str, ...]):
     """Run a worker; needs C3S_BROKER_URL (without it, tasks run inside the API process)."""
     from c3s.tasks.worker import celery_app
 
@@ -21,4 +23,10 @@ def worker_command(queues: str, concurrency: int | None, loglevel: str, celery_a
     argv = ["worker", "-Q", queues, "-l", loglevel, *celery_args]
     if concurrency:
         argv += ["-c", str(concurrency)]
+    if beat:
+        from c3s.tasks.worker import flask_app
+
+        schedule = flask_app.config["C3S"].instance_path / "celerybeat-schedule"
+        schedule.parent.mkdir(parents=True, exist_ok=True)
+        argv += ["-B", "-s", str(schedule)]
     celery_app.worker_main(argv)

@@ -130,3 +130,38 @@ def fail_unexpectedly(session: Session, job_id: int, error: Exception) -> None:
     if job is not None and job.status not in ("done", "failed"):
         _fail(session, job, f"internal error while locating ({type(error).__name__}); the operators "
                             "have the details in the worker log")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: list[int]
+    failed: list[int]
+
+
+def sweep_stale_jobs(session: Session, send: Callable[[int], None], *, queued_after_s: float,
+                     running_after_s: float, max_attempts: int, now=None) -> SweepResult:
+    """Find jobs whose message was lost (broker restarted, worker killed) and send them again,
+    or fail them with a reason once they have used up their attempts. Sending a job twice is
+    harmless: running a job is idempotent."""
+    from datetime import timedelta
+
+    now = now or utcnow()
+    stale = session.scalars(select(LocateJob).where(
+        ((LocateJob.status == "queued") & (LocateJob.created_at <= now - timedelta(seconds=queued_after_s)))
+        | ((LocateJob.status == "running")
+           & (LocateJob.started_at <= now - timedelta(seconds=running_after_s)))
+    ).with_for_update(skip_locked=True)).all()
+    requeued, failed = [], []
+    for job in stale:
+        if job.attempts >= max_attempts:
+            job.status, job.finished_at = "failed", now
+            job.reason = (f"gave up after {job.attempts} attempts: the worker running this job was lost "
+                          "each time; upload the file again or ask the operators to check the workers")
+            failed.append(job.id)
+        else:
+            job.status = "queued"
+            requeued.append(job.id)
+    session.commit()
+    for job_id in requeued:
+        send(job_id)
+    return SweepResult(requeued=requeued, failed=failed)

@@ -40,6 +40,9 @@ def celery_settings(config: Config) -> dict:
             "c3s.tasks.show.*": {"queue": SHOW_QUEUE},
         },
         "task_default_queue": LOCATE_QUEUE,
+        "beat_schedule": {
+            "sweep-stale-locate-jobs": {"task": "c3s.tasks.locate.sweep_stale_jobs", "schedule": 60.0},
+        },
         "worker_hijack_root_logger": False,
     }
 

@@ -27,3 +27,22 @@ def locate_job(self, job_id: int) -> str:
             fail_unexpectedly(session, job_id, error)
             raise
         return job.status if job is not None else "missing"
+
+
+# A queued job whose message has not started within this time is presumed lost (a broker
+# restart without persistence, say); a running job past the hard time limit lost its worker.
+STALE_QUEUED_S = 300
+MAX_ATTEMPTS = 3
+
+
+@shared_task(name="c3s.tasks.locate.sweep_stale_jobs")
+def sweep_stale_jobs_task() -> dict:
+    """Re-send lost locate jobs and fail those that keep losing their worker (runs on a beat)."""
+    from c3s.locate.jobs import sweep_stale_jobs
+    from c3s.tasks import TASK_TIME_LIMIT_S, send
+
+    with services().database.session() as session:
+        result = sweep_stale_jobs(session, lambda job_id: send("c3s.tasks.locate.locate_job", job_id),
+                                  queued_after_s=STALE_QUEUED_S, running_after_s=TASK_TIME_LIMIT_S + 60,
+                                  max_attempts=MAX_ATTEMPTS)
+    return {"requeued": result.requeued, "failed": result.failed}

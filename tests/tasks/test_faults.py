@@ -1,0 +1,178 @@
+"""Faults a calibration rush must survive, with real workers on the real Redis: a worker process
+killed mid-task, the same task delivered twice, and Redis restarted with jobs in flight."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+import redis
+from sqlalchemy import func, select, text
+
+from c3s.locate.jobs import sweep_stale_jobs
+from c3s.models import LocateJob, Observation, Pixel, User
+from c3s.tasks import send
+from c3s.vision.crowd import render_crowd
+from c3s.vision.qrcode import parse_payload
+from tests.conftest import (
+    BROKER_URL,
+    REDIS_URL,
+    broker_app_for,
+    start_worker,
+    stop_worker,
+    worker_env,
+)
+from tests.factories import auth, make_scene, make_user, multipart
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+# A broker database of these tests' own, so the session's worker never takes their jobs.
+FAULT_BROKER_URL = BROKER_URL.rsplit("/", 1)[0] + "/13"
+
+
+@pytest.fixture()
+def fault_app(clean_db, pg_url, redis_client, shared_instance):
+    redis.Redis.from_url(FAULT_BROKER_URL).flushdb()
+    app = broker_app_for(pg_url, shared_instance, FAULT_BROKER_URL)
+    yield app
+    app.extensions["c3s"].database.dispose()
+
+
+@pytest.fixture()
+def own_worker(pg_url, shared_instance, tmp_path):
+    """Start workers of this test's own on the fault broker; all are stopped at the end."""
+    env = worker_env(pg_url, shared_instance, FAULT_BROKER_URL)
+    workers = []
+
+    def start():
+        process = start_worker(env, tmp_path / f"worker{len(workers)}.log")
+        workers.append(process)
+        return process
+
+    yield start
+    for process in workers:
+        stop_worker(process)
+
+
+@pytest.fixture()
+def big_stand(fault_app, session):
+    """A 12 MP crowd photo of 192 phones (slow enough to be caught mid-task) and its scene."""
+    client = fault_app.test_client()
+    photo = render_crowd(seed=11, width=4000, height=3000, cols=16, rows=12, module_px=(3.0, 5.0),
+                         n_anchors=8, scene_id=1)
+    anchors = [{"key": parse_payload(p).anchor_key, "x": x + 1, "y": y + 1} for p, (x, y) in photo.anchors.items()]
+    _, owner = make_user(session, "scene_admin")
+    make_scene(client, owner, width=16.0, height=12.0, anchors=anchors)
+    for phone in photo.phones:
+        payload = parse_payload(phone.payload)
+        if payload.kind == "pixel":
+            user = User(is_guest=True)
+            session.add(user)
+            session.flush()
+            session.add(Pixel(scene_id=1, scene_width=16.0, scene_height=12.0, user_id=user.id,
+                              number=payload.number))
+    session.commit()
+    _, observer = make_user(session, ("observer", 1))
+    ok, data = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return client, observer, data.tobytes()
+
+
+def _upload(client, token, data) -> int:
+    response = client.post("/api/scenes/1/jobs", headers=auth(token), **multipart(file=(data, "crowd.jpg")))
+    assert response.status_code == 202, response.json
+    return response.json["id"]
+
+
+def _wait(session, job_id, statuses, timeout_s=120) -> LocateJob:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        session.expire_all()
+        job = session.get(LocateJob, job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} is {job.status}, not {statuses}, after {timeout_s} s")
+
+
+def _state(session) -> tuple:
+    session.expire_all()
+    pixels = session.execute(select(Pixel.number, Pixel.x, Pixel.y, Pixel.status).order_by(Pixel.number)).all()
+    return session.scalar(select(func.count()).select_from(Observation)), tuple(pixels)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_killed_worker_process_mid_task_completes_the_job_exactly_once(own_worker, big_stand, session):
+    worker = own_worker()
+    client, observer, data = big_stand
+    job_id = _upload(client, observer, data)
+    _wait(session, job_id, ("running",))
+    children = _children(worker.pid)
+    assert children, "the worker has no pool process"
+    for child in children:
+        os.kill(child, signal.SIGKILL)
+    job = _wait(session, job_id, ("done", "failed"))
+    assert job.status == "done" and job.attempts == 2, (job.status, job.reason, job.attempts)
+    disturbed = _state(session)
+
+    # The same job run undisturbed from scratch leaves exactly the same state.
+    session.execute(text("DELETE FROM observations"))
+    session.execute(text("UPDATE pixels SET x = NULL, y = NULL, sigma = NULL, located_by = NULL, "
+                         "located_at = NULL, confidence = NULL, status = 'joined'"))
+    session.execute(text("UPDATE locate_jobs SET status = 'queued', attempts = 0"))
+    session.commit()
+    with client.application.app_context():
+        send("c3s.tasks.locate.locate_job", job_id)
+    assert _wait(session, job_id, ("done", "failed")).status == "done"
+    assert _state(session) == disturbed
+
+    # And delivered twice more, still the same state.
+    with client.application.app_context():
+        send("c3s.tasks.locate.locate_job", job_id)
+        send("c3s.tasks.locate.locate_job", job_id)
+    time.sleep(2.0)
+    assert _state(session) == disturbed
+
+
+def _restart_redis() -> None:
+    redis.Redis.from_url(REDIS_URL).shutdown(nosave=True)
+    subprocess.run(["bash", str(REPO / "ops/dev/services.sh")], check=True, capture_output=True, timeout=60)
+
+
+def test_redis_restart_loses_no_job(own_worker, big_stand, session):
+    client, observer, data = big_stand
+    job_id = _upload(client, observer, data)  # queued while no worker consumes
+    assert redis.Redis.from_url(FAULT_BROKER_URL).llen("locate") == 1
+    _restart_redis()
+    assert redis.Redis.from_url(FAULT_BROKER_URL).llen("locate") == 0  # the message is gone
+    own_worker()
+    with client.application.app_context():
+        result = sweep_stale_jobs(session, lambda j: send("c3s.tasks.locate.locate_job", j),
+                                  queued_after_s=0, running_after_s=3600, max_attempts=3)
+    assert result.requeued == [job_id]
+    job = _wait(session, job_id, ("done", "failed"))
+    assert job.status == "done" and job.stats["pixels_located"] > 150
+
+
+def test_jobs_that_keep_losing_their_worker_fail_with_a_reason(session, fault_app):
+    client = fault_app.test_client()
+    _, owner = make_user(session, "scene_admin")
+    make_scene(client, owner)
+    job = LocateJob(scene_id=1, method="qr", file_id="lost", status="running", attempts=3,
+                    started_at=text("now() - interval '2 hours'"))
+    session.add(job)
+    session.commit()
+    result = sweep_stale_jobs(session, lambda j: None, queued_after_s=300, running_after_s=3600, max_attempts=3)
+    assert result.failed == [job.id]
+    session.expire_all()
+    assert "gave up after 3 attempts" in session.get(LocateJob, job.id).reason
