@@ -180,7 +180,7 @@ def _finder_template(r: int) -> np.ndarray:
     return tpl - tpl.mean()
 
 
-_FINDER_TPL = _finder_template(_RECT_PX)
+_FINDER_TPLS = {r: _finder_template(r) for r in (2, 3)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,16 +292,18 @@ def _peak(res: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[float, f
     return float(value), px + dx, py + dy
 
 
-def _locate_finders(gray: np.ndarray, h: np.ndarray,
-                    min_score: float) -> list[tuple[np.ndarray, float]]:
-    """Module->image affine maps (3x3) fitted to the three finder patterns near a rough frame.
+def _locate_finders(gray: np.ndarray, h: np.ndarray, min_score: float,
+                    r: int = _RECT_PX) -> list[tuple[np.ndarray, float]]:
+    """Module->image affine maps (3x3) fitted to the three finder patterns near a rough frame,
+    matched in a view rectified at ``r`` px per module.
 
     Returns one map per plausible choice of the corner without a finder (usually one).
     """
-    r, m = _RECT_PX, _RECT_MARGIN
+    m = _RECT_MARGIN
     view = _rectify(gray, h, r, m)
     darkness = 255.0 - view.astype(np.float32)
-    tpl = _FINDER_TPL.shape[0]
+    template = _FINDER_TPLS[r]
+    tpl = template.shape[0]
     win = int(2.5 * r)
     corners = ((0, 0), (1, 0), (1, 1), (0, 1))  # clockwise in the rough frame
     peaks = []
@@ -311,7 +313,7 @@ def _locate_finders(gray: np.ndarray, h: np.ndarray,
         ey = int(round((m + (3.5 if cy == 0 else 17.5) - 4.5) * r))
         x0, y0 = max(ex - win, 0), max(ey - win, 0)
         window = darkness[y0:ey + win + tpl, x0:ex + win + tpl]
-        res = cv2.matchTemplate(window, _FINDER_TPL, cv2.TM_CCOEFF_NORMED)
+        res = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
         value, px, py = _peak(res, 0, 0, res.shape[1], res.shape[0])
         # the template's centre is (9r - 1) / 2 pixels in; view pixel k is at module k / r - m
         c = 4.5 * r - 0.5
@@ -337,10 +339,11 @@ def _locate_finders(gray: np.ndarray, h: np.ndarray,
 
 def _refine(gray: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
     h = cv2.getPerspectiveTransform(_MODULE_SQUARE.astype(np.float32), quad.astype(np.float32))
-    first = _locate_finders(gray, h, min_score=0.45)
+    # a coarse first look (cheap, rejects most clutter), then a finer one in the corrected frame
+    first = _locate_finders(gray, h, min_score=0.45, r=2)
     out = []
     for h1, _ in first:
-        again = _locate_finders(gray, h1, min_score=0.45)
+        again = _locate_finders(gray, h1, min_score=0.45, r=3)
         out.append(again[0][0] if again else h1)
     return out
 
