@@ -179,8 +179,14 @@ def calibration(scene: Scene, pixel: Pixel) -> dict[str, Any]:
     if method == "blink":
         return {"method": "blink", "pattern_url": f"{base}/pattern"}
     if method == "seat":
-        return {"method": "seat", "seat_url": f"{base}/seat"}
+        # POST {"section", "row", "seat"} to seat_url; a typo is answered with suggestions.
+        return {"method": "seat", "seat_url": f"{base}/seat",
+                "seatmap_url": f"/api/scenes/{scene.id}/seatmap", "fields": ["section", "row", "seat"]}
     if method == "gps":
-        return {"method": "gps", "fix_url": f"{base}/gps",
-                "max_accuracy_m": scene.max_gps_accuracy_m}
-    return {"method": "sound", "recording_url": f"{base}/sound"}
+        # POST {"lat", "lon", "accuracy_m"} from navigator.geolocation (enableHighAccuracy).
+        return {"method": "gps", "fix_url": f"{base}/gps", "max_accuracy_m": scene.max_gps_accuracy_m,
+                "georeferenced": scene.geo_lat is not None, "high_accuracy": True}
+    from c3s.locate.sound import recording_instructions
+
+    # POST a mono WAV and the synced-clock time of its first sample (start_ms) to recording_url.
+    return recording_instructions(scene, base)

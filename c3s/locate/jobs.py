@@ -14,6 +14,7 @@ from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.mapping import LocateFailed, PixelRef
+from c3s.locate.seat import snap_after_locate
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
 
@@ -74,9 +75,18 @@ def _locate_blink(session: Session, ctx: JobContext) -> tuple[list[Sighting], di
                            _pixels(session, ctx.scene))
 
 
+def _locate_sound(session: Session, ctx: JobContext) -> tuple[list[Sighting], dict]:
+    from c3s.locate.sound import sound_sightings
+
+    return sound_sightings(session, ctx.scene, ctx.data, ctx.options)
+
+
 LOCATORS: dict[str, Callable[[Session, JobContext], tuple[list[Sighting], dict]]] = {
     "qr": _locate_qr,
     "blink": _locate_blink,
+    # A pixel's own microphone clip (queued by c3s.locate.sound.create_sound_job, not an
+    # observer upload, so it is not among UPLOAD_METHODS).
+    "sound": _locate_sound,
 }
 
 
@@ -108,6 +118,7 @@ def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int
     except LocateFailed as error:
         return _fail(session, job, str(error))
     result = commit_sightings(session, job, scene, sightings)
+    stats = {**stats, **snap_after_locate(session, scene, job.method)}  # camera jobs on seated scenes
     job.stats = {**job.stats, **stats, "observations": result.recorded,
                  "rejected_outside_scene": result.outside_scene, "pixels_located": result.located,
                  "pixels_moved": result.moved}

@@ -198,3 +198,113 @@ class JobOut(Schema):
     created_at = DateTime()
     started_at = DateTime(allow_none=True)
     finished_at = DateTime(allow_none=True)
+
+
+class PixelSeatOut(PixelOut):
+    seat_id = Integer(allow_none=True, metadata={"description": "the seat a camera position snapped to"})
+    seat_confidence = Float(allow_none=True)
+
+
+class SeatOut(Schema):
+    section = String()
+    row = String()
+    seat = String()
+    x = Float()
+    y = Float()
+    spacing = Float(metadata={"description": "distance to the nearest other seat, scene units"})
+
+
+class SeatMapOut(Schema):
+    count = Integer()
+    seats = List(Nested(SeatOut))
+
+
+class SeatMapImportOut(Schema):
+    seats = Integer()
+    added = Integer()
+    kept = Integer()
+    moved = Integer()
+    removed = Integer()
+    claims_relocated = Integer()
+
+
+class SeatClaimIn(Schema):
+    section = String(required=True, validate=Length(1, 50))
+    row = String(required=True, validate=Length(1, 50))
+    seat = String(required=True, validate=Length(1, 50))
+
+
+class SeatLabelOut(Schema):
+    section = String()
+    row = String()
+    seat = String()
+    label = String()
+    x = Float()
+    y = Float()
+
+
+class SeatClaimOut(Schema):
+    accepted = Boolean()
+    seat = Nested(SeatLabelOut)
+    also_claimed_by = List(Integer(), metadata={"description": "numbers of other pixels claiming it"})
+    pixel = Nested(PixelSeatOut)
+
+
+class SeatClaimEntry(Schema):
+    pixel_number = Integer()
+    pixel_status = String()
+    accepted = Boolean()
+    claimed_at = DateTime()
+
+
+class SeatConflictOut(SeatLabelOut):
+    claims = List(Nested(SeatClaimEntry))
+
+
+class GpsFixIn(Schema):
+    lat = Float(required=True, allow_nan=False, metadata={"description": "WGS84 degrees"})
+    lon = Float(required=True, allow_nan=False, metadata={"description": "WGS84 degrees"})
+    accuracy_m = Float(required=True, allow_nan=False,
+                       metadata={"description": "the browser's reported accuracy, metres"})
+
+
+class PositionOut(Schema):
+    job_id = Integer()
+    x = Float()
+    y = Float()
+    sigma = Float()
+    pixel = Nested(PixelSeatOut)
+
+
+class SpeakerIn(Schema):
+    x = Float(required=True, allow_nan=False)
+    y = Float(required=True, allow_nan=False)
+
+
+class SpeakersIn(Schema):
+    speakers = List(Nested(SpeakerIn), required=True,
+                    metadata={"description": "in schedule order: speaker i chirps in slot i"})
+
+
+class SpeakerOut(Schema):
+    index = Integer()
+    x = Float()
+    y = Float()
+
+
+class SpeakersOut(Schema):
+    speakers = List(Nested(SpeakerOut))
+    period_ms = Float(allow_none=True)
+    slot_ms = Float(allow_none=True)
+
+
+class ScheduleQuery(Schema):
+    start_ms = Float(load_default=None, allow_none=True, allow_nan=False, validate=Range(min=0),
+                     metadata={"description": "server-clock ms of the first sample, on a period "
+                                              "boundary; default: the next boundary 30 s from now"})
+
+
+class SoundUploadIn(Schema):
+    file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone"})
+    start_ms = Float(required=True, allow_nan=False, validate=Range(min=0),
+                     metadata={"description": "synced-clock ms of the first sample"})

@@ -4,7 +4,7 @@ from apiflask import APIFlask
 
 
 def init_app(app: APIFlask) -> None:
-    from c3s.web.api import frames, health, jobs, scenes, users
+    from c3s.web.api import frames, health, jobs, positioning, scenes, users
 
-    for module in (users, scenes, frames, jobs, health):
+    for module in (users, scenes, frames, jobs, positioning, health):
         app.register_blueprint(module.bp, url_prefix="/api")

@@ -1,0 +1,252 @@
+"""Location without a camera: seat maps and seat claims, GPS fixes, speakers and sound recordings."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, request
+from kombu.exceptions import OperationalError as BrokerError
+
+from c3s import scenes
+from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
+from c3s.frames import pending_files
+from c3s.locate import gps, seat, sound
+from c3s.models import Scene
+from c3s.permissions import has_permission, require
+from c3s.tasks import send
+from c3s.web.auth import current_user, token_auth
+from c3s.web.context import db_session, services
+from c3s.web.schemas import (
+    GpsFixIn,
+    JobOut,
+    PositionOut,
+    ScheduleQuery,
+    SeatClaimIn,
+    SeatClaimOut,
+    SeatConflictOut,
+    SeatMapImportOut,
+    SeatMapOut,
+    SoundUploadIn,
+    SpeakersIn,
+    SpeakersOut,
+)
+
+bp = APIBlueprint("positioning", __name__, tag="Positioning")
+
+SCHEDULE_LEAD_MS = 30_000
+
+
+# ------------------------------------------------------------------------------------ seats
+
+
+def _seat_map_body() -> tuple[bytes, str | None]:
+    """The uploaded map and its format, from a multipart file, a JSON body or a CSV body."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise Invalid("send the seat map as the multipart field 'file'")
+        name = (upload.filename or "").lower()
+        fmt = "json" if name.endswith(".json") else "csv" if name.endswith(".csv") else None
+        return upload.read(), fmt
+    if request.mimetype in ("application/json", "text/json"):
+        return request.get_data(), "json"
+    if request.mimetype in ("text/csv", "text/plain", "application/csv", ""):
+        return request.get_data(), "csv" if request.mimetype != "" else None
+    raise UnsupportedMedia(f"a seat map is CSV (text/csv), JSON (application/json) or a multipart file, "
+                           f"not {request.mimetype}")
+
+
+@bp.put("/scenes/<int:scene_id>/seatmap")
+@bp.auth_required(token_auth)
+@bp.output(SeatMapImportOut)
+@bp.doc(description="CSV with the header `section,row,seat,x,y` (text/csv), JSON (a list of such "
+                    "objects, or {\"seats\": [...]}) or either as the multipart field `file`. Every bad "
+                    "line is reported (422, `detail.errors`); the import replaces the whole map or "
+                    "nothing. Claims on seats that stay keep their seat.")
+def put_seat_map(scene_id: int):
+    """Import (replace) the scene's seat map (needs `scene_admin`)."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require(session, current_user(), "scene_admin", scene)
+    data, fmt = _seat_map_body()
+    if not data.strip():
+        raise Invalid("the seat map is empty")
+    stats = seat.import_seat_map(session, current_user(), scene, seat.parse_upload(data, fmt))
+    session.commit()
+    return stats
+
+
+@bp.get("/scenes/<int:scene_id>/seatmap")
+@bp.auth_required(token_auth)
+@bp.output(SeatMapOut)
+def get_seat_map(scene_id: int):
+    """The scene's seats (empty when it has no seat map)."""
+    session = db_session()
+    rows = seat.seat_rows(session, scenes.get_scene(session, scene_id))
+    return {"count": len(rows), "seats": rows}
+
+
+def _own_pixel(scene_id: int, number: int):
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    return session, scene, scenes.pixel_by_number(session, scene, number)
+
+
+@bp.post("/scenes/<int:scene_id>/pixels/<int:number>/seat")
+@bp.auth_required(token_auth)
+@bp.input(SeatClaimIn, arg_name="body")
+@bp.output(SeatClaimOut)
+@bp.doc(responses={409: "the seat is held by another pixel: the claim is recorded and shown to the "
+                        "operator as a conflict", 422: "no such seat; `detail.suggestions` lists close ones"})
+def claim_seat(scene_id: int, number: int, body):
+    """Say which seat this pixel sits in (the pixel itself); it is located at the seat."""
+    session, scene, pixel = _own_pixel(scene_id, number)
+    outcome = seat.claim_seat(session, current_user(), scene, pixel, **body)
+    session.commit()
+    target = outcome.seat
+    label = {"section": target.section, "row": target.row, "seat": target.seat,
+             "label": f"{target.section}-{target.row}-{target.seat}", "x": target.x, "y": target.y}
+    if not outcome.accepted:
+        raise Conflict(f"seat {label['label']} is already taken by another pixel; your claim is recorded "
+                       "and the operator sees the conflict", detail={"seat": label, "recorded": True,
+                                                                    "also_claimed_by": outcome.held_by})
+    session.refresh(pixel)
+    return {"accepted": True, "seat": label, "also_claimed_by": outcome.held_by, "pixel": pixel}
+
+
+def _require_staff(scene: Scene) -> None:
+    session, user = db_session(), current_user()
+    if not any(has_permission(session, user, right, scene) for right in ("scene_admin", "moderator", "observer")):
+        raise Forbidden(f"only the staff of scene {scene.id} (administrators, moderators, observers) "
+                        "may see its seat conflicts")
+
+
+@bp.get("/scenes/<int:scene_id>/seat-conflicts")
+@bp.auth_required(token_auth)
+@bp.output(SeatConflictOut(many=True))
+def seat_conflicts(scene_id: int):
+    """Seats claimed by more than one pixel, with every claim (the scene's staff)."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    _require_staff(scene)
+    return seat.seat_conflicts(session, scene)
+
+
+# -------------------------------------------------------------------------------------- gps
+
+
+@bp.post("/scenes/<int:scene_id>/pixels/<int:number>/gps")
+@bp.auth_required(token_auth)
+@bp.input(GpsFixIn, arg_name="body")
+@bp.output(PositionOut)
+@bp.doc(responses={409: "the scene has no geo-reference", 422: "impossible coordinates, a fix worse than "
+                        "the scene's max_gps_accuracy_m, or a fix off the scene (the message says which)"})
+def gps_fix(scene_id: int, number: int, body):
+    """Report this pixel's GPS fix (the pixel itself); it replaces the pixel's previous fix."""
+    session, scene, pixel = _own_pixel(scene_id, number)
+    outcome = gps.locate_by_gps(session, current_user(), scene, pixel, **body)
+    session.commit()
+    session.refresh(pixel)
+    return {"job_id": outcome.job.id, "x": outcome.x, "y": outcome.y, "sigma": outcome.sigma, "pixel": pixel}
+
+
+# ------------------------------------------------------------------------------------ sound
+
+
+def _speakers_body(scene: Scene) -> dict:
+    session = db_session()
+    positions = sound.speaker_positions(session, scene)
+    body = {"speakers": [{"index": i, "x": x, "y": y} for i, (x, y) in enumerate(positions)],
+            "period_ms": None, "slot_ms": None}
+    if len(positions) >= sound.MIN_SPEAKERS:
+        schedule = sound.schedule_for(scene, positions, 0.0)
+        body.update(period_ms=schedule.period_ms, slot_ms=schedule.slot_ms)
+    return body
+
+
+@bp.put("/scenes/<int:scene_id>/speakers")
+@bp.auth_required(token_auth)
+@bp.input(SpeakersIn, arg_name="body")
+@bp.output(SpeakersOut)
+def put_speakers(scene_id: int, body):
+    """Place the scene's speakers (needs `scene_admin`); their order is their chirp slot."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    sound.set_speakers(session, current_user(), scene, body["speakers"])
+    session.commit()
+    return _speakers_body(scene)
+
+
+@bp.get("/scenes/<int:scene_id>/speakers")
+@bp.auth_required(token_auth)
+@bp.output(SpeakersOut)
+def get_speakers(scene_id: int):
+    """The scene's speakers and the period of their chirp schedule."""
+    return _speakers_body(scenes.get_scene(db_session(), scene_id))
+
+
+@bp.get("/scenes/<int:scene_id>/sound/schedule.wav")
+@bp.auth_required(token_auth)
+@bp.input(ScheduleQuery, location="query", arg_name="query")
+@bp.doc(responses={200: {"description": "16-bit mono WAV, two schedule periods; loop it from start_ms",
+                         "content": {"audio/wav": {}}}})
+def schedule_wav(scene_id: int, query):
+    """The chirp WAV the operator plays through the venue's speakers (needs `scene_admin`)."""
+    from c3s.positioning.sound import render_schedule_wav
+
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require(session, current_user(), "scene_admin", scene)
+    speakers = sound.speaker_positions(session, scene)
+    start_ms = query["start_ms"]
+    if start_ms is None:
+        period = sound.period_ms(scene, speakers)
+        start_ms = math.ceil((time.time() * 1000 + SCHEDULE_LEAD_MS) / period) * period
+    schedule = sound.playback_schedule(scene, speakers, start_ms)
+    wav = render_schedule_wav(schedule, sample_rate=sound.SAMPLE_RATE_HZ)
+    return Response(wav, mimetype="audio/wav", headers={
+        "X-C3S-Start-Ms": f"{start_ms:.0f}", "X-C3S-Period-Ms": f"{schedule.period_ms:g}",
+        "Content-Disposition": f'attachment; filename="scene-{scene.id}-chirps-{start_ms:.0f}.wav"'})
+
+
+@bp.post("/scenes/<int:scene_id>/pixels/<int:number>/sound")
+@bp.auth_required(token_auth)
+@bp.input(SoundUploadIn, location="form_and_files", arg_name="form")
+@bp.output(JobOut, status_code=202)
+@bp.doc(responses={415: "not a PCM WAV", 422: "a sample rate that cannot carry the chirps, or too long",
+                   409: "the scene has fewer than four speakers"})
+def upload_recording(scene_id: int, number: int, form):
+    """Upload this pixel's microphone clip (the pixel itself); a worker locates it by the chirps."""
+    session, scene, pixel = _own_pixel(scene_id, number)
+    upload = form["file"]
+    with pending_files(services().store) as pending:
+        job = sound.create_sound_job(session, pending, current_user(), scene, pixel, data=upload.read(),
+                                     filename=upload.filename or "", start_ms=form["start_ms"])
+        session.commit()
+    try:
+        send("c3s.tasks.locate.locate_job", job.id)
+    except BrokerError:
+        current_app.logger.warning("broker unreachable; job %s waits for the sweep", job.id)
+    session.refresh(job)
+    return job
+
+
+@bp.get("/scenes/<int:scene_id>/pixels/<int:number>/sound/<int:job_id>")
+@bp.auth_required(token_auth)
+@bp.output(JobOut)
+def recording_job(scene_id: int, number: int, job_id: int):
+    """The state of one of this pixel's recordings (the pixel itself or the scene's staff):
+    `done`, or `failed` with the reason (silent, clipped, too few chirps heard, ...)."""
+    from c3s.errors import NotFound
+    from c3s.models import LocateJob
+
+    session, scene, pixel = _own_pixel(scene_id, number)
+    if pixel.user_id != current_user().id:
+        _require_staff(scene)
+    job = session.get(LocateJob, job_id)
+    if job is None or job.scene_id != scene.id or job.method != "sound" or \
+            job.stats.get("options", {}).get("pixel_id") != pixel.id:
+        raise NotFound(f"pixel {number} has no recording job {job_id}")
+    return job
