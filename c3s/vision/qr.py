@@ -340,11 +340,12 @@ def _locate_finders(gray: np.ndarray, h: np.ndarray, min_score: float,
 def _refine(gray: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
     h = cv2.getPerspectiveTransform(_MODULE_SQUARE.astype(np.float32), quad.astype(np.float32))
     # a coarse first look (cheap, rejects most clutter), then a finer one in the corrected frame
-    first = _locate_finders(gray, h, min_score=0.45, r=2)
+    first = _locate_finders(gray, h, min_score=0.35, r=2)
     out = []
     for h1, _ in first:
         again = _locate_finders(gray, h1, min_score=0.45, r=3)
-        out.append(again[0][0] if again else h1)
+        if again:
+            out.append(again[0][0])
     return out
 
 
@@ -422,9 +423,19 @@ def _zxing_pass(gray: np.ndarray) -> list[QRDetection]:
     return found
 
 
+_NUDGES = ((0.2, 0.0), (-0.2, 0.0), (0.0, 0.2), (0.0, -0.2))
+
+
+def _shift(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
 def _decode_candidate(gray: np.ndarray, quad: np.ndarray) -> QRDetection | None:
     maps = _refine(gray, quad)
-    for h in maps:
+    # the finder fit is good to about a tenth of a module; codes at the edge of legibility can
+    # need the grid nudged by a bit more, so a failed read is retried with small shifts
+    nudges = [h @ _shift(dx, dy) for h in maps[:1] for dx, dy in _NUDGES]
+    for h in maps + nudges:
         text = _decode_grid(gray, h)
         if text is not None:
             corners = cv2.perspectiveTransform(_MODULE_SQUARE.reshape(-1, 1, 2), h).reshape(-1, 2)
