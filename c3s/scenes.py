@@ -59,11 +59,22 @@ def _check_size_fits_pixels(session: Session, scene: Scene, width: float, height
                        f"the scene cannot shrink to {width} × {height}")
 
 
+GEO_FIELDS = ("geo_lat", "geo_lon", "geo_bearing_deg", "geo_metres_per_unit")
+
+
+def _check_geo(scene: Scene) -> None:
+    given = [f for f in GEO_FIELDS if getattr(scene, f) is not None]
+    if given and len(given) != len(GEO_FIELDS):
+        missing = ", ".join(f for f in GEO_FIELDS if f not in given)
+        raise Invalid(f"a geo-reference needs all of {', '.join(GEO_FIELDS)}; missing: {missing}")
+
+
 def create_scene(session: Session, owner: User, data: Mapping[str, Any]) -> Scene:
     require(session, owner, "scene_admin")
     method = method_by_code(session, data["method"])
     scene = Scene(owner_id=owner.id, method_id=method.id, method=method,
                   **{k: data[k] for k in EDITABLE_FIELDS if k in data})
+    _check_geo(scene)
     session.add(scene)
     session.flush()
     _set_anchors(session, scene, data.get("anchors", []))
@@ -82,6 +93,7 @@ def update_scene(session: Session, user: User, scene: Scene, data: Mapping[str, 
     for key in EDITABLE_FIELDS:
         if key in data:
             setattr(scene, key, data[key])
+    _check_geo(scene)
     if "anchors" in data:
         _set_anchors(session, scene, data["anchors"])
     session.flush()

@@ -4,6 +4,7 @@ person can act on; an unexpected failure is logged and answered 500 without inte
 from __future__ import annotations
 
 from apiflask import APIFlask, HTTPError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from c3s.errors import C3SError
@@ -27,6 +28,15 @@ def init_app(app: APIFlask) -> None:
         limit = app.config["MAX_CONTENT_LENGTH"]
         return _body(413, f"the upload is larger than the limit of {limit // (1024 * 1024)} MiB",
                      {"max_bytes": limit})
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(error: IntegrityError):
+        # Services validate first; this is the last line, so a race or a missed rule is a 409
+        # that names the rule rather than a 500.
+        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+        app.logger.warning("integrity error reached the API: %s", error.orig)
+        return _body(409, "the change conflicts with data already stored"
+                     + (f" (rule {constraint})" if constraint else ""), {"constraint": constraint})
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

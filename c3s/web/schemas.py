@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from apiflask import Schema
+from apiflask import Schema as _ApiSchema
 from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
+from marshmallow import ValidationError, pre_load
 
 from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Schema(_ApiSchema):
+    """Input text may not hold NUL characters: no database stores them, and they are never
+    part of a name, an email or a label a person typed."""
+
+    @pre_load
+    def _refuse_nul(self, data, **_kwargs):
+        if _has_nul(data if isinstance(data, dict) else {}):
+            raise ValidationError("text fields must not contain NUL (\\x00) characters")
+        return data
 
 
 class RegisterIn(Schema):
