@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 
 import cv2
 import numpy as np
@@ -138,25 +137,29 @@ def test_method_is_required_and_checked(files):
     assert run("--method", "qr", "--fps", "30", image).exit_code == 2
 
 
-def test_blink_branch_uses_locate_clip(monkeypatch, tmp_path):
-    clip = tmp_path / "clip.mp4"
-    clip.write_bytes(b"\x00")
-    calls = []
+def test_blink_branch_decodes_a_real_clip(tmp_path):
+    from c3s.vision.blink_synth import make_clip
 
-    def locate_clip(path, fps=None):
-        calls.append((path, fps))
-        return [types.SimpleNamespace(code="17", x_img=10.25, y_img=20.5, confidence=0.9)]
-
-    import c3s.vision.blink as blink
-
-    monkeypatch.setattr(blink, "locate_clip", locate_clip, raising=False)
-    result = run("--method", "blink", "--fps", "30", "--json", clip)
+    clip = make_clip(40, width=640, height=360, fps=30.0, duration_ms=1500, seed=5)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(clip.frames()):
+        cv2.imwrite(str(folder / f"frame_{index:03d}.png"), frame)
+    anchors = tmp_path / "anchors.json"
+    # Known scene positions of eight phones: scene = image / 10.
+    anchors.write_text(json.dumps({str(n): [x / 10, y / 10] for n, (x, y) in
+                                   zip(clip.numbers[:8].tolist(), clip.xy[:8].tolist(), strict=True)}))
+    result = run("--method", "blink", "--fps", "30", "--anchors", anchors, "--json", folder)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert out["method"] == "blink" and out["homography"] is None
-    assert out["detections"] == [{"input": str(clip), "code": "17", "x_img": 10.25, "y_img": 20.5,
-                                  "x_scene": None, "y_scene": None}]
-    assert calls == [(str(clip), 30.0)]
+    assert out["method"] == "blink"
+    truth = dict(zip(map(str, clip.numbers.tolist()), clip.xy.tolist(), strict=True))
+    found = {d["code"]: d for d in out["detections"]}
+    assert len(found) >= 0.9 * len(truth) and set(found) <= set(truth)
+    for code, d in found.items():
+        assert abs(d["x_img"] - truth[code][0]) < 1.0 and abs(d["y_img"] - truth[code][1]) < 1.0
+        assert abs(d["x_scene"] - truth[code][0] / 10) < 0.1
+    assert out["homography"]["anchors_found"] >= 4
 
 
 def test_blink_usage_errors(tmp_path):

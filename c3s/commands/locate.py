@@ -3,7 +3,7 @@
 Contract (other tools rely on it exactly)::
 
     c3s locate --method qr [--anchors FILE] [--json] IMAGE...
-    c3s locate --method blink [--fps F] [--json] VIDEO_OR_FOLDER
+    c3s locate --method blink [--fps F] [--anchors FILE] [--json] VIDEO_OR_FOLDER
 
 With ``--json`` one JSON object goes to stdout::
 
@@ -74,52 +74,66 @@ def _read_images(paths: tuple[str, ...]):
     return images
 
 
-def _locate_qr(images, anchors: dict[str, tuple[float, float]]) -> tuple[list[dict], dict | None]:
+def _map_rows(rows: list[dict], anchors: dict[str, tuple[float, float]]):
+    """Fit the rows' image to the scene on the known anchors among them and fill in their scene
+    coordinates; returns the mapping, or None when fewer than 4 anchors agree."""
     import numpy as np
 
     from c3s.vision.homography import MappingError, fit_scene_mapping
+
+    known = [(row, anchors[row["code"]]) for row in rows if row["code"] in anchors]
+    if len(known) < 4:
+        return None
+    try:
+        mapping = fit_scene_mapping(np.array([(r["x_img"], r["y_img"]) for r, _ in known], float),
+                                    np.array([xy for _, xy in known], float))
+    except MappingError:
+        return None
+    scene = mapping.apply(np.array([(r["x_img"], r["y_img"]) for r in rows], float))
+    for row, (x, y) in zip(rows, scene, strict=True):
+        row["x_scene"], row["y_scene"] = round(float(x), 4), round(float(y), 4)
+    return mapping
+
+
+def _summary(fits) -> dict | None:
+    if not fits:
+        return None
+    inliers = sum(m.inliers for m in fits)
+    pooled = math.sqrt(sum(m.rms_scene**2 * m.inliers for m in fits) / max(inliers, 1))
+    return {"anchors_found": sum(m.anchors_found for m in fits), "inliers": inliers,
+            "rms_scene": round(pooled, 6)}
+
+
+def _row(name: str, code: str, x_img: float, y_img: float) -> dict:
+    return {"input": name, "code": code, "x_img": round(float(x_img), 2), "y_img": round(float(y_img), 2),
+            "x_scene": None, "y_scene": None}
+
+
+def _locate_qr(images, anchors: dict[str, tuple[float, float]]) -> tuple[list[dict], dict | None]:
     from c3s.vision.qr import decode_qr_codes
 
     detections: list[dict] = []
     fits = []
     for name, image in images:
-        found = decode_qr_codes(image)
-        rows = [{"input": name, "code": d.payload, "x_img": round(d.x_img, 2),
-                 "y_img": round(d.y_img, 2), "x_scene": None, "y_scene": None} for d in found]
-        known = [(d, anchors[d.payload]) for d in found if d.payload in anchors]
-        if len(known) >= 4:
-            img_pts = np.array([(d.x_img, d.y_img) for d, _ in known])
-            scene_pts = np.array([xy for _, xy in known])
-            try:
-                mapping = fit_scene_mapping(img_pts, scene_pts)
-            except MappingError:
-                mapping = None
-            if mapping is not None:
-                fits.append(mapping)
-                if found:
-                    scene = mapping.apply(np.array([(d.x_img, d.y_img) for d in found]))
-                    for row, (x, y) in zip(rows, scene, strict=True):
-                        row["x_scene"], row["y_scene"] = round(float(x), 4), round(float(y), 4)
+        rows = [_row(name, d.payload, d.x_img, d.y_img) for d in decode_qr_codes(image)]
+        mapping = _map_rows(rows, anchors)
+        if mapping is not None:
+            fits.append(mapping)
         detections.extend(rows)
-    if not fits:
-        return detections, None
-    inliers = sum(m.inliers for m in fits)
-    pooled = math.sqrt(sum(m.rms_scene**2 * m.inliers for m in fits) / max(inliers, 1))
-    summary = {"anchors_found": sum(m.anchors_found for m in fits), "inliers": inliers,
-               "rms_scene": round(pooled, 6)}
-    return detections, summary
+    return detections, _summary(fits)
 
 
-def _locate_blink(path: str, fps: float | None) -> list[dict]:
+def _locate_blink(path: str, fps: float | None,
+                  anchors: dict[str, tuple[float, float]]) -> tuple[list[dict], dict | None]:
     from c3s.vision import blink
 
     try:
         found = blink.locate_clip(path, fps=fps)
-        return [{"input": path, "code": str(d.code),
-                 "x_img": round(float(d.x_img), 2), "y_img": round(float(d.y_img), 2),
-                 "x_scene": None, "y_scene": None} for d in found]
     except ValueError as exc:
         raise click.UsageError(f"{path!r}: {exc}") from None
+    rows = [_row(path, str(d.code), d.x_img, d.y_img) for d in found]
+    mapping = _map_rows(rows, anchors)
+    return rows, _summary([mapping] if mapping is not None else [])
 
 
 def _print_table(result: dict) -> None:
@@ -164,16 +178,15 @@ def locate_command(method: str, anchors_file: str | None, fps: float | None, as_
         start = time.perf_counter()
         detections, homography = _locate_qr(images, anchors)
     else:
-        if anchors_file is not None:
-            raise click.UsageError("--anchors applies to --method qr only")
         if len(inputs) != 1:
             raise click.UsageError("--method blink takes exactly one VIDEO_OR_FOLDER")
         if fps is not None and not (math.isfinite(fps) and fps > 0):
             raise click.UsageError("--fps must be a positive number")
         if not os.path.exists(inputs[0]):
             raise click.UsageError(f"cannot read {inputs[0]!r}: no such file or folder")
+        anchors = _read_anchors(anchors_file)
         start = time.perf_counter()
-        detections, homography = _locate_blink(inputs[0], fps), None
+        detections, homography = _locate_blink(inputs[0], fps, anchors)
     elapsed_ms = (time.perf_counter() - start) * 1000.0
     result = {"method": method, "elapsed_ms": round(elapsed_ms, 1), "detections": detections,
               "homography": homography}
