@@ -221,7 +221,8 @@ def test_noisy_camera_positions_snap_to_the_right_seats(app, client, session):
     job = LocateJob(scene_id=scene_id, method="qr", file_id=file_id, content_type="image/jpeg")
     session.add(job)
     session.commit()
-    finished = run_job(session, store, job.id, max_pixels=4_000_000)
+    with app.app_context():  # as in the worker, whose tasks run inside the app context
+        finished = run_job(session, store, job.id, max_pixels=4_000_000)
     assert finished.status == "done", finished.reason
     assert finished.stats["snap_pixels"] == len(truth)
 
