@@ -55,6 +55,7 @@ BENCHMARKS = {
     "seats": "c3s.bench.seats:command",
     "sound": "c3s.bench.sound:command",
     "homography": "c3s.bench.homography:command",
+    "locate": "c3s.bench.locate:command",
 }
 
 
