@@ -1,7 +1,7 @@
 // What a pixel phone does to be located, one function per method. Each returns a function
 // that stops it (timers, players) when the phone moves on to the show.
 
-import { api, ApiError, objectUrl } from "./api.js";
+import { api, ApiError, objectUrl, sleep } from "./api.js";
 import { TimelinePlayer, cyclicSteps } from "./timeline.js";
 import { recordWav } from "./wav.js";
 
@@ -145,8 +145,15 @@ export async function soundRecorder(ctx) {
       form.append("file", wav, "recording.wav");
       form.append("start_ms", String(Math.round(startMs)));
       status.textContent = "Sending…";
-      await api(ctx.me.calibration.recording_url, { method: "POST", token: ctx.token, body: form });
-      status.textContent = "Heard you. Wait for the show.";
+      let job = await api(ctx.me.calibration.recording_url, { method: "POST", token: ctx.token, body: form });
+      status.textContent = "Working out where you are…";
+      while (job.status === "queued" || job.status === "running") {
+        await sleep(1500);
+        job = await api(`${ctx.me.calibration.recording_url}/${job.id}`, { token: ctx.token });
+      }
+      status.textContent = job.status === "done"
+        ? "Heard you. Wait for the show."
+        : `We could not place you: ${job.reason} Tap to try again.`;
     } catch (e) {
       status.textContent = e.name === "NotAllowedError"
         ? "Microphone access was refused. Allow it in the browser settings and tap again."

@@ -93,7 +93,9 @@ async function main() {
   document.body.dataset.state = "ready";
   const input = $("media-input");
   const button = $("upload-button");
-  input.addEventListener("change", () => { button.disabled = !input.files.length; });
+  const onChoose = () => { button.disabled = !input.files.length; };
+  input.addEventListener("change", onChoose);
+  onChoose(); // a file may have been chosen while logging in
   button.addEventListener("click", async () => {
     const file = input.files[0];
     if (!file) return;

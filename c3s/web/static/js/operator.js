@@ -197,8 +197,9 @@ async function uploadSeatMap() {
 
 async function loadSpeakers() {
   try {
-    const speakers = await call(`/api/scenes/${state.scene.id}/speakers`);
-    $("speakers").value = JSON.stringify(speakers, null, 1);
+    const answer = await call(`/api/scenes/${state.scene.id}/speakers`);
+    const speakers = (answer.speakers || []).map(({ index, ...rest }) => rest);
+    $("speakers").value = speakers.length ? JSON.stringify(speakers) : "";
   } catch {
     $("speakers").value = "";
   }
@@ -207,7 +208,8 @@ async function loadSpeakers() {
 async function saveSpeakers() {
   let body;
   try {
-    body = JSON.parse($("speakers").value);
+    const parsed = JSON.parse($("speakers").value);
+    body = Array.isArray(parsed) ? { speakers: parsed } : parsed;
   } catch {
     return status("speakers-status", "Speakers must be valid JSON.", false);
   }

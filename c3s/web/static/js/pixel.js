@@ -106,9 +106,9 @@ document.addEventListener("visibilitychange", () => {
 
 async function calibrate() {
   const method = state.me.calibration.method;
-  setState("calibrating");
   const ctx = { me: state.me, token: state.token, clock, screen: $("screen"), say, hint, showScreen };
   state.stopCalibration = await CALIBRATIONS[method](ctx);
+  setState("calibrating");
   keepAwake();
 }
 
