@@ -22,6 +22,7 @@ zone of one module included) is covered by anything drawn in front of it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -199,6 +200,9 @@ def render_crowd(
     occlusion_rate: float = 0.04,
     curvature: float = 0.0,
     seat_pitch: tuple[float, float] = (0.55, 0.85),
+    origin: tuple[float, float] = (0.0, 0.0),
+    numbers: Sequence[int] | None = None,
+    anchor_keys: Sequence[str] | None = None,
 ) -> CrowdPhoto:
     """Draw a crowd photo of ``cols x rows`` phones (BGR uint8, ``height x width``).
 
@@ -207,6 +211,13 @@ def render_crowd(
     scene positions are returned in ``anchors`` keyed by payload. ``n_foreign`` seats show pixel
     codes of scene ``scene_id + 1``. ``curvature`` bends the rows up in the middle of the stand by
     ``1.5 * curvature`` row pitches, like a bowl seen from inside. Ranges are drawn per photo.
+
+    To photograph one section of a larger stand whose pixels already have numbers: ``origin`` is
+    the scene position of the section's first seat (every scene coordinate, ``anchors`` and
+    ``scene_to_image`` included, is shifted by it); ``numbers`` are the pixel numbers of the seats
+    that show pixel codes, in seat order (row by row), one per seat that is neither an anchor nor
+    foreign; ``anchor_keys`` name the anchors in seat order instead of ``A1``, ``A2``, ...
+    Without them the photo is the same as before they existed.
     """
     if width < 64 or height < 64 or cols < 1 or rows < 1:
         raise ValueError("the photo must be at least 64 x 64 pixels with at least one seat")
@@ -254,18 +265,14 @@ def render_crowd(
     kinds[anchor_idx] = "anchor"
     rest = [i for i in special if kinds[i] == "pixel"][:n_foreign]
     kinds[rest] = "foreign"
-    numbers = rng.permutation(np.arange(1, 5 * n + 1))[:n]
-    payloads, anchors = [], {}
-    for i in range(n):
-        if kinds[i] == "anchor":
-            key = f"A{len(anchors) + 1}"
-            payload = anchor_payload(scene_id, key)
-            anchors[payload] = (float(scene[i, 0]), float(scene[i, 1]))
-        elif kinds[i] == "foreign":
-            payload = pixel_payload(scene_id + 1, int(numbers[i]))
-        else:
-            payload = pixel_payload(scene_id, int(numbers[i]))
-        payloads.append(payload)
+    drawn_numbers = rng.permutation(np.arange(1, 5 * n + 1))[:n]
+    if numbers is not None:
+        drawn_numbers = _with_given_numbers(kinds, drawn_numbers, numbers)
+    if anchor_keys is not None and len(anchor_keys) != n_anchors:
+        raise ValueError(f"anchor_keys names {len(anchor_keys)} anchors but n_anchors is {n_anchors}")
+    keys = list(anchor_keys) if anchor_keys is not None else [f"A{k + 1}" for k in range(n_anchors)]
+    ox, oy = (float(v) for v in origin)
+    payloads, anchors = _payloads(kinds, scene + [ox, oy], scene_id, drawn_numbers, keys)
 
     image = _draw_background(rng, height, width, img_pts, pitch_px)
     gain = _smooth_field(rng, (height, width), (5, 4), 0.45, 1.15)
@@ -336,15 +343,45 @@ def render_crowd(
     for i, corners, centre_img, mp, tilt in drawn:
         phones.append(PhoneTruth(
             payload=payloads[i], kind=str(kinds[i]), x_img=float(centre_img[0]),
-            y_img=float(centre_img[1]), corners_img=corners, x_scene=float(scene[i, 0]),
-            y_scene=float(scene[i, 1]), module_px=mp, tilt_deg=tilt,
+            y_img=float(centre_img[1]), corners_img=corners, x_scene=float(scene[i, 0]) + ox,
+            y_scene=float(scene[i, 1]) + oy, module_px=mp, tilt_deg=tilt,
             visible=_unobstructed(owner, corners, i, mp, width, height)))
 
     image = _camera(rng, image, blur_sigma, noise_sigma, jpeg_quality)
+    shift = np.array([[1.0, 0.0, -ox], [0.0, 1.0, -oy], [0.0, 0.0, 1.0]])
     photo = CrowdPhoto(image=image, phones=phones, scene_id=scene_id, seed=seed,
-                       scene_to_image=h_scene, curvature_px=bend, anchors=anchors)
-    photo._x_span = x_span
+                       scene_to_image=h_scene @ shift, curvature_px=bend, anchors=anchors)
+    photo._x_span = (x_span[0] + ox, x_span[1] + ox)
     return photo
+
+
+def _payloads(kinds: np.ndarray, scene: np.ndarray, scene_id: int, numbers: np.ndarray,
+              anchor_keys: list[str]) -> tuple[list[str], dict[str, tuple[float, float]]]:
+    """Each seat's payload, and the anchors' scene positions keyed by payload."""
+    payloads, anchors = [], {}
+    for i, kind in enumerate(kinds):
+        if kind == "anchor":
+            payload = anchor_payload(scene_id, anchor_keys[len(anchors)])
+            anchors[payload] = (float(scene[i, 0]), float(scene[i, 1]))
+        elif kind == "foreign":
+            payload = pixel_payload(scene_id + 1, int(numbers[i]))
+        else:
+            payload = pixel_payload(scene_id, int(numbers[i]))
+        payloads.append(payload)
+    return payloads, anchors
+
+
+def _with_given_numbers(kinds: np.ndarray, drawn: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
+    """The per-seat numbers with the caller's ``numbers`` on the pixel seats, in seat order
+    (foreign seats keep their drawn numbers)."""
+    pixel_seats = np.flatnonzero(kinds == "pixel")
+    given = np.asarray(numbers, dtype=np.int64).ravel()
+    if len(given) != len(pixel_seats):
+        raise ValueError(f"numbers has {len(given)} entries but {len(pixel_seats)} seats show pixel "
+                         "codes (seats minus anchors minus foreign codes)")
+    out = drawn.copy()
+    out[pixel_seats] = given
+    return out
 
 
 def _unobstructed(owner: np.ndarray, corners: np.ndarray, i: int, mp: float,
