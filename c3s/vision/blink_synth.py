@@ -100,6 +100,8 @@ def make_clip(
     blur_sigma: float = 0.7,
     clock_error_ms: float = 4.0,
     jpeg_quality: int | None = None,
+    numbers: np.ndarray | None = None,
+    xy: np.ndarray | None = None,
 ) -> SynthClip:
     """Draw a stand of ``n_phones`` phones (distinct random numbers) and a camera; see module doc.
 
@@ -130,6 +132,14 @@ def make_clip(
         Standard deviation of each phone's error in following the server clock.
     jpeg_quality : int, optional
         If given, every frame goes through JPEG at this quality (compression artefacts).
+    numbers : np.ndarray, shape (n_phones,), optional
+        The phones' pixel numbers (distinct, 0 .. ``N_NUMBERS`` - 1) instead of random ones.
+    xy : np.ndarray, shape (n_phones, 2), optional
+        Where the phones are (image pixels, first frame before drift) instead of a random grid,
+        e.g. a stand seen through a camera; at least 12 pixels inside the frame. Phone size
+        follows their median spacing; distractors go where no phone is within that spacing
+        (fewer of them when the frame has no room). Without ``numbers`` and ``xy`` the clip is
+        the same as before they existed.
     """
     if not 1 <= n_phones <= 100_000:
         raise ValueError(f"n_phones must be in 1..100000, got {n_phones}")
@@ -145,7 +155,11 @@ def make_clip(
     times = np.maximum.accumulate(times - times[0] + np.arange(n_frames) * 1e-3)
     exposure = exposure_ms if exposure_ms is not None else rng.uniform(0.3, 1.0) * frame_ms
     positions, sx, sy = _layout(rng, n_phones + n_distractors, width, height)
-    numbers = rng.choice(N_NUMBERS, size=n_phones, replace=False).astype(np.int64)
+    if xy is not None:
+        positions, sx, sy = _given_layout(rng, xy, n_phones, n_distractors, width, height)
+        n_distractors = len(positions) - n_phones
+    drawn = rng.choice(N_NUMBERS, size=n_phones, replace=False).astype(np.int64)
+    numbers = drawn if numbers is None else _check_numbers(numbers, n_phones)
     occluded = rng.random(n_phones) < occluded_fraction
     occ = np.full((n_phones, 2), np.inf)
     length = rng.uniform(*occlusion_range_ms, n_phones)
@@ -184,6 +198,40 @@ def make_clip(
         timestamps_ms=times,
         params={**params, "base_xy": positions},
     )
+
+
+def _check_numbers(numbers: np.ndarray, n_phones: int) -> np.ndarray:
+    numbers = np.asarray(numbers, dtype=np.int64).ravel()
+    if len(numbers) != n_phones or len(np.unique(numbers)) != n_phones:
+        raise ValueError(f"numbers must be {n_phones} distinct pixel numbers, got {len(numbers)} "
+                         f"({len(np.unique(numbers))} distinct)")
+    if numbers.min() < 0 or numbers.max() >= N_NUMBERS:
+        raise ValueError(f"pixel numbers must be in 0..{N_NUMBERS - 1} to blink, got "
+                         f"{numbers.min()}..{numbers.max()}")
+    return numbers
+
+
+def _given_layout(rng, xy: np.ndarray, n_phones: int, n_distractors: int, width: int, height: int):
+    """The given phone positions, then distractors in free spots; cell size from the spacing."""
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(xy, dtype=np.float64)
+    margin = 12
+    if xy.shape != (n_phones, 2) or not np.isfinite(xy).all():
+        raise ValueError(f"xy must be a finite ({n_phones}, 2) array, got shape {xy.shape}")
+    if (xy.min(axis=0) < margin).any() or xy[:, 0].max() > width - margin or xy[:, 1].max() > height - margin:
+        raise ValueError(f"phones must lie at least {margin} pixels inside the {width} x {height} frame")
+    tree = cKDTree(xy)
+    spacing = float(np.median(tree.query(xy, k=2)[0][:, 1])) if n_phones > 1 else 20.0
+    candidates = rng.uniform([margin, margin], [width - margin, height - margin], (20 * n_distractors + 20, 2))
+    free = candidates[tree.query(candidates)[0] >= spacing]
+    kept: list[np.ndarray] = []
+    for point in free:  # distractors must not overlap each other either
+        if len(kept) == n_distractors:
+            break
+        if all(np.hypot(*(point - other)) >= spacing for other in kept):
+            kept.append(point)
+    return np.concatenate([xy, np.array(kept).reshape(-1, 2)]), spacing, spacing
 
 
 def _drift(params: dict, t_ms: float) -> np.ndarray:
