@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 CHROMIUM = os.environ.get("C3S_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,8 +27,13 @@ class LiveServer:
     app: object
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # hundreds of polls would drown the report
+        pass
+
+
 def _serve(app) -> Iterator[LiveServer]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="c3s-live-server", daemon=True)
     thread.start()
     try:

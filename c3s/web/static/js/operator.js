@@ -261,15 +261,23 @@ async function uploadFrames() {
 }
 
 async function crowdRender(sceneId, frame, canvas, layout) {
-  try {
-    const data = await call(`/api/scenes/${sceneId}/frames/${frame.id}/map`);
-    drawCrowdRender(canvas, layout, unpackColorMap(data));
-    canvas.dataset.rendered = "yes";
-  } catch (e) {
-    const g = canvas.getContext("2d");
-    g.fillStyle = "#888";
-    g.font = "14px system-ui";
-    g.fillText(e.status === 409 ? "colour map being built…" : `no crowd render: ${e.message}`, 8, 20);
+  for (let attempt = 0; attempt < 30; attempt += 1) {
+    try {
+      const data = await call(`/api/scenes/${sceneId}/frames/${frame.id}/map`);
+      drawCrowdRender(canvas, layout, unpackColorMap(data));
+      canvas.dataset.rendered = "yes";
+      return;
+    } catch (e) {
+      const g = canvas.getContext("2d");
+      g.fillStyle = "#111";
+      g.fillRect(0, 0, canvas.width, canvas.height);
+      g.fillStyle = "#aaa";
+      g.font = "14px system-ui";
+      const building = e instanceof ApiError && e.status === 409;
+      g.fillText(building ? "colour map being built…" : `no crowd render: ${e.message}`, 8, 20);
+      if (!building || state.scene?.id !== sceneId) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }
 }
 
@@ -329,6 +337,7 @@ async function startShow() {
     await call(`/api/scenes/${state.scene.id}/show`, { method: "POST",
       body: { start_at_ms: Math.round(time.server_ms + delay * 1000), loop: $("show-loop").checked } });
     await refreshShow();
+    await refreshFrames(); // the crowd render of the show about to play
   } catch (e) {
     $("show-status").textContent = `Could not start the show: ${e.message}`;
   }
