@@ -1,0 +1,176 @@
+"""`c3s demo`: play a whole simulated show on the embedded default and report what happened."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+
+class Stages:
+    """Wall-clock seconds per stage, in order, and one progress bar per stage (stderr)."""
+
+    def __init__(self, quiet: bool):
+        self.seconds: dict[str, float] = {}
+        self.quiet = quiet
+
+    @contextmanager
+    def run(self, name: str, total: int = 1, unit: str = "step") -> Iterator:
+        from tqdm import tqdm
+
+        start = time.perf_counter()
+        with tqdm(total=total, desc=f"{name:<24}", unit=unit, disable=self.quiet, leave=True,
+                  dynamic_ncols=True) as bar:
+            yield bar.update
+            bar.n = total
+            bar.refresh()
+        self.seconds[name] = time.perf_counter() - start
+
+
+def _calibrate(ctx: dict, stages: Stages, out: Path, seed: int) -> None:
+    """Photograph every section, survey its posters, upload the photos, film and upload the clip."""
+    from c3s.demo import calibration as cal
+
+    api, plan, scene_id, observer = ctx["api"], ctx["plan"], ctx["scene_id"], ctx["observer"]
+    folder = out / "calibration"
+    folder.mkdir(exist_ok=True)
+    truth = cal.Truth()
+    photos = []
+    with stages.run("render QR photos", len(plan.sections), "photo") as step:
+        for section in plan.sections:
+            photo = cal.photograph(section, scene_id, seed)
+            cal.record_truth(truth, photo, scene_id)
+            (folder / f"section-{section.index + 1:02d}.jpg").write_bytes(cal.jpeg(photo.image))
+            photos.append(photo if section.index == 0 else None)
+            ctx.setdefault("anchors", []).extend(cal.surveyed_anchors([photo]))
+            step(1)
+    api.json("PATCH", f"/api/scenes/{scene_id}", token=ctx["operator"], json={"anchors": ctx["anchors"]})
+    jobs = []
+    with stages.run("locate by QR", len(plan.sections), "photo") as step:
+        for section in plan.sections:
+            name = f"section-{section.index + 1:02d}.jpg"
+            jobs.append(cal.upload_job(api, observer, scene_id, (folder / name).read_bytes(), name,
+                                       "image/jpeg", "qr"))
+            step(1)
+    camera = cal.stand_camera(plan)
+    clip_path = folder / "blink.mp4"
+    with stages.run("render blink clip", int(cal.CLIP_MS * cal.CLIP_FPS / 1000), "frame") as step:
+        clip = cal.film(truth, camera, clip_path, seed, step)
+    with stages.run("locate by blink", 1, "clip") as step:
+        blink_job = cal.upload_job(api, observer, scene_id, clip_path.read_bytes(), "blink.mp4",
+                                   "video/mp4", "blink")
+        step(1)
+    ctx.update(truth=truth, first_photo=photos[0], qr_jobs=jobs, blink_job=blink_job, clip=clip)
+
+
+def _play(ctx: dict, stages: Stages, n_frames: int, rng) -> None:
+    """Upload the animation, start the show, let every phone sync and fetch its track, and check
+    a few phones against the live colour endpoint while it plays."""
+    from c3s.demo import show
+
+    api, scene_id = ctx["api"], ctx["scene_id"]
+    frames = show.draw_frames(n_frames, (ctx["plan"].width, ctx["plan"].height))
+    with stages.run("frames and colour maps", n_frames + 1, "frame") as step:
+        show.upload_frames(api, ctx["operator"], scene_id, frames, step)
+        state = show.start_show(api, ctx["operator"], scene_id)
+    with stages.run("sync clocks, fetch tracks", len(ctx["numbers"]), "phone") as step:
+        phones, refused = show.fetch_tracks(api, scene_id, ctx["numbers"], rng, step)
+    with stages.run("play (live check)", 1) as step:
+        live = show.live_check(api, scene_id, phones, rng)
+        step(1)
+    ctx.update(frames=frames, show_state=state, phones=phones, refused=refused, live=live)
+
+
+def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
+    import numpy as np
+
+    from c3s.demo import report
+    from c3s.demo.show import frame_middles_ms
+
+    api, scene_id, truth = ctx["api"], ctx["scene_id"], ctx["truth"]
+    size = (ctx["plan"].width, ctx["plan"].height)
+    with stages.run("pictures", len(ctx["frames"]) + 3, "picture") as step:
+        located = report.located_pixels(api, ctx["operator"], scene_id)
+        figures = report.location_figures(truth, report.observed_positions(ctx["app"], scene_id), located)
+        report.observer_picture(out / "observer-photo.png", ctx["first_photo"], ctx["qr_jobs"][0], scene_id)
+        report.blink_picture(out / "blink-clip.png", next(iter(ctx["clip"].frames())), ctx["blink_job"])
+        report.positions_picture(out / "positions.png", truth, located, size)
+        step(3)
+        _, share, colour_error = report.show_pictures(out, ctx["frames"], ctx["phones"],
+                                                      frame_middles_ms(ctx["show_state"]), truth, size)
+    phones = ctx["phones"]
+    sync = np.array([abs(p.estimated_offset_ms - p.clock_offset_ms) for p in phones])
+    show_figures = report.ShowFigures(
+        phones=len(phones), tracks=sum(p.track is not None for p in phones), refused=ctx["refused"],
+        right_frame_share=share, sync_error_p95_ms=float(np.percentile(sync, 95)),
+        colour_error_median=colour_error, live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
+    counts = {"phones": len(ctx["numbers"]), "photos": len(ctx["plan"].sections),
+              "frames": len(ctx["frames"]), "seed": ctx["seed"]}
+    text = report.table(figures, show_figures, stages.seconds, counts)
+    summary = {**counts, "scene": {"width": size[0], "height": size[1], "units": "m"},
+               "location": {f.name: {"in_view": f.in_view, "located": f.located, "error_median": f.median,
+                                     "error_p95": f.p95} for f in figures},
+               "jobs": {"qr": [j["status"] for j in ctx["qr_jobs"]], "blink": ctx["blink_job"]["status"]},
+               "show": show_figures.__dict__, "seconds": stages.seconds}
+    return text, summary
+
+
+@click.command("demo")
+@click.option("--phones", default=2000, show_default=True, type=click.IntRange(1, 20_000),
+              help="Phones in the simulated stand.")
+@click.option("--frames", "n_frames", default=6, show_default=True, type=click.IntRange(1, 100),
+              help="Frames of the animation played on the stand.")
+@click.option("--out", default="demo-out", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the pictures, the calibration media, summary.json and the demo's "
+                   "own database (OUT/instance, replaced on every run).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random choice.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo_command(phones: int, n_frames: int, out: Path, seed: int, quiet: bool) -> None:
+    """Play a whole show on a simulated stand, on the embedded default (no database servers).
+
+    Phones join a scene through the API; photos of each section (QR codes and reference posters)
+    and a clip of the blinking stand are rendered and uploaded as an observer would, and the real
+    locate jobs place the phones; an animation is uploaded and started, every phone syncs its
+    clock and fetches its track. Ends with a table (phones located per method, position error
+    against the truth, seconds per stage) and pictures in OUT: the observer photo with its
+    detections, located versus true positions, and each frame beside the crowd's rendering of it.
+    The C3S_* environment variables are ignored: the demo never touches a real database.
+    """
+    import numpy as np
+
+    from c3s.demo import DemoError
+    from c3s.demo import stand as st
+    from c3s.demo.api import Api
+
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(quiet)
+    rng = np.random.default_rng(seed)
+    try:
+        with stages.run("start the API") as step:
+            app = st.open_app(st.fresh_instance(out))
+            api = Api(app.test_client())
+            plan = st.plan_stand(phones)
+            operator = st.staff_token(api, app, "operator@demo.example.org", "scene_admin")
+            scene_id = st.create_scene(api, operator, plan)["id"]
+            observer = st.staff_token(api, app, "observer@demo.example.org", "observer", scene_id)
+        with stages.run("phones join", phones, "phone") as step:
+            numbers = st.join_phones(api, scene_id, phones, step)
+        ctx = {"app": app, "api": api, "plan": st.seat_numbers(plan, numbers, rng), "scene_id": scene_id,
+               "operator": operator, "observer": observer, "numbers": numbers, "seed": seed}
+        _calibrate(ctx, stages, out, seed)
+        _play(ctx, stages, n_frames, rng)
+        text, summary = _report(ctx, stages, out)
+    except DemoError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if "app" in locals():
+            app.extensions["c3s"].database.dispose()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    click.echo(text)
+    click.echo(f"\npictures: {out}/observer-photo.png, blink-clip.png, positions.png, frame-NN.png; "
+               f"figures: {out}/summary.json")
