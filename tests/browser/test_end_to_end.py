@@ -77,6 +77,72 @@ def expected_colors(before: float, after: float, start_ms: float, number_xy) -> 
     return {frame_color(k, *number_xy) for k in frames}
 
 
+def open_tabs(new_context, base_url: str, scene_id: int) -> list[tuple[object, list[str]]]:
+    """16 phones (separate browser contexts: separate storage) open the pixel link."""
+    tabs = []
+    for _ in GRID:
+        page = new_context(*TAB).new_page()
+        errors = console_errors(page)
+        page.goto(f"{base_url}/s/{scene_id}?poll_ms=500")
+        tabs.append((page, errors))
+    for page, _ in tabs:
+        page.wait_for_function("document.body.dataset.state === 'calibrating' && document.getElementById('qr')?.complete")
+    return tabs
+
+
+def photograph(tabs, scene_id: int) -> bytes:
+    """The observer's photo of the stand: each tab's screen at its place, four reference codes,
+    seen with perspective."""
+    code_side = min(TAB[0], TAB[1] - 60)
+    tiles = [(screenshot_rgb(page, clip={"x": 0, "y": 0, "width": code_side, "height": code_side}), *GRID[i])
+             for i, (page, _) in enumerate(tabs)]
+    tiles += [(anchor_tile(scene_id, a["key"]), a["x"], a["y"]) for a in ANCHORS]
+    return encode_jpeg(compose_photo(tiles, SCENE, px_per_unit=PX_PER_UNIT, photo_size=(1400, 900)))
+
+
+def sample_colors(tabs, until_ms: float) -> dict[int, list]:
+    """Each tab's screen colour from screenshots, round-robin, with the server time bracketing each."""
+    samples: dict[int, list] = {page.evaluate("window.c3s.number"): [] for page, _ in tabs}
+    while server_ms() < until_ms:
+        for page, _ in tabs:
+            before = server_ms()
+            shot = screenshot_rgb(page, clip={"x": 70, "y": 90, "width": 4, "height": 4})
+            after = server_ms()
+            samples[page.evaluate("window.c3s.number")].append((before, after, shot.reshape(-1, 3).mean(axis=0)))
+    return samples
+
+
+def check_samples(samples: dict[int, list], start_ms: float, true_xy: dict) -> int:
+    """Every screenshot taken inside the show shows the right colour; returns how many were judged."""
+    checked = 0
+    for number, taken in samples.items():
+        judged = []
+        for before, after, seen in taken:
+            allowed = expected_colors(before, after, start_ms, true_xy[number])
+            if allowed is None:
+                continue
+            ok = any(np.abs(seen - np.array(c)).max() < 40 for c in allowed)
+            assert ok, (number, true_xy[number], (before - start_ms, after - start_ms), seen, allowed)
+            judged.append(int((before - start_ms) // FRAME_MS))
+        assert len(judged) >= 3 and len(set(judged)) >= 2, (number, judged)
+        checked += len(judged)
+    return checked
+
+
+def check_crowd_preview(operator, true_xy: dict) -> None:
+    """The operator's preview draws each located pixel in its frame colour at its place."""
+    operator.wait_for_function(
+        f"document.querySelectorAll('#frames canvas[data-rendered=yes]').length === {N_FRAMES}", timeout=20_000)
+    for k in range(N_FRAMES):
+        for number, (x, y) in true_xy.items():
+            rgb = operator.evaluate(f"""(() => {{
+                const c = document.querySelectorAll('#frames canvas')[{k}];
+                const s = c.width / {SCENE[0]};
+                return Array.from(c.getContext('2d').getImageData({x} * s, {y} * s, 1, 1).data.slice(0, 3));
+            }})()""")
+            assert np.abs(np.array(rgb) - frame_color(k, x, y)).max() < 40, (k, number, rgb)
+
+
 def test_tabs_join_are_located_from_one_photo_and_play_the_show_in_sync(
         worker_server, new_context, session):
     owner, owner_token = make_user(session, "scene_admin", "observer", "moderator")
@@ -88,28 +154,13 @@ def test_tabs_join_are_located_from_one_photo_and_play_the_show_in_sync(
                             **multipart(file=(frame_png(k), f"frame{k}.png"), duration_ms=str(FRAME_MS)))
         assert added.status_code == 201, added.json
 
-    # 16 phones (separate browser contexts: separate storage) open the pixel link.
-    tabs = []
-    for _ in GRID:
-        page = new_context(*TAB).new_page()
-        errors = console_errors(page)
-        page.goto(f"{worker_server.url}/s/{sid}?poll_ms=500")
-        tabs.append((page, errors))
-    numbers = []
-    for page, _ in tabs:
-        page.wait_for_function("document.body.dataset.state === 'calibrating' && document.getElementById('qr')?.complete")
-        numbers.append(page.evaluate("window.c3s.number"))
+    tabs = open_tabs(new_context, worker_server.url, sid)
+    numbers = [page.evaluate("window.c3s.number") for page, _ in tabs]
     assert sorted(numbers) == list(range(16))
     true_xy = {n: GRID[i] for i, n in enumerate(numbers)}
 
-    # The observer photographs the stand: the tabs' screens at their places, plus four reference codes.
-    code_side = min(TAB[0], TAB[1] - 60)
-    tiles = [(screenshot_rgb(page, clip={"x": 0, "y": 0, "width": code_side, "height": code_side}), *GRID[i])
-             for i, (page, _) in enumerate(tabs)]
-    tiles += [(anchor_tile(sid, a["key"]), a["x"], a["y"]) for a in ANCHORS]
-    photo = compose_photo(tiles, SCENE, px_per_unit=PX_PER_UNIT, photo_size=(1400, 900))
     upload = client.post(f"/api/scenes/{sid}/jobs", headers=auth(owner_token),
-                         **multipart(file=(encode_jpeg(photo), "stand.jpg")))
+                         **multipart(file=(photograph(tabs, sid), "stand.jpg")))
     assert upload.status_code == 202, upload.json
     job = wait_for_job(client, sid, upload.json["id"], owner_token)
     assert job["status"] == "done", job
@@ -134,49 +185,19 @@ def test_tabs_join_are_located_from_one_photo_and_play_the_show_in_sync(
     start_ms = show["start_ms"]
     assert [f["duration_ms"] for f in show["frames"]] == [FRAME_MS] * N_FRAMES and not show["loop"]
 
-    # Every tab has its track and waits, black, before the start.
+    # Every tab has downloaded its track and waits, black, before the start.
     for page, _ in tabs:
         page.wait_for_function("['waiting', 'playing'].includes(document.body.dataset.state)", timeout=20_000)
     assert server_ms() < start_ms, "the tabs were not ready before the show started"
 
-    # During the show, read each tab's colour from screenshots, round-robin.
-    samples = {n: [] for n in numbers}
-    while server_ms() < start_ms + N_FRAMES * FRAME_MS + 300:
-        for page, _ in tabs:
-            before = server_ms()
-            shot = screenshot_rgb(page, clip={"x": 70, "y": 90, "width": 4, "height": 4})
-            after = server_ms()
-            samples[page.evaluate("window.c3s.number")].append((before, after, shot.reshape(-1, 3).mean(axis=0)))
-    checked = 0
-    for number, taken in samples.items():
-        judged = []
-        for before, after, seen in taken:
-            allowed = expected_colors(before, after, start_ms, true_xy[number])
-            if allowed is None:
-                continue
-            ok = any(np.abs(seen - np.array(c)).max() < 40 for c in allowed)
-            assert ok, (number, true_xy[number], (before - start_ms, after - start_ms), seen, allowed)
-            judged.append(int((before - start_ms) // FRAME_MS))
-        assert len(judged) >= 3 and len(set(judged)) >= 2, (number, judged)
-        checked += len(judged)
+    samples = sample_colors(tabs, start_ms + N_FRAMES * FRAME_MS + 300)
+    assert check_samples(samples, start_ms, true_xy) >= 16 * 3
 
     # After the last frame every tab says the show ended.
     for page, _ in tabs:
         page.wait_for_function("document.body.dataset.state === 'ended'", timeout=5000)
         assert "ended" in page.locator("#headline").inner_text()
 
-    # The operator's preview draws each located pixel in its frame colour at its place.
-    operator.wait_for_function(f"document.querySelectorAll('#frames canvas[data-rendered=yes]').length === {N_FRAMES}",
-                               timeout=20_000)
-    for k in range(N_FRAMES):
-        for number, (x, y) in true_xy.items():
-            rgb = operator.evaluate(f"""(() => {{
-                const c = document.querySelectorAll('#frames canvas')[{k}];
-                const s = c.width / {SCENE[0]};
-                return Array.from(c.getContext('2d').getImageData({x} * s, {y} * s, 1, 1).data.slice(0, 3));
-            }})()""")
-            assert np.abs(np.array(rgb) - frame_color(k, x, y)).max() < 40, (k, number, rgb)
-
+    check_crowd_preview(operator, true_xy)
     for _, errors in [*tabs, (operator, operator_errors)]:
         assert [e for e in errors if e.startswith("pageerror")] == []
-    assert checked >= 16 * 3
