@@ -18,6 +18,8 @@ CHROMIUM_ARGS = [
     # Many pixel tabs play at once in the end-to-end test: none may be throttled as "hidden".
     "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
+    # A synthetic microphone (a beep) for the sound calibration page, allowed without a prompt.
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 ]
 
 

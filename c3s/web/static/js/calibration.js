@@ -138,9 +138,17 @@ export async function soundRecorder(ctx) {
       status.textContent = "This browser cannot record sound.";
       return;
     }
-    status.textContent = "Listening…";
+    const cal = ctx.me.calibration;
+    if (cal.speakers !== undefined && cal.speakers < 4) {
+      status.textContent = "The speakers are not set up yet; wait for the organisers and tap again.";
+      return;
+    }
+    // Long enough to hear every speaker (the server says how long), never longer than it uses.
+    const seconds = Math.min((cal.max_duration_ms || 30_000) / 1000,
+      Math.max(2, (cal.min_duration_ms || 6000) / 1000));
+    status.textContent = `Listening for ${Math.ceil(seconds)} seconds…`;
     try {
-      const { wav, startMs } = await recordWav(ctx.clock, 6);
+      const { wav, startMs } = await recordWav(ctx.clock, seconds, cal.sample_rate_hz);
       const form = new FormData();
       form.append("file", wav, "recording.wav");
       form.append("start_ms", String(Math.round(startMs)));

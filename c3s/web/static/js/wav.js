@@ -3,11 +3,16 @@
 // is unknown to a few tens of ms; the sound locator needs raw samples and a known start.
 
 /** Record `seconds` of raw microphone audio; resolves {wav: Blob, startMs, sampleRate}. */
-export async function recordWav(clock, seconds) {
+export async function recordWav(clock, seconds, sampleRate = undefined) {
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
   });
-  const context = new AudioContext();
+  let context;
+  try {
+    context = new AudioContext(sampleRate ? { sampleRate } : {});
+  } catch {
+    context = new AudioContext(); // this device cannot resample to the asked rate
+  }
   try {
     const source = context.createMediaStreamSource(stream);
     // ScriptProcessor is deprecated but is the one raw-sample tap every phone browser has.
