@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from c3s.errors import Conflict, Forbidden, Invalid
@@ -87,15 +87,18 @@ def import_seat_map(session: Session, user: User, scene: Scene, seat_map: SeatMa
     # One import at a time per scene.
     session.execute(select(Scene.id).where(Scene.id == scene.id).with_for_update())
     existing = {(r.section, r.row, r.seat): r for r in session.execute(
-        select(Seat.id, Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y).where(Seat.scene_id == scene.id))}
+        select(Seat.id, Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y, Seat.spacing)
+        .where(Seat.scene_id == scene.id))}
     spacing = _spacing(seat_map.positions, scene)
-    new_rows, changed_rows, moved_ids = [], [], []
+    new_rows, changed_rows, moved_ids, kept = [], [], [], 0
     for label, (x, y), gap in zip(seat_map.labels, seat_map.positions, spacing, strict=True):
         row = {"x": float(x), "y": float(y), "spacing": float(gap)}
         old = existing.pop(tuple(label), None)
         if old is None:
             new_rows.append({"scene_id": scene.id, "section": label.section, "row": label.row,
                              "seat": label.seat, **row})
+        elif (old.x, old.y, old.spacing) == (row["x"], row["y"], row["spacing"]):
+            kept += 1
         else:
             changed_rows.append({"id": old.id, **row})
             if (old.x, old.y) != (row["x"], row["y"]):
@@ -111,7 +114,7 @@ def import_seat_map(session: Session, user: User, scene: Scene, seat_map: SeatMa
     session.flush()
     for pixel_id in affected:
         _sync_claim_observation(session, user, scene, pixel_id)
-    return {"seats": len(seat_map), "added": len(new_rows), "kept": len(changed_rows) - len(moved_ids),
+    return {"seats": len(seat_map), "added": len(new_rows), "kept": kept + len(changed_rows) - len(moved_ids),
             "moved": len(moved_ids), "removed": len(removed), "claims_relocated": len(affected)}
 
 
@@ -341,9 +344,9 @@ def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
     target = np.where(confident[:, None], seat_xy, xy)
     target = np.clip(target, 0, (scene.width, scene.height))
     rows = [{"id": int(pid), "x": float(x), "y": float(y),
-             "seat_id": int(seat_ids[k]) if k >= 0 else None, "seat_confidence": float(c)}
+             "seat_id": int(seat_ids[k]) if k >= 0 else None, "seat_confidence": round(float(c), 4)}
             for pid, (x, y), k, c in zip(ids, target, result.seat_index, result.confidence, strict=True)]
-    session.execute(update(Pixel), rows)
+    _write_snaps(session, scene, rows)
     # Pixels that stopped being snapping candidates (a claim now holds their seat) lose the snap.
     claimed = select(SeatClaim.pixel_id).where(SeatClaim.accepted)
     session.execute(update(Pixel).where(Pixel.scene_id == scene.id, Pixel.seat_id.is_not(None),
@@ -355,3 +358,26 @@ def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
     return {"snap_pixels": len(ids), "snap_confident": int(confident.sum()),
             "snap_unmatched": int((result.seat_index < 0).sum()),
             "snap_free_seats": len(seat_map)}
+
+
+def _write_snaps(session: Session, scene: Scene, rows: list[dict]) -> None:
+    """Write the rows that differ from what is stored: after the first snap of a stadium most
+    pixels keep their seat, and 100,000 single-row updates would dominate a camera job."""
+    stored = {r.id: (r.x, r.y, r.seat_id, r.seat_confidence) for r in session.execute(
+        select(Pixel.id, Pixel.x, Pixel.y, Pixel.seat_id, Pixel.seat_confidence)
+        .where(Pixel.scene_id == scene.id, Pixel.status == "located"))}
+    changed = [r for r in rows
+               if stored.get(r["id"]) != (r["x"], r["y"], r["seat_id"], r["seat_confidence"])]
+    if not changed:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(Pixel), changed)
+        return
+    # One statement over arrays instead of one round trip per pixel.
+    session.execute(text(
+        "UPDATE pixels AS p SET x = v.x, y = v.y, seat_id = v.seat_id, seat_confidence = v.conf "
+        "FROM unnest(CAST(:ids AS bigint[]), CAST(:xs AS float8[]), CAST(:ys AS float8[]), "
+        "CAST(:seats AS bigint[]), CAST(:confs AS float8[])) AS v(id, x, y, seat_id, conf) "
+        "WHERE p.id = v.id"),
+        {"ids": [r["id"] for r in changed], "xs": [r["x"] for r in changed], "ys": [r["y"] for r in changed],
+         "seats": [r["seat_id"] for r in changed], "confs": [r["seat_confidence"] for r in changed]})
