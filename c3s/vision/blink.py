@@ -51,6 +51,7 @@ translation (a few pixels per second); phones are at least ~2 window sizes apart
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import warnings
@@ -615,6 +616,7 @@ def _classify(slots: np.ndarray, min_contrast: float):
     for _ in range(2):
         centres, sigma = _fit_blob_colours(z, colour, erased, marker_seen)
         colour, erased, margin = _classify_blob(z[:, 2:], centres, sigma)
+    sig_ch = _channel_sigma(z, colour, erased, marker_seen, centres, sigma)
     colour = colour.reshape(n, 7, 2)
     sym_erased = erased.reshape(n, 7, 2).any(axis=2)
     symbol = colour[:, :, 0] * 6 + colour[:, :, 1]
@@ -627,7 +629,96 @@ def _classify(slots: np.ndarray, min_contrast: float):
     numbers = decode_symbols(symbol, ~sym_erased)
     reasons[(reasons == "") & (numbers < 0)] = "check_failed"
     numbers[reasons != ""] = -1
+    retry = np.flatnonzero(np.isin(reasons, _SOFT_RETRY))
+    if len(retry):
+        penalty = _slot_penalty(z[retry, 2:], centres[retry], sig_ch[retry])
+        soft, soft_margin, overridden = soft_decode(penalty)
+        won = soft >= 0
+        rows = retry[won]
+        numbers[rows], reasons[rows] = soft[won], ""
+        n_erased[rows] = overridden[won]
+        margin[rows] = np.clip((soft_margin[won] - _SOFT_MIN_MARGIN) / (4 * _SOFT_MIN_MARGIN), 0, 1)
     return numbers, reasons, n_erased, margin
+
+
+_SOFT_RETRY = ["too_many_erasures", "check_failed", "invalid_colour"]
+_SOFT_CAP = 20.0  # largest penalty (squared sigma units) one slot reading can give a colour
+_SOFT_MIN_MARGIN = 16.0  # every other codeword must be this much less likely
+_SOFT_MAX_OVERRIDE = 8.0  # a read symbol may be overruled only if this close to the winner
+_SUBSETS = np.array(list(itertools.combinations(range(_N_SYMBOLS), _K_SYMBOLS)))  # (35, 4)
+_SUBSET_INV = np.stack([_inv_mod(_VANDER[s]) for s in _SUBSETS])  # (35, 4, 4)
+
+
+def _channel_sigma(z, colour, erased, marker_seen, centres, sigma):
+    """Per-blob, per-channel residual scale (n, 3) of the fitted colour model, shrunk towards the
+    blob's overall scale: in dim blobs the blue channel is much noisier than red and green."""
+    n = len(z)
+    label = np.concatenate([np.tile([_WHITE, _DARK], (n, 1)), colour], axis=1)  # (n, 16)
+    predicted = np.take_along_axis(centres, label[:, :, None].repeat(3, axis=2), axis=1)
+    used = np.concatenate([marker_seen, ~erased], axis=1) & np.isfinite(z).all(axis=2)
+    resid2 = np.where(used[:, :, None], (np.nan_to_num(z) - predicted) ** 2, 0.0).sum(axis=1)
+    own = resid2 / np.maximum(used.sum(axis=1) - 2.7, 2.0)[:, None]
+    return np.maximum(np.sqrt(0.5 * own + 0.5 * sigma[:, None] ** 2), 0.04)
+
+
+def _slot_penalty(z_data, centres, sig_ch):
+    """Capped squared distance (n, 14, 6) of each data-slot reading to the blob's six predicted
+    data colours; 0 for every colour (no information) where the slot is unseen or reads as white
+    or dark (an occlusion or a marker, never data)."""
+    def dist2(targets):
+        d = (z_data[:, :, None, :] - targets[:, None]) / sig_ch[:, None, None, :]
+        return (d * d).sum(axis=3)
+
+    data = dist2(centres[:, :6])
+    marker = dist2(centres[:, 6:])
+    informative = np.isfinite(z_data).all(axis=2) & (marker.min(axis=2) >= data.min(axis=2))
+    return np.where(informative[:, :, None], np.minimum(data, _SOFT_CAP), 0.0)
+
+
+def soft_decode(penalty: np.ndarray):
+    """Most likely number from soft slot penalties, or -1; never more than two symbols overruled.
+
+    Parameters
+    ----------
+    penalty : np.ndarray, shape (n, 14, 6)
+        Cost of each data colour in each data slot (lower is likelier), e.g. capped squared
+        distances from :func:`_slot_penalty`.
+
+    A candidate is the codeword through 4 of the 7 most likely symbols (all 35 choices; any
+    codeword that can pass below agrees with at least 4 of them). The cheapest in-range
+    candidate is accepted only if (a) it overrules at most 2 of the most likely symbols, and
+    only where their advantage was at most ``_SOFT_MAX_OVERRIDE`` (so at least 5 symbols, one
+    check, agree with clear readings, as in hard decoding with two erasures), and (b) every
+    other codeword is at least ``_SOFT_MIN_MARGIN`` more costly: another codeword differs in at
+    least 4 symbols, so the 4 smallest per-symbol advantages of the winner over its best
+    alternative symbol bound the advantage over all of them.
+
+    Returns numbers (n,) (-1 = refused), margins (n,) and overruled symbols (n,).
+    """
+    n = len(penalty)
+    pen = penalty.reshape(n, _N_SYMBOLS, 2, 6)
+    sym = (pen[:, :, 0, :, None] + pen[:, :, 1, None, :]).reshape(n, _N_SYMBOLS, 36)[:, :, :_P]
+    hard = np.argmin(sym, axis=2)  # (n, 7)
+    received = (hard - _OFFSET) % _P
+    digits = np.einsum("nsk,sjk->nsj", received[:, _SUBSETS], _SUBSET_INV) % _P  # (n, 35, 4)
+    words = (digits @ _VANDER.T + _OFFSET) % _P  # (n, 35, 7)
+    numbers = digits @ (_P ** np.arange(_K_SYMBOLS))
+    cost = np.take_along_axis(
+        np.broadcast_to(sym[:, None], (n, len(_SUBSETS), _N_SYMBOLS, _P)), words[..., None], axis=3
+    )[..., 0]  # (n, 35, 7)
+    total = np.where(numbers < N_NUMBERS, cost.sum(axis=2), np.inf)
+    best = np.argmin(total, axis=1)
+    rows = np.arange(n)
+    word, word_cost, number = words[rows, best], cost[rows, best], numbers[rows, best]
+    others = sym.copy()
+    np.put_along_axis(others, word[..., None], np.inf, axis=2)
+    advantage = others.min(axis=2) - word_cost  # (n, 7)
+    bound = np.sort(advantage, axis=1)[:, :4].sum(axis=1)
+    overruled = word != hard
+    excess = np.where(overruled, word_cost - sym.min(axis=2), 0.0).max(axis=1)
+    ok = np.isfinite(total[rows, best]) & (bound >= _SOFT_MIN_MARGIN)
+    ok &= (overruled.sum(axis=1) <= MAX_ERASED_SYMBOLS) & (excess <= _SOFT_MAX_OVERRIDE)
+    return np.where(ok, number, -1), bound, overruled.sum(axis=1)
 
 
 def _positions(tracks: _Tracks, n: int) -> np.ndarray:
