@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from c3s.models import Observation, Pixel
+from c3s.models import LocateJob, Observation, Pixel
 from c3s.positioning.geo import GeoReference, unproject
 from tests.factories import auth, make_scene, make_user
 
@@ -34,7 +34,7 @@ def post_fix(client, token, scene_id, number, **body):
 
 
 def test_fix_locates_the_pixel_and_a_newer_fix_replaces_it(client, session, field):
-    scene, _, phone, joined = field
+    scene, owner, phone, joined = field
     calibration = joined["calibration"]
     assert calibration["method"] == "gps" and calibration["georeferenced"] is True
     assert calibration["max_accuracy_m"] == 10.0
@@ -53,6 +53,10 @@ def test_fix_locates_the_pixel_and_a_newer_fix_replaces_it(client, session, fiel
     assert moved.status_code == 200
     assert moved.json["pixel"]["x"] == pytest.approx(150.0, abs=1e-3)
     assert session.scalar(select(func.count()).select_from(Observation)) == 1
+
+    # The fixes' jobs name no stored file; deleting the scene still cleans up without an error.
+    assert client.delete(f"/api/scenes/{scene['id']}", headers=auth(owner)).status_code == 204
+    assert session.scalar(select(func.count()).select_from(LocateJob)) == 0
 
 
 def test_scene_units_scale_position_and_uncertainty(client, session):
