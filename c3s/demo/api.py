@@ -35,7 +35,13 @@ class Api:
 
     def upload(self, path: str, data: bytes, filename: str, content_type: str, *, token: str,
                fields: dict[str, str] | None = None, expect: tuple[int, ...] = (201, 202)) -> Any:
-        """POST a multipart form with one file (and plain ``fields``)."""
-        form: dict[str, Any] = {"file": (io.BytesIO(data), filename, content_type), **(fields or {})}
-        return self.json("POST", path, token=token, expect=expect, data=form,
-                         content_type="multipart/form-data")
+        """POST a multipart form with one file (and plain ``fields``), encoded in memory so a
+        large upload leaves no temporary file behind."""
+        from werkzeug.datastructures import FileStorage
+        from werkzeug.test import encode_multipart
+
+        form: dict[str, Any] = {"file": FileStorage(io.BytesIO(data), filename=filename,
+                                                    content_type=content_type), **(fields or {})}
+        boundary, body = encode_multipart(form)
+        return self.json("POST", path, token=token, expect=expect, data=body,
+                         content_type=f"multipart/form-data; boundary={boundary}")
