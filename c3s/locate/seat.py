@@ -13,6 +13,7 @@ camera-located pixels of the scene to the seats nobody has claimed.
 
 from __future__ import annotations
 
+import csv
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ def parse_upload(data: bytes, fmt: str | None) -> SeatMap:
     except SeatMapError as error:
         raise Invalid(f"the seat map has {len(error.errors)} error(s); nothing was imported",
                       detail={"errors": error.errors}) from None
+    except (ValueError, csv.Error) as error:  # a document the parser's checks did not foresee
+        raise Invalid(f"the seat map cannot be read: {error}; nothing was imported",
+                      detail={"errors": [str(error)]}) from None
 
 
 def import_seat_map(session: Session, user: User, scene: Scene, seat_map: SeatMap) -> dict:
