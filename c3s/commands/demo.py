@@ -100,14 +100,15 @@ def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
         report.blink_picture(out / "blink-clip.png", next(iter(ctx["clip"].frames())), ctx["blink_job"])
         report.positions_picture(out / "positions.png", truth, located, size)
         step(3)
-        _, share, colour_error = report.show_pictures(out, ctx["frames"], ctx["phones"],
+        _, share, colour_errors = report.show_pictures(out, ctx["frames"], ctx["phones"],
                                                       frame_middles_ms(ctx["show_state"]), truth, size)
     phones = ctx["phones"]
     sync = np.array([abs(p.estimated_offset_ms - p.clock_offset_ms) for p in phones])
     show_figures = report.ShowFigures(
         phones=len(phones), tracks=sum(p.track is not None for p in phones), refused=ctx["refused"],
         right_frame_share=share, sync_error_p95_ms=float(np.percentile(sync, 95)),
-        colour_error_median=colour_error, live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
+        colour_error_median=_percentile(colour_errors, 50), colour_error_p95=_percentile(colour_errors, 95),
+        live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
     counts = {"phones": len(ctx["numbers"]), "photos": len(ctx["plan"].sections),
               "frames": len(ctx["frames"]), "seed": ctx["seed"]}
     text = report.table(figures, show_figures, stages.seconds, counts)
@@ -117,6 +118,12 @@ def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
                "jobs": {"qr": [j["status"] for j in ctx["qr_jobs"]], "blink": ctx["blink_job"]["status"]},
                "show": show_figures.__dict__, "seconds": stages.seconds}
     return text, summary
+
+
+def _percentile(values, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
 @click.command("demo")

@@ -93,6 +93,7 @@ class ShowFigures:
     right_frame_share: float
     sync_error_p95_ms: float
     colour_error_median: float
+    colour_error_p95: float
     live_agree: int
     live_asked: int
 
@@ -118,10 +119,11 @@ def shown_colours(phones: list[Phone], frame_index: int, at_ms: float) -> tuple[
 
 
 def show_pictures(out: Path, frames: list[np.ndarray], phones: list[Phone], middles_ms: list[float],
-                  truth: Truth, scene_size: tuple[float, float]) -> tuple[list[Path], float, float]:
+                  truth: Truth, scene_size: tuple[float, float]) -> tuple[list[Path], float, np.ndarray]:
     """Each frame beside the crowd's rendering of it (every phone at its true place, showing what
     its track says at the frame's middle); returns the paths, the share of phones showing the
-    right frame, and the median colour error (0-255) of the phones that play."""
+    right frame, and the colour errors (0-255 per channel) of the phones that play against the
+    frame under their true places."""
     xy = np.array([truth.xy.get(p.number, (np.nan, np.nan)) for p in phones], np.float64)
     placed = np.isfinite(xy).all(axis=1)
     playing = np.array([p.track is not None for p in phones]) & placed
@@ -138,8 +140,7 @@ def show_pictures(out: Path, frames: list[np.ndarray], phones: list[Phone], midd
         cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         paths.append(path)
     share = right_total / max(1, int(playing.sum()) * len(frames))
-    error = float(np.median(np.concatenate(errors))) if errors and playing.any() else float("nan")
-    return paths, share, error
+    return paths, share, np.concatenate(errors) if errors else np.zeros(0)
 
 
 def _fit_width(image: np.ndarray, width: int = PICTURE_WIDTH) -> tuple[np.ndarray, float]:
@@ -266,7 +267,8 @@ def table(figures: list[MethodFigures], show: ShowFigures | None, seconds: dict[
                   f"  tracks fetched              {show.tracks} of {show.phones} (refused: {refused})",
                   f"  phones on the right frame   {100 * show.right_frame_share:.1f} % (frame middles)",
                   f"  clock sync error p95        {show.sync_error_p95_ms:.2f} ms",
-                  f"  colour error median         {show.colour_error_median:.0f} / 255 per channel",
+                  f"  colour error median, p95    {show.colour_error_median:.0f}, "
+                  f"{show.colour_error_p95:.0f} of 255 per channel (phone vs frame at its true place)",
                   f"  live /color agrees          {show.live_agree} of {show.live_asked}"]
     lines += ["", f"{'stage':<28} {'seconds':>8}"]
     lines += [f"{name:<28} {value:>8.1f}" for name, value in seconds.items()]
