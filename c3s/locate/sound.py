@@ -25,9 +25,12 @@ from c3s.permissions import require
 from c3s.positioning.sound import (
     MIN_SPEAKERS,
     ChirpSchedule,
+    Recording,
     SoundError,
     locate_from_recording,
     parse_wav,
+    recording_wav,
+    speaker_track,
     speed_of_sound,
 )
 
@@ -127,6 +130,14 @@ def schedule_around(scene: Scene, speakers: np.ndarray, start_ms: float, duratio
     first = math.floor((start_ms - MAX_CLOCK_OFFSET_MS - period) / period) * period
     repeats = math.ceil((start_ms + duration_ms + MAX_CLOCK_OFFSET_MS - first) / period) + 1
     return schedule_for(scene, speakers, float(first), repeats=repeats)
+
+
+def speaker_wav(schedule: ChirpSchedule, speaker: int) -> bytes:
+    """One speaker's track of the schedule as a 16-bit WAV, aligned with the mixed one."""
+    if not 0 <= speaker < schedule.n_speakers:
+        raise Invalid(f"speaker must be within 0..{schedule.n_speakers - 1}, got {speaker}")
+    track = speaker_track(schedule, speaker, SAMPLE_RATE_HZ) * 0.5
+    return recording_wav(Recording(track.astype(np.float32), SAMPLE_RATE_HZ, schedule.start_ms))
 
 
 def recording_instructions(scene: Scene, base_url: str) -> dict:

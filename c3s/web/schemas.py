@@ -324,6 +324,9 @@ class ScheduleQuery(Schema):
     start_ms = Float(load_default=None, allow_none=True, allow_nan=False, validate=Range(min=0),
                      metadata={"description": "server-clock ms of the first sample, on a period "
                                               "boundary; default: the next boundary 30 s from now"})
+    speaker = Integer(load_default=None, allow_none=True, validate=Range(min=0),
+                      metadata={"description": "only this speaker's chirps (a track for its own "
+                                               "output); default: every speaker's, mixed"})
 
 
 class SoundUploadIn(Schema):

@@ -81,6 +81,13 @@ def test_schedule_wav_for_the_operator(hall):
     assert response.headers["X-C3S-Start-Ms"] == f"{T0:.0f}"
     wav = parse_wav(response.data)
     assert wav.sample_rate == 48000 and len(wav.samples) == 2 * 3600 * 48
+    # Speaker 3's own track holds its chirps only, at the same place as in the mixed file.
+    track = parse_wav(client.get(f"{url}?start_ms={T0:.0f}&speaker=3", headers=auth(owner)).data).samples
+    assert len(track) == len(wav.samples)
+    loud = np.flatnonzero(np.abs(track) > 0.05) // (600 * 48)  # the slots in which it sounds
+    assert set(loud.tolist()) == {3, 9}
+    np.testing.assert_allclose(track[3 * 28800:4 * 28800], wav.samples[3 * 28800:4 * 28800], atol=2e-4)
+    assert client.get(f"{url}?start_ms={T0:.0f}&speaker=6", headers=auth(owner)).status_code == 422
     unaligned = client.get(f"{url}?start_ms={T0 + 1000:.0f}", headers=auth(owner))
     assert unaligned.status_code == 422 and unaligned.json["detail"]["next_start_ms"] == T0 + 3600
     default = client.get(url, headers=auth(owner))

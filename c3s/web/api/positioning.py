@@ -193,7 +193,10 @@ def get_speakers(scene_id: int):
 @bp.doc(responses={200: {"description": "16-bit mono WAV, two schedule periods; loop it from start_ms",
                          "content": {"audio/wav": {}}}})
 def schedule_wav(scene_id: int, query):
-    """The chirp WAV the operator plays through the venue's speakers (needs `scene_admin`)."""
+    """The chirp WAV the operator plays through the venue's speakers (needs `scene_admin`).
+
+    Each speaker must play only its own chirps: play `?speaker=i` through speaker i, or route the
+    mixed file so that each speaker sounds only in its slot."""
     from c3s.positioning.sound import render_schedule_wav
 
     session = db_session()
@@ -205,10 +208,15 @@ def schedule_wav(scene_id: int, query):
         period = sound.period_ms(scene, speakers)
         start_ms = math.ceil((time.time() * 1000 + SCHEDULE_LEAD_MS) / period) * period
     schedule = sound.playback_schedule(scene, speakers, start_ms)
-    wav = render_schedule_wav(schedule, sample_rate=sound.SAMPLE_RATE_HZ)
+    name = f"scene-{scene.id}-chirps-{start_ms:.0f}"
+    if query["speaker"] is None:
+        wav = render_schedule_wav(schedule, sample_rate=sound.SAMPLE_RATE_HZ)
+    else:
+        wav = sound.speaker_wav(schedule, query["speaker"])
+        name += f"-speaker-{query['speaker']}"
     return Response(wav, mimetype="audio/wav", headers={
         "X-C3S-Start-Ms": f"{start_ms:.0f}", "X-C3S-Period-Ms": f"{schedule.period_ms:g}",
-        "Content-Disposition": f'attachment; filename="scene-{scene.id}-chirps-{start_ms:.0f}.wav"'})
+        "Content-Disposition": f'attachment; filename="{name}.wav"'})
 
 
 @bp.post("/scenes/<int:scene_id>/pixels/<int:number>/sound")
