@@ -145,7 +145,7 @@ def pattern_bits(numbers: np.ndarray) -> np.ndarray:
         raise ValueError(f"pixel numbers must be in 0..{N_NUMBERS - 1}")
     digits = np.stack([(numbers // _P**i) % _P for i in range(_K_SYMBOLS)], axis=1)
     symbols = (digits @ _VANDER.T + _OFFSET) % _P  # (n, 7)
-    data = np.stack([symbols // 6, symbols % 6], axis=2).reshape(len(numbers), -1)
+    data = np.stack([symbols // 6, symbols % 6], axis=2).reshape(len(numbers), 2 * _N_SYMBOLS)
     head = np.broadcast_to(np.array([[1, 1, 1], [0, 0, 0]], np.uint8), (len(numbers), 2, 3))
     return np.concatenate([head, _DATA_BITS[data]], axis=1)
 
@@ -665,6 +665,7 @@ def _slot_penalty(z_data, centres, sig_ch):
     """Capped squared distance (n, 14, 6) of each data-slot reading to the blob's six predicted
     data colours; 0 for every colour (no information) where the slot is unseen or reads as white
     or dark (an occlusion or a marker, never data)."""
+
     def dist2(targets):
         d = (z_data[:, :, None, :] - targets[:, None]) / sig_ch[:, None, None, :]
         return (d * d).sum(axis=3)

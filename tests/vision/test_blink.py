@@ -253,3 +253,114 @@ def test_long_clips_are_read_only_as_far_as_needed():
     assert clip.timestamps_ms[result.frames - 1] <= 4 * 1200.0
     right, wrong, _ = _score(clip, result.detections)
     assert wrong == [] and len(right) >= 19
+
+
+def _clean_penalty(colours: np.ndarray) -> np.ndarray:
+    """Soft penalties (n, 14, 6) of clear readings of data colour indices (n, 14)."""
+    pen = np.full((*colours.shape, 6), blink._SOFT_CAP)
+    np.put_along_axis(pen, colours[..., None], 0.0, axis=2)
+    return pen
+
+
+def _data_colours(numbers: np.ndarray) -> np.ndarray:
+    bits = blink.pattern_bits(numbers)[:, 2:]
+    lookup = {b[0] * 4 + b[1] * 2 + b[2]: i for b, i in blink._BITS_TO_DATA.items()}
+    code = bits.astype(np.int64) @ np.array([4, 2, 1])
+    return np.vectorize(lookup.__getitem__, otypes=[np.int64])(code).reshape(len(bits), 14)
+
+
+def test_soft_decoding_resolves_ambiguous_symbols_but_never_picks_another_number():
+    rng = np.random.default_rng(8)
+    numbers = rng.choice(blink.N_NUMBERS, 4000, replace=False)
+    colours = _data_colours(numbers)
+    rows = np.arange(len(numbers))
+    decoded, _, _ = blink.soft_decode(_clean_penalty(colours))
+    np.testing.assert_array_equal(decoded, numbers)
+    # slots of three different symbols nearly ambiguous, and in two of them another colour
+    # looks a little likelier: the hard decoder gives up (three erasures), the code resolves them
+    pen = _clean_penalty(colours)
+    for i in rows:
+        for k, slot in enumerate(2 * rng.choice(7, 3, replace=False) + rng.integers(0, 2, 3)):
+            other = (colours[i, slot] + rng.integers(1, 6)) % 6
+            low, high = rng.uniform(0.0, 0.5), rng.uniform(0.5, 1.0)
+            pen[i, slot, other], pen[i, slot, colours[i, slot]] = (
+                (low, high) if k < 2 else (high, low)
+            )
+    decoded, _, _ = blink.soft_decode(pen)
+    assert ((decoded == numbers) | (decoded == -1)).all()
+    assert (decoded == numbers).mean() > 0.99
+    # plus one clearly wrong symbol: up to four symbols misread, never another number
+    wrong = pen.copy()
+    position = rng.integers(0, 7, len(numbers))
+    for slot in (2 * position, 2 * position + 1):
+        wrong[rows, slot] = blink._SOFT_CAP
+        wrong[rows, slot, (colours[rows, slot] + rng.integers(1, 6, len(numbers))) % 6] = 0.0
+    decoded, _, _ = blink.soft_decode(wrong)
+    assert ((decoded == numbers) | (decoded == -1)).all()
+    # random clear colours (a screen playing a made-up code) with up to two unclear slots, and
+    # 100 real patterns among them: the real ones decode, and a random word passes only if
+    # every clear slot of a valid colour pair is exactly a codeword's (as hard decoding with two
+    # erasures; the 5 invalid pairs of 36 are erasures too)
+    random = np.concatenate([rng.integers(0, 6, colours.shape), colours[:100]])
+    pairs = random.reshape(-1, 7, 2)
+    valid_pair = np.repeat(pairs[:, :, 0] * 6 + pairs[:, :, 1] < 31, 2, axis=1)
+    for ambiguous in range(3):
+        pen = _clean_penalty(random)
+        clear = valid_pair.copy()
+        for i in range(len(random)):
+            for slot in rng.choice(14, ambiguous, replace=False):
+                pen[i, slot] = rng.uniform(0.0, 2.0, 6)
+                clear[i, slot] = False
+        decoded, _, _ = blink.soft_decode(pen)
+        np.testing.assert_array_equal(decoded[-100:], numbers[:100])
+        hit = decoded[:-100] >= 0
+        assert hit.mean() < 0.01
+        agree = _data_colours(decoded[:-100][hit]) == random[:-100][hit]
+        assert (agree | ~clear[:-100][hit]).all()
+
+
+def test_noisy_and_corrupted_readings_never_decode_to_a_different_number():
+    rng = np.random.default_rng(9)
+    numbers = rng.choice(blink.N_NUMBERS, 3000, replace=False)
+    bits = blink.pattern_bits(numbers).astype(np.float32)
+    rows = np.arange(len(numbers))
+    readings = bits * 1000.0 + 50.0 + rng.normal(0, 40.0, bits.shape)
+    # two slots blended half-way towards another data colour, one slot clearly another colour
+    for _ in range(2):
+        slot = rng.integers(2, 16, len(numbers))
+        other = blink._DATA_BITS[rng.integers(0, 6, len(numbers))] * 1000.0 + 50.0
+        readings[rows, slot] = 0.5 * readings[rows, slot] + 0.5 * other
+    hit = rows[: len(rows) // 2]
+    slot = rng.integers(2, 16, len(hit))
+    readings[hit, slot] = blink._DATA_BITS[rng.integers(0, 6, len(hit))] * 1000.0 + 50.0
+    decoded, reasons, _, _ = blink._classify(readings, 60.0)
+    assert ((decoded == -1) | (decoded == numbers)).all()
+    assert (decoded[len(hit) :] == numbers[len(hit) :]).mean() > 0.9  # blends are resolved
+    assert (decoded[hit] == -1).mean() > 0.5  # a clear misreading is refused
+
+
+def test_soft_decoding_refuses_a_reading_between_two_numbers():
+    """Readings that fit two codewords (sharing 3 symbols) about equally: never a guess."""
+    rng = np.random.default_rng(10)
+    numbers = rng.choice(blink.N_NUMBERS, 3000, replace=False)
+    words = np.stack([blink._symbols(int(n)) for n in numbers])
+    rivals = np.empty_like(numbers)
+    for i, word in enumerate(words):
+        basis = np.sort(rng.choice(7, 4, replace=False))
+        values = (word[basis] - blink._OFFSET[basis]) % 31
+        values[-1] = (values[-1] + rng.integers(1, 31)) % 31  # 3 symbols shared, then different
+        digits = blink._inv_mod(blink._VANDER[basis]) @ values % 31
+        rivals[i] = digits @ (31 ** np.arange(4))
+    keep = rivals < blink.N_NUMBERS
+    numbers, rivals = numbers[keep], rivals[keep]
+    ours, theirs = _data_colours(numbers), _data_colours(rivals)
+    pen = np.full((*ours.shape, 6), blink._SOFT_CAP)
+    rows = np.arange(len(numbers))[:, None]
+    pen[rows, np.arange(14), theirs] = rng.uniform(0.0, 1.0, ours.shape)
+    pen[rows, np.arange(14), ours] = rng.uniform(0.0, 1.0, ours.shape)
+    pen[ours == theirs] = np.where(
+        np.arange(6) == ours[ours == theirs][:, None], 0.0, blink._SOFT_CAP
+    )
+    decoded, _, _ = blink.soft_decode(pen)
+    assert len(numbers) > 300
+    assert (decoded == -1).all()
