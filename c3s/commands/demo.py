@@ -111,7 +111,8 @@ def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
         live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
     counts = {"phones": len(ctx["numbers"]), "photos": len(ctx["plan"].sections),
               "frames": len(ctx["frames"]), "seed": ctx["seed"]}
-    text = report.table(figures, show_figures, stages.seconds, counts)
+    text = report.table(figures, show_figures, stages.seconds, counts,
+                        report.job_lines(ctx["qr_jobs"], ctx["blink_job"]))
     summary = {**counts, "scene": {"width": size[0], "height": size[1], "units": "m"},
                "location": {f.name: {"in_view": f.in_view, "located": f.located, "error_median": f.median,
                                      "error_p95": f.p95} for f in figures},

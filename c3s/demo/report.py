@@ -250,17 +250,32 @@ def _zoom_panel(truth: Truth, located: dict[int, dict], size: tuple[int, int]) -
     return panel
 
 
+def job_lines(qr_jobs: list[dict], blink_job: dict) -> list[str]:
+    """How the locate jobs ended, with the reason of each failure."""
+    done = sum(j["status"] == "done" for j in qr_jobs)
+    lines = [f"jobs: {done} of {len(qr_jobs)} QR photos done, blink clip {blink_job['status']}"]
+    for job in [*qr_jobs, blink_job]:
+        if job["status"] != "done":
+            lines.append(f"  job {job['id']} ({job['method']}, {job['filename']}) {job['status']}: {job['reason']}")
+    return lines
+
+
+def _metres(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.3f} m"
+
+
 def table(figures: list[MethodFigures], show: ShowFigures | None, seconds: dict[str, float],
-          counts: dict[str, int]) -> str:
+          counts: dict[str, int], jobs: list[str]) -> str:
     """The closing table, as plain text."""
     lines = [f"C3S demo: {counts['phones']} phones, {counts['photos']} photos, 1 blink clip, "
              f"{counts['frames']} frames (seed {counts['seed']})", "",
              f"{'location':<10} {'in view':>8} {'located':>8} {'error median':>13} {'error p95':>10}"]
     for f in figures:
-        lines.append(f"{f.name:<10} {f.in_view:>8} {f.located:>8} {f.median:>11.3f} m {f.p95:>8.3f} m")
+        lines.append(f"{f.name:<10} {f.in_view:>8} {f.located:>8} {_metres(f.median):>13} {_metres(f.p95):>10}")
     lines.append("in view: qr, codes nothing covers in a photo (partly covered ones are sometimes"
                  " read too);\n         blink, phones never hidden during the clip; fused, every phone."
                  " Errors against the true positions.")
+    lines += jobs
     if show is not None:
         refused = ", ".join(f"{k} {v}" for k, v in sorted(show.refused.items())) or "none"
         lines += ["", "show",

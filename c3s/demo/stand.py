@@ -73,7 +73,7 @@ def plan_stand(n_phones: int) -> StandPlan:
     sections = []
     for s in range(n_sections):
         phones = min(per_section, n_phones - s * per_section)
-        rows = math.ceil((phones + ANCHORS_PER_SECTION) / SECTION_COLS)
+        rows = max(3, math.ceil((phones + ANCHORS_PER_SECTION) / SECTION_COLS))  # posters off one line
         origin = (MARGIN + (s % across) * SECTION_STEP[0], MARGIN + (s // across) * SECTION_STEP[1])
         sections.append(Section(index=s, origin=origin, cols=SECTION_COLS, rows=rows, n_phones=phones,
                                 n_foreign=SECTION_COLS * rows - ANCHORS_PER_SECTION - phones))
