@@ -14,6 +14,7 @@ from c3s.errors import C3SError, Invalid, NotFound
 from c3s.framestore import FrameStore
 from c3s.models import Frame, LocateJob, Scene, User
 from c3s.permissions import require
+from c3s.show import bump_frames
 
 # Positions are moved out of the way first so the (scene, position) key never collides mid-update.
 REORDER_OFFSET = 1_000_000_000
@@ -77,6 +78,7 @@ def add_frames(session: Session, pending: PendingFiles, user: User, scene: Scene
                             duration_ms=duration_ms or item.duration_ms or 1000,
                             width=width, height=height))
     session.add_all(frames)
+    bump_frames(session, scene.id)
     session.flush()
     return frames
 
@@ -101,6 +103,7 @@ def list_frames(session: Session, scene: Scene) -> Sequence[Frame]:
 def retime(session: Session, user: User, scene: Scene, frame: Frame, duration_ms: int) -> Frame:
     require(session, user, "scene_admin", scene)
     frame.duration_ms = duration_ms
+    bump_frames(session, scene.id)
     session.flush()
     return frame
 
@@ -116,6 +119,7 @@ def reorder(session: Session, user: User, scene: Scene, frame_ids: list[int]) ->
                     .values(position=Frame.position + REORDER_OFFSET))
     for position, frame_id in enumerate(frame_ids):
         session.execute(update(Frame).where(Frame.id == frame_id).values(position=position))
+    bump_frames(session, scene.id)
     session.expire_all()
     return list_frames(session, scene)
 
@@ -124,6 +128,7 @@ def remove(session: Session, user: User, scene: Scene, frame: Frame) -> str:
     """Delete the frame's row; returns its file id for the caller to delete after commit."""
     require(session, user, "scene_admin", scene)
     session.delete(frame)
+    bump_frames(session, scene.id)
     session.flush()
     return frame.file_id
 

@@ -119,6 +119,7 @@ class Scene(Base):
         CheckConstraint("max_gps_accuracy_m > 0", name="scenes_gps_accuracy_positive"),
         CheckConstraint("layout_version >= 0", name="scenes_layout_version_nonnegative"),
         CheckConstraint("next_pixel_number >= 0", name="scenes_next_pixel_number_nonnegative"),
+        CheckConstraint("frames_version >= 0", name="scenes_frames_version_nonnegative"),
         UniqueConstraint("id", "width", "height", name="scenes_id_size_key"),
         Index("scenes_owner_idx", "owner_id"),
     )
@@ -142,6 +143,9 @@ class Scene(Base):
     temperature_c: Mapped[float] = mapped_column(Double, server_default=text("20"), default=20.0)
     layout_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     next_pixel_number: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    # Bumped by every frame upload, retime, reorder and delete (c3s/frames.py); with
+    # layout_version it names the colour maps (c3s/show.py).
+    frames_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         Timestamp, server_default=func.now(), default=utcnow, onupdate=utcnow

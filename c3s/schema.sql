@@ -275,3 +275,8 @@ CREATE TABLE IF NOT EXISTS speakers (
 ALTER TABLE pixels ADD COLUMN IF NOT EXISTS seat_id BIGINT REFERENCES seats (id) ON DELETE SET NULL;
 ALTER TABLE pixels ADD COLUMN IF NOT EXISTS seat_confidence DOUBLE PRECISION;
 CREATE INDEX IF NOT EXISTS pixels_seat_idx ON pixels (seat_id);
+
+-- Bumped by every frame upload, retime, reorder and delete; with layout_version it names the
+-- cached colour maps (c3s/show.py), so maps of older frames are never served.
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS frames_version INTEGER NOT NULL DEFAULT 0
+    CONSTRAINT scenes_frames_version_nonnegative CHECK (frames_version >= 0);

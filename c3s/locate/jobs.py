@@ -17,6 +17,7 @@ from c3s.locate.mapping import LocateFailed, PixelRef
 from c3s.locate.seat import snap_after_locate
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
+from c3s.show import request_build
 
 UPLOAD_METHODS = ("qr", "blink")
 
@@ -124,6 +125,7 @@ def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int
                  "pixels_moved": result.moved}
     job.status, job.finished_at = "done", utcnow()
     session.commit()
+    request_build(scene.id)  # the layout may have changed: rebuild the show's maps (coalesced)
     return job
 
 

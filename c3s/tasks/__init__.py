@@ -19,7 +19,7 @@ SHOW_QUEUE = "show"
 # longer is redelivered to another worker.
 VISIBILITY_TIMEOUT_S = 2 * 3600
 TASK_TIME_LIMIT_S = 30 * 60
-TASK_MODULES = ("c3s.tasks.locate",)
+TASK_MODULES = ("c3s.tasks.locate", "c3s.tasks.show")
 
 
 def celery_settings(config: Config) -> dict:

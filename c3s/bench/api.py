@@ -1,0 +1,515 @@
+"""`c3s bench api`: the show's poll and track endpoints under load, served by gunicorn on the real
+PostgreSQL and Redis, loaded from a separate process on 127.0.0.1.
+
+Set-up, each run from scratch: a fresh PostgreSQL database (created here, dropped at the end), a
+160 x 90 m stand with 100,000 located phones (bulk inserted), 60 frames of 960 x 540 (10 distinct
+pictures) in a filesystem frame store, colour maps built into Redis by
+:func:`c3s.show.build_color_maps`, a looping show started.
+
+The server is gunicorn (``gthread``, 2 workers x 4 threads) pinned to its own CPU cores (half the
+machine's, at least one); the load generator, a small raw-socket HTTP/1.1 keep-alive client in
+another process (this module run as a script), is pinned to the others. It keeps a fixed number
+of connections each with one request in flight (closed loop, so throughput is the server's at
+saturation and latency includes queueing), asks random located pixels, and measures for a
+bounded time after a warm-up. PostgreSQL and Redis are not pinned; their CPU time per request is
+reported beside the server's.
+
+Phases: ``poll`` (GET .../color), ``track`` (GET .../track, JSON), ``track_binary`` (the same with
+``Accept: application/octet-stream``) and ``baseline``, a plain APIFlask route doing what a
+straightforward poll would: ORM reads of the scene, the pixel and the frames per request, then
+the colour from Redis. ``polls_per_s_per_core`` is poll requests per second divided by the
+server's cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import selectors
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from array import array
+from pathlib import Path
+
+import click
+
+ADMIN_URL = os.environ.get("C3S_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("C3S_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+N_PIXELS = 100_000
+N_FRAMES = 60
+FRAME_MS = 500
+FRAME_SIZE = (960, 540)
+SCENE = (160.0, 90.0)
+TARGET_POLLS_PER_S_PER_CORE = 3000
+TARGET_P99_MS = 25.0
+WORKERS, THREADS, CONNECTIONS = 2, 4, 16
+
+
+# ------------------------------------------------------------------------------ set-up
+
+
+def _create_database() -> str:
+    from sqlalchemy import create_engine, text
+
+    from c3s.db import driver_url, init_db, make_engine
+
+    name = f"c3s_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(driver_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    init_db(engine)
+    engine.dispose()
+    return url
+
+
+def _drop_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from c3s.db import driver_url
+
+    admin = create_engine(driver_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _populate(url: str, store) -> int:
+    """The stand, its 100,000 located phones and the frames; returns the scene id."""
+    import io
+
+    import psycopg2
+
+    from c3s.bench.colormap import natural_frame, stand_positions
+    from c3s.vision.media import encode_png
+
+    positions = stand_positions(N_PIXELS, SCENE)
+    connection = psycopg2.connect(url)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("INSERT INTO users (email, password_hash) VALUES ('operator@bench.invalid', 'x') "
+                       "RETURNING id")
+        owner = cursor.fetchone()[0]
+        cursor.execute("INSERT INTO scenes (name, owner_id, method_id, width, height, fit, next_pixel_number)"
+                       " SELECT 'Bench stand', %s, id, %s, %s, 'contain', %s FROM methods WHERE code = 'qr'"
+                       " RETURNING id", (owner, *SCENE, N_PIXELS))
+        scene_id = cursor.fetchone()[0]
+        cursor.execute("INSERT INTO users (is_guest) SELECT true FROM generate_series(1, %s) RETURNING id",
+                       (N_PIXELS,))
+        users = sorted(r[0] for r in cursor.fetchall())
+        rows = io.StringIO()
+        for number, (user, (x, y)) in enumerate(zip(users, positions, strict=True)):
+            rows.write(f"{scene_id}\t{SCENE[0]}\t{SCENE[1]}\t{user}\t{number}\tlocated\t"
+                       f"{float(min(max(x, 0), SCENE[0]))!r}\t{float(min(max(y, 0), SCENE[1]))!r}\t0.1\tqr\t0.9\tnow\n")
+        rows.seek(0)
+        cursor.copy_expert("COPY pixels (scene_id, scene_width, scene_height, user_id, number, status, x, y,"
+                           " sigma, located_by, confidence, located_at) FROM STDIN", rows)
+        pictures = [encode_png(natural_frame(FRAME_SIZE[1], FRAME_SIZE[0], seed=s)) for s in range(10)]
+        for position in range(N_FRAMES):
+            stored = store.put(pictures[position % len(pictures)], filename=f"bench-{position}.png",
+                               content_type="image/png", metadata={"scene_id": scene_id, "kind": "frame"})
+            cursor.execute("INSERT INTO frames (scene_id, position, duration_ms, file_id, width, height)"
+                           " VALUES (%s, %s, %s, %s, %s, %s)",
+                           (scene_id, position, FRAME_MS, stored.file_id, *FRAME_SIZE))
+        cursor.execute("UPDATE scenes SET frames_version = frames_version + 1, layout_version = 1,"
+                       " status = 'playing', show_loop = true, show_start_at = now() WHERE id = %s",
+                       (scene_id,))
+    connection.close()
+    return scene_id
+
+
+def _build(url: str, store, redis_client, scene_id: int):
+    from sqlalchemy.orm import Session
+
+    from c3s.db import make_engine
+    from c3s.show import build_color_maps
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        result = build_color_maps(session, store, redis_client, scene_id)
+    engine.dispose()
+    if result.status != "built":
+        raise click.ClickException(f"the colour maps were not built: {result}")
+    return result
+
+
+# ------------------------------------------------------------------------------ the server
+
+
+def bench_app():
+    """The C3S app plus the baseline route (gunicorn: ``c3s.bench.api:bench_app()``)."""
+    from apiflask import APIBlueprint
+    from flask import current_app
+    from sqlalchemy import select
+
+    from c3s.models import Pixel, Scene
+    from c3s.show import Timeline, moment_at, ms_of, now_ms, scene_maps_version, timeline_of
+    from c3s.web import create_app
+    from c3s.web.context import db_session, services
+
+    app = create_app()
+    bp = APIBlueprint("bench", __name__)
+
+    @bp.get("/bench/naive-color/<int:scene_id>/<int:number>")
+    def naive_color(scene_id: int, number: int):
+        """A straightforward poll: ORM reads per request, then one Redis read for the colour."""
+        session = db_session()
+        scene = session.get(Scene, scene_id)
+        pixel = session.scalar(select(Pixel).where(Pixel.scene_id == scene_id, Pixel.number == number))
+        if scene is None or pixel is None or pixel.status != "located":
+            return {"message": "no such pixel", "detail": {}}, 404
+        timeline: Timeline = timeline_of(session, scene_id)
+        moment = moment_at(timeline, scene.status, ms_of(scene.show_start_at), scene.show_loop, now_ms())
+        redis = services().redis
+        prefix = f"c3s:show:{scene_id}:{scene_maps_version(scene)}"
+        row = int.from_bytes(redis.getrange(f"{prefix}:index", 4 * number, 4 * number + 3), "little", signed=True)
+        rgb = redis.getrange(f"{prefix}:map:{max(moment.frame, 0)}", 12 + 3 * row, 14 + 3 * row)
+        current_app.logger.debug("naive poll of %s", number)
+        return {"color": "#" + rgb.hex(), "frame": moment.frame, "until_ms": moment.until_ms,
+                "status": moment.phase}
+
+    app.register_blueprint(bp, url_prefix="/api")
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_server(env: dict, port: int, cpus: set[int], log_path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS),
+               "--keep-alive", "30", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "--error-logfile", str(log_path), "c3s.bench.api:bench_app()"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"gunicorn exited:\n{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /api/time HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if s.recv(12).startswith(b"HTTP/1.1 200"):
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    _stop_server(process)
+    raise click.ClickException("gunicorn did not answer within 60 s")
+
+
+def _stop_server(process: subprocess.Popen) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# ------------------------------------------------------------------------------ CPU accounting
+
+
+def _cpu_s(pids) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(root: int) -> set[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+class _Cpu:
+    """CPU seconds used so far by the server's processes, the bench database's backends and Redis."""
+
+    def __init__(self, server_pid: int, database_url: str, redis_client):
+        self.server_pid, self.redis = server_pid, redis_client
+        self.database = database_url.rsplit("/", 1)[1]
+        self.admin_url = database_url
+
+    def sample(self) -> dict[str, float]:
+        import psycopg2
+
+        with psycopg2.connect(self.admin_url) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                           (self.database,))
+            backends = [r[0] for r in cursor.fetchall()]
+        connection.close()
+        info = self.redis.info("cpu")
+        return {"api": _cpu_s(_children(self.server_pid)), "postgres": _cpu_s(backends),
+                "redis": info["used_cpu_user"] + info["used_cpu_sys"], "backends": len(backends)}
+
+
+# ------------------------------------------------------------------------------ load
+
+
+class _LoadGenerator:
+    """Closed-loop keep-alive load: ``connections`` sockets, each with one request in flight."""
+
+    def __init__(self, port: int, requests: list[bytes], connections: int):
+        self.port, self.requests, self.connections = port, requests, connections
+        self.selector = selectors.DefaultSelector()
+        self.state: dict[socket.socket, list] = {}
+        self.latencies = array("d")
+        self.ok = self.errors = self.bytes = 0
+        self.statuses: dict[str, int] = {}
+        self.measuring = False
+        self.stop_at = 0.0
+        self.rng = random.Random(1)
+
+    def connect(self) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.selector.register(sock, selectors.EVENT_READ)
+        self.fire(sock)
+
+    def fire(self, sock) -> None:
+        sock.sendall(self.requests[self.rng.randrange(len(self.requests))])
+        self.state[sock] = [time.perf_counter(), b""]
+
+    def drop(self, sock) -> None:
+        self.selector.unregister(sock)
+        self.state.pop(sock, None)
+        sock.close()
+
+    def run(self, seconds: float, warmup_s: float) -> dict:
+        """Prints MEASURING when the warm-up ends; returns the counts of the measured window."""
+        for _ in range(self.connections):
+            self.connect()
+        started = time.perf_counter()
+        measure_from, self.stop_at = started + warmup_s, started + warmup_s + seconds
+        while (now := time.perf_counter()) < self.stop_at:
+            if not self.measuring and now >= measure_from:
+                self.measuring = True
+                print("MEASURING", flush=True)
+            for key, _ in self.selector.select(0.5):
+                self.receive(key.fileobj)
+        for sock in list(self.state):
+            self.drop(sock)
+        return self.summary(seconds)
+
+    def receive(self, sock) -> None:
+        entry = self.state[sock]
+        try:
+            data = sock.recv(262144)
+        except OSError:
+            data = b""
+        if not data:  # the server closed a connection with a request in flight
+            self.errors += self.measuring
+            self.drop(sock)
+            self.connect()
+            return
+        buffer = entry[1] + data
+        head_end = buffer.find(b"\r\n\r\n")
+        head = buffer[:head_end].lower() if head_end >= 0 else b""
+        at = head.find(b"content-length:")
+        if at < 0:
+            entry[1] = buffer
+            return
+        line_end = head.find(b"\r\n", at)
+        length = int(head[at + 15 : line_end if line_end > 0 else None])
+        if len(buffer) - head_end - 4 < length:
+            entry[1] = buffer
+            return
+        self.record(buffer[9:12].decode(), time.perf_counter() - entry[0], head_end + 4 + length)
+        if b"connection: close" in head:
+            self.drop(sock)
+            self.connect()
+        else:
+            self.fire(sock)
+
+    def record(self, status: str, elapsed_s: float, size: int) -> None:
+        if not self.measuring or time.perf_counter() >= self.stop_at:
+            return
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == "200":
+            self.ok += 1
+            self.latencies.append(elapsed_s)
+            self.bytes += size
+        else:
+            self.errors += 1
+
+    def summary(self, seconds: float) -> dict:
+        ordered = sorted(self.latencies)
+
+        def percentile(q: float) -> float | None:
+            return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3) if ordered else None
+
+        return {"requests": self.ok, "errors": self.errors, "seconds": seconds,
+                "rps": round(self.ok / seconds, 1), "p50_ms": percentile(0.50), "p90_ms": percentile(0.90),
+                "p99_ms": percentile(0.99), "max_ms": percentile(1.0),
+                "response_bytes": round(self.bytes / max(self.ok, 1), 1),
+                "request_bytes": round(sum(map(len, self.requests)) / len(self.requests), 1),
+                "statuses": self.statuses}
+
+
+def _run_phase(name: str, port: int, paths: list[str], headers: str, cpus: set[int], cpu: _Cpu,
+               seconds: float, warmup_s: float, server_cores: int) -> dict:
+    spec = {"port": port, "connections": CONNECTIONS, "seconds": seconds, "warmup_s": warmup_s,
+            "requests": [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n" for p in paths]}
+    loader = subprocess.Popen([sys.executable, "-m", "c3s.bench.api"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    loader.stdin.write(json.dumps(spec))
+    loader.stdin.close()
+    before = after = None
+    wall = time.perf_counter()
+    for line in loader.stdout:
+        if line.startswith("MEASURING"):
+            before, wall = cpu.sample(), time.perf_counter()
+        elif line.startswith("{"):
+            after, wall = cpu.sample(), time.perf_counter() - wall
+            result = json.loads(line)
+    if loader.wait() != 0 or before is None or after is None:
+        raise click.ClickException(f"the load generator failed in phase {name}")
+    used = {k: after[k] - before[k] for k in ("api", "postgres", "redis")}
+    per_thousand = {f"{k}_cpu_ms_per_1000": round(1e6 * v / max(result["requests"], 1), 1) for k, v in used.items()}
+    result.update({
+        "per_s_per_core": round(result["rps"] / server_cores, 1),
+        "requests_per_api_cpu_s": round(result["requests"] / used["api"], 1) if used["api"] > 0 else None,
+        "api_cpu_busy_fraction": round(used["api"] / wall / server_cores, 3),
+        **per_thousand, "database_backends": after["backends"],
+    })
+    return result
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+def run(*, quick: bool, seconds: float | None) -> dict:
+    import tempfile
+
+    import redis
+
+    from c3s.framestore import FileSystemStore
+
+    seconds = seconds or (3.0 if quick else 10.0)
+    warmup_s = 1.0 if quick else 2.0
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cores = max(1, len(cpus) // 2)
+    server_cpus = set(cpus[:server_cores])
+    loader_cpus = set(cpus[server_cores:]) or server_cpus
+    redis_client = redis.Redis.from_url(REDIS_URL)
+    redis_client.ping()
+    print("creating the database, 100,000 phones and 60 frames", file=sys.stderr)
+    url = _create_database()
+    process = None
+    scene_id = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="c3s-bench-api-") as instance:
+            store = FileSystemStore(Path(instance) / "files")
+            scene_id = _populate(url, store)
+            print("building the colour maps", file=sys.stderr)
+            build = _build(url, store, redis_client, scene_id)
+            port = _free_port()
+            env = {**os.environ, "C3S_DATABASE_URL": url, "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": instance,
+                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+            env.pop("C3S_BROKER_URL", None)
+            process = _start_server(env, port, server_cpus, Path(instance) / "gunicorn.log")
+            cpu = _Cpu(process.pid, url, redis_client)
+            numbers = random.Random(2).sample(range(N_PIXELS), 4096)
+            base = f"/api/scenes/{scene_id}"
+            phases = {}
+            for name, template, headers in (
+                ("poll", base + "/pixels/{}/color", ""),
+                ("track", base + "/pixels/{}/track", ""),
+                ("track_binary", base + "/pixels/{}/track", "Accept: application/octet-stream\r\n"),
+                ("baseline", "/api/bench/naive-color/" + str(scene_id) + "/{}", ""),
+            ):
+                print(f"loading {name} for {seconds:g} s", file=sys.stderr)
+                phases[name] = _run_phase(name, port, [template.format(n) for n in numbers], headers,
+                                          loader_cpus, cpu, seconds, warmup_s, server_cores)
+    finally:
+        if process is not None:
+            _stop_server(process)
+        _drop_database(url)
+        if scene_id is not None:
+            for key in redis_client.scan_iter(f"c3s:show:{scene_id}:*", count=1000):
+                redis_client.delete(key)
+    poll, track, baseline = phases["poll"], phases["track"], phases["baseline"]
+    return {
+        "benchmark": "api",
+        "polls_per_s_per_core": poll["per_s_per_core"],
+        "p50_ms": poll["p50_ms"],
+        "p99_ms": poll["p99_ms"],
+        "errors": poll["errors"],
+        "track_per_s_per_core": track["per_s_per_core"],
+        "track_p50_ms": track["p50_ms"],
+        "track_p99_ms": track["p99_ms"],
+        "track_errors": track["errors"],
+        "baseline_per_s_per_core": baseline["per_s_per_core"],
+        "baseline_p50_ms": baseline["p50_ms"],
+        "baseline_p99_ms": baseline["p99_ms"],
+        "baseline_errors": baseline["errors"],
+        "speedup_vs_baseline": round(poll["per_s_per_core"] / baseline["per_s_per_core"], 1),
+        "target_polls_per_s_per_core": TARGET_POLLS_PER_S_PER_CORE,
+        "target_p99_ms": TARGET_P99_MS,
+        "meets_target": (poll["per_s_per_core"] >= TARGET_POLLS_PER_S_PER_CORE
+                         and poll["p99_ms"] <= TARGET_P99_MS and poll["errors"] == 0),
+        "phases": phases,
+        "server": {"gunicorn_worker": "gthread", "workers": WORKERS, "threads": THREADS,
+                   "cores": server_cores, "cpus": sorted(server_cpus), "loader_cpus": sorted(loader_cpus),
+                   "machine_cpus": len(cpus), "connections": CONNECTIONS},
+        "scene": {"pixels": N_PIXELS, "frames": N_FRAMES, "frame_ms": FRAME_MS, "frame_px": list(FRAME_SIZE),
+                  "build_s": build.seconds, "maps_version": build.version},
+        "seconds": seconds,
+        "warmup_s": warmup_s,
+        "quick": quick,
+        "note": ("closed loop at saturation; per-core figures divide requests/s by the cores gunicorn was "
+                 "pinned to; PostgreSQL and Redis ran unpinned and their CPU per 1000 requests is in phases"),
+    }
+
+
+@click.command("api")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quick", is_flag=True, help="3 s per phase instead of 10, for a smoke run.")
+@click.option("--seconds", type=click.FloatRange(0.5, 600), default=None, help="Seconds measured per phase.")
+def command(as_json: bool, quick: bool, seconds: float | None) -> None:
+    """Poll and track endpoints under load (gunicorn, PostgreSQL, Redis) vs a plain ORM route."""
+    result = run(quick=quick, seconds=seconds)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"poll: {result['polls_per_s_per_core']:,.0f}/s per core, p50 {result['p50_ms']} ms, p99 "
+        f"{result['p99_ms']} ms, {result['errors']} errors (target {TARGET_POLLS_PER_S_PER_CORE}/s, "
+        f"p99 {TARGET_P99_MS} ms); track: {result['track_per_s_per_core']:,.0f}/s per core, p99 "
+        f"{result['track_p99_ms']} ms; plain ORM route: {result['baseline_per_s_per_core']:,.0f}/s per core "
+        f"({result['speedup_vs_baseline']}x)"
+    )
+
+
+if __name__ == "__main__":
+    # The load generator: a JSON spec on stdin, the result as one JSON line on stdout.
+    _spec = json.loads(sys.stdin.read())
+    _requests = [r.encode() for r in _spec["requests"]]
+    _generator = _LoadGenerator(_spec["port"], _requests, _spec["connections"])
+    print(json.dumps(_generator.run(_spec["seconds"], _spec["warmup_s"])), flush=True)

@@ -1,0 +1,39 @@
+"""Show tasks: build a scene's colour maps for its current layout and frames."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from pymongo.errors import PyMongoError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
+
+from c3s.show import build_color_maps as build
+from c3s.show import cache_for, pending_key
+from c3s.web.context import services
+
+log = logging.getLogger(__name__)
+
+# Known transient failures: the database, the file store or Redis briefly unreachable.
+TRANSIENT = (OperationalError, PyMongoError, RedisConnectionError, RedisTimeoutError, ConnectionError,
+             TimeoutError)
+
+
+@shared_task(name="c3s.tasks.show.build_color_maps", bind=True, autoretry_for=TRANSIENT,
+             retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=8)
+def build_color_maps(self, scene_id: int) -> str:
+    """Build (or refresh) the scene's colour maps and track table; returns the build's status.
+
+    Idempotent: a version already built is only given a fresh expiry. The "build pending" flag
+    is cleared before anything is read, so a change committed while this runs queues one more
+    build instead of being missed."""
+    svc = services()
+    cache = cache_for(svc.redis, svc.database.engine.url)
+    cache.delete(pending_key(scene_id))
+    with svc.database.session() as session:
+        result = build(session, svc.store, svc.redis, scene_id, cache=cache)
+    log.info("scene %s maps %s: %s (%d pixels, %d frames, %d reused, %.2f s)", scene_id, result.version,
+             result.status, result.pixels, result.frames, result.reused_frames, result.seconds)
+    return result.status
