@@ -74,6 +74,11 @@ def _play(ctx: dict, stages: Stages, n_frames: int, rng) -> None:
 
     api, scene_id = ctx["api"], ctx["scene_id"]
     frames = show.draw_frames(n_frames, (ctx["plan"].width, ctx["plan"].height))
+    ctx["frames"] = frames
+    missing = show.missing_show_api(api)
+    if missing:
+        ctx["show_missing"] = missing
+        return
     with stages.run("frames and colour maps", n_frames + 1, "frame") as step:
         show.upload_frames(api, ctx["operator"], scene_id, frames, step)
         state = show.start_show(api, ctx["operator"], scene_id)
@@ -82,14 +87,29 @@ def _play(ctx: dict, stages: Stages, n_frames: int, rng) -> None:
     with stages.run("play (live check)", 1) as step:
         live = show.live_check(api, scene_id, phones, rng)
         step(1)
-    ctx.update(frames=frames, show_state=state, phones=phones, refused=refused, live=live)
+    ctx.update(show_state=state, phones=phones, refused=refused, live=live)
 
 
-def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
+def _show_figures(ctx: dict, out: Path, size: tuple[float, float]):
+    """The frame pictures, and how well the phones played the show."""
     import numpy as np
 
     from c3s.demo import report
     from c3s.demo.show import frame_middles_ms
+
+    _, share, colour_errors = report.show_pictures(out, ctx["frames"], ctx["phones"],
+                                                  frame_middles_ms(ctx["show_state"]), ctx["truth"], size)
+    phones = ctx["phones"]
+    sync = np.array([abs(p.estimated_offset_ms - p.clock_offset_ms) for p in phones])
+    return report.ShowFigures(
+        phones=len(phones), tracks=sum(p.track is not None for p in phones), refused=ctx["refused"],
+        right_frame_share=share, sync_error_p95_ms=float(np.percentile(sync, 95)),
+        colour_error_median=_percentile(colour_errors, 50), colour_error_p95=_percentile(colour_errors, 95),
+        live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
+
+
+def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
+    from c3s.demo import report
 
     api, scene_id, truth = ctx["api"], ctx["scene_id"], ctx["truth"]
     size = (ctx["plan"].width, ctx["plan"].height)
@@ -100,24 +120,19 @@ def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
         report.blink_picture(out / "blink-clip.png", next(iter(ctx["clip"].frames())), ctx["blink_job"])
         report.positions_picture(out / "positions.png", truth, located, size)
         step(3)
-        _, share, colour_errors = report.show_pictures(out, ctx["frames"], ctx["phones"],
-                                                      frame_middles_ms(ctx["show_state"]), truth, size)
-    phones = ctx["phones"]
-    sync = np.array([abs(p.estimated_offset_ms - p.clock_offset_ms) for p in phones])
-    show_figures = report.ShowFigures(
-        phones=len(phones), tracks=sum(p.track is not None for p in phones), refused=ctx["refused"],
-        right_frame_share=share, sync_error_p95_ms=float(np.percentile(sync, 95)),
-        colour_error_median=_percentile(colour_errors, 50), colour_error_p95=_percentile(colour_errors, 95),
-        live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
+        show_figures = None if "show_missing" in ctx else _show_figures(ctx, out, size)
+    jobs = report.job_lines(ctx["qr_jobs"], ctx["blink_job"])
+    if "show_missing" in ctx:
+        jobs.append(f"show: NOT PLAYED: {ctx['show_missing']}")
     counts = {"phones": len(ctx["numbers"]), "photos": len(ctx["plan"].sections),
               "frames": len(ctx["frames"]), "seed": ctx["seed"]}
-    text = report.table(figures, show_figures, stages.seconds, counts,
-                        report.job_lines(ctx["qr_jobs"], ctx["blink_job"]))
+    text = report.table(figures, show_figures, stages.seconds, counts, jobs)
     summary = {**counts, "scene": {"width": size[0], "height": size[1], "units": "m"},
                "location": {f.name: {"in_view": f.in_view, "located": f.located, "error_median": f.median,
                                      "error_p95": f.p95} for f in figures},
                "jobs": {"qr": [j["status"] for j in ctx["qr_jobs"]], "blink": ctx["blink_job"]["status"]},
-               "show": show_figures.__dict__, "seconds": stages.seconds}
+               "show": show_figures.__dict__ if show_figures else {"show_missing": ctx["show_missing"]},
+               "seconds": stages.seconds}
     return text, summary
 
 
@@ -180,5 +195,8 @@ def demo_command(phones: int, n_frames: int, out: Path, seed: int, quiet: bool) 
             app.extensions["c3s"].database.dispose()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     click.echo(text)
-    click.echo(f"\npictures: {out}/observer-photo.png, blink-clip.png, positions.png, frame-NN.png; "
+    frames = "" if "show_missing" in summary["show"] else ", frame-NN.png"
+    click.echo(f"\npictures: {out}/observer-photo.png, blink-clip.png, positions.png{frames}; "
                f"figures: {out}/summary.json")
+    if "show_missing" in summary["show"]:
+        raise click.ClickException(f"the show was not played: {summary['show']['show_missing']}")

@@ -69,6 +69,14 @@ def upload_frames(api: Api, token: str, scene_id: int, frames: list[np.ndarray],
     return ids
 
 
+def missing_show_api(api: Api) -> str | None:
+    """Why this build of the API cannot play a show (no clock endpoint), or None."""
+    response = api.call("GET", "/api/time", expect=(200, 404))
+    if response.status_code == 404:
+        return "this build of the API has no show endpoints (GET /api/time answered 404)"
+    return None
+
+
 def server_ms(api: Api) -> float:
     return float(api.json("GET", "/api/time")["server_ms"])
 
