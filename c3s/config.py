@@ -68,6 +68,8 @@ class Config:
     mongo_write_concern: str = "majority"
     redis_url: str | None = None
     broker_url: str | None = None
+    # Prepended to every broker key, so several deployments (or test runs) can share one Redis.
+    broker_key_prefix: str = ""
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     max_upload_bytes: int = 200 * 1024 * 1024
     max_image_pixels: int = 50_000_000
@@ -136,6 +138,7 @@ _SETTINGS = (
     ("C3S_MONGO_WRITE_CONCERN", "mongo_write_concern", _write_concern),
     ("C3S_REDIS_URL", "redis_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),
     ("C3S_BROKER_URL", "broker_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),
+    ("C3S_BROKER_KEY_PREFIX", "broker_key_prefix", lambda _name, raw: raw),
     ("C3S_SECRET_KEY", "secret_key", _secret),
     ("C3S_MAX_UPLOAD_BYTES", "max_upload_bytes", _int_at_least(1024)),
     ("C3S_MAX_IMAGE_PIXELS", "max_image_pixels", _int_at_least(64 * 64)),

@@ -96,6 +96,8 @@ def session(clean_db):
 
 
 BROKER_URL = os.environ.get("C3S_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+# Each test run queues under its own prefix, so runs sharing the Redis never take each other's jobs.
+BROKER_KEY_PREFIX = f"c3s-test-{uuid.uuid4().hex[:8]}:"
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +108,7 @@ def shared_instance(tmp_path_factory):
 
 def worker_env(pg_url: str, instance, broker_url: str = BROKER_URL) -> dict[str, str]:
     return {**os.environ, "C3S_DATABASE_URL": pg_url, "C3S_BROKER_URL": broker_url,
+            "C3S_BROKER_KEY_PREFIX": BROKER_KEY_PREFIX,
             "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": str(instance),
             "C3S_MAX_IMAGE_PIXELS": "50000000"}
 
@@ -146,16 +149,23 @@ def stop_worker(process) -> None:
             process.wait()
 
 
+def clear_broker(broker) -> None:
+    """Remove this run's queues (and nothing of other runs sharing the Redis)."""
+    keys = list(broker.scan_iter(match=f"{BROKER_KEY_PREFIX}*"))
+    if keys:
+        broker.delete(*keys)
+
+
 @pytest.fixture(scope="session")
 def celery_worker(pg_url, shared_instance, tmp_path_factory):
     """A real Celery worker on the real Redis broker and the test database."""
     broker = redis.Redis.from_url(BROKER_URL)
-    broker.flushdb()
+    clear_broker(broker)
     process = start_worker(worker_env(pg_url, shared_instance),
                            tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
     stop_worker(process)
-    broker.flushdb()
+    clear_broker(broker)
     broker.close()
 
 
@@ -164,7 +174,7 @@ def broker_app_for(pg_url, shared_instance, broker_url):
 
     return create_app({
         "database_url": pg_url, "redis_url": REDIS_URL, "broker_url": broker_url,
-        "instance_path": shared_instance, "testing": True, "max_image_pixels": 50_000_000,
+        "broker_key_prefix": BROKER_KEY_PREFIX, "instance_path": shared_instance, "testing": True, "max_image_pixels": 50_000_000,
     })
 
 

@@ -33,7 +33,8 @@ def celery_settings(config: Config) -> dict:
         "worker_prefetch_multiplier": 1,
         "task_time_limit": TASK_TIME_LIMIT_S,
         "task_soft_time_limit": TASK_TIME_LIMIT_S - 60,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S,
+                                     "global_keyprefix": config.broker_key_prefix},
         "broker_connection_retry_on_startup": True,
         "task_routes": {
             "c3s.tasks.locate.*": {"queue": LOCATE_QUEUE},

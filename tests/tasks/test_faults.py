@@ -20,9 +20,11 @@ from c3s.tasks import send
 from c3s.vision.crowd import render_crowd
 from c3s.vision.qrcode import parse_payload
 from tests.conftest import (
+    BROKER_KEY_PREFIX,
     BROKER_URL,
     REDIS_URL,
     broker_app_for,
+    clear_broker,
     start_worker,
     stop_worker,
     worker_env,
@@ -39,7 +41,7 @@ FAULT_BROKER_URL = BROKER_URL.rsplit("/", 1)[0] + "/13"
 
 @pytest.fixture()
 def fault_app(clean_db, pg_url, redis_client, shared_instance):
-    redis.Redis.from_url(FAULT_BROKER_URL).flushdb()
+    clear_broker(redis.Redis.from_url(FAULT_BROKER_URL))
     app = broker_app_for(pg_url, shared_instance, FAULT_BROKER_URL)
     yield app
     app.extensions["c3s"].database.dispose()
@@ -152,9 +154,10 @@ def _restart_redis() -> None:
 def test_redis_restart_loses_no_job(own_worker, big_stand, session):
     client, observer, data = big_stand
     job_id = _upload(client, observer, data)  # queued while no worker consumes
-    assert redis.Redis.from_url(FAULT_BROKER_URL).llen("locate") == 1
+    queue = f"{BROKER_KEY_PREFIX}locate"
+    assert redis.Redis.from_url(FAULT_BROKER_URL).llen(queue) == 1
     _restart_redis()
-    assert redis.Redis.from_url(FAULT_BROKER_URL).llen("locate") == 0  # the message is gone
+    assert redis.Redis.from_url(FAULT_BROKER_URL).llen(queue) == 0  # the message is gone
     own_worker()
     with client.application.app_context():
         result = sweep_stale_jobs(session, lambda j: send("c3s.tasks.locate.locate_job", j),
