@@ -55,13 +55,14 @@ def test_every_located_phone_plays_the_show_in_time(demo_run):
     assert show["tracks"] == json.loads((out / "summary.json").read_text())["location"]["fused"]["located"]
     assert show["right_frame_share"] == 1.0 and show["sync_error_p95_ms"] < 50
     assert show["live_agree"] == show["live_asked"] > 0
+    assert show["maps_agree"] == show["maps_compared"] == 3 * show["tracks"]  # operator maps = tracks
     assert show["colour_error_median"] <= 8  # of 255: the crowd draws the frame
     assert "phones on the right frame   100.0 %" in output
 
 
 def test_the_pictures_are_there_and_are_pngs(demo_run):
     out, _ = demo_run
-    names = ["observer-photo.png", "blink-clip.png", "positions.png",
+    names = ["observer-photo.png", "blink-clip.png", "positions.png", "operator-preview.png",
              "frame-01.png", "frame-02.png", "frame-03.png"]
     for name in names:
         data = (out / name).read_bytes()

@@ -87,7 +87,11 @@ def _play(ctx: dict, stages: Stages, n_frames: int, rng) -> None:
     with stages.run("play (live check)", 1) as step:
         live = show.live_check(api, scene_id, phones, rng)
         step(1)
-    ctx.update(show_state=state, phones=phones, refused=refused, live=live)
+    with stages.run("operator preview", len(state["frames"]) + 1, "request") as step:
+        preview = show.operator_preview(api, ctx["operator"], scene_id, state)
+        step(len(state["frames"]) + 1)
+    ctx.update(show_state=state, phones=phones, refused=refused, live=live, preview=preview,
+               maps_agree=show.maps_agree_with_tracks(preview, phones))
 
 
 def _show_figures(ctx: dict, out: Path, size: tuple[float, float]):
@@ -99,13 +103,15 @@ def _show_figures(ctx: dict, out: Path, size: tuple[float, float]):
 
     _, share, colour_errors = report.show_pictures(out, ctx["frames"], ctx["phones"],
                                                   frame_middles_ms(ctx["show_state"]), ctx["truth"], size)
+    report.preview_picture(out / "operator-preview.png", ctx["frames"][0], ctx["preview"], size)
     phones = ctx["phones"]
     sync = np.array([abs(p.estimated_offset_ms - p.clock_offset_ms) for p in phones])
     return report.ShowFigures(
         phones=len(phones), tracks=sum(p.track is not None for p in phones), refused=ctx["refused"],
         right_frame_share=share, sync_error_p95_ms=float(np.percentile(sync, 95)),
         colour_error_median=_percentile(colour_errors, 50), colour_error_p95=_percentile(colour_errors, 95),
-        live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]))
+        live_agree=int(ctx["live"][0]), live_asked=int(ctx["live"][1]),
+        maps_agree=int(ctx["maps_agree"][0]), maps_compared=int(ctx["maps_agree"][1]))
 
 
 def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
@@ -113,7 +119,7 @@ def _report(ctx: dict, stages: Stages, out: Path) -> tuple[str, dict]:
 
     api, scene_id, truth = ctx["api"], ctx["scene_id"], ctx["truth"]
     size = (ctx["plan"].width, ctx["plan"].height)
-    with stages.run("pictures", len(ctx["frames"]) + 3, "picture") as step:
+    with stages.run("pictures", len(ctx["frames"]) + 4, "picture") as step:
         located = report.located_pixels(api, ctx["operator"], scene_id)
         figures = report.location_figures(truth, report.observed_positions(ctx["app"], scene_id), located)
         report.observer_picture(out / "observer-photo.png", ctx["first_photo"], ctx["qr_jobs"][0], scene_id)
@@ -195,7 +201,7 @@ def demo_command(phones: int, n_frames: int, out: Path, seed: int, quiet: bool) 
             app.extensions["c3s"].database.dispose()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     click.echo(text)
-    frames = "" if "show_missing" in summary["show"] else ", frame-NN.png"
+    frames = "" if "show_missing" in summary["show"] else ", operator-preview.png, frame-NN.png"
     click.echo(f"\npictures: {out}/observer-photo.png, blink-clip.png, positions.png{frames}; "
                f"figures: {out}/summary.json")
     if "show_missing" in summary["show"]:

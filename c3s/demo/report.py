@@ -96,6 +96,8 @@ class ShowFigures:
     colour_error_p95: float
     live_agree: int
     live_asked: int
+    maps_agree: int
+    maps_compared: int
 
 
 def frame_colour_at(frame: np.ndarray, xy: np.ndarray, scene_size: tuple[float, float]) -> np.ndarray:
@@ -141,6 +143,15 @@ def show_pictures(out: Path, frames: list[np.ndarray], phones: list[Phone], midd
         paths.append(path)
     share = right_total / max(1, int(playing.sum()) * len(frames))
     return paths, share, np.concatenate(errors) if errors else np.zeros(0)
+
+
+def preview_picture(path: Path, frame: np.ndarray, preview, scene_size: tuple[float, float]) -> Path:
+    """The first frame beside the operator's preview of it: each located pixel at its located
+    place in the colour the frame map gives it."""
+    view = render_crowd_view(preview.positions, preview.maps[0], scene_size, width_px=frame.shape[1] * 2)
+    big = cv2.resize(frame, (frame.shape[1] * 2, frame.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(path), cv2.cvtColor(side_by_side(big, view), cv2.COLOR_RGB2BGR))
+    return path
 
 
 def _fit_width(image: np.ndarray, width: int = PICTURE_WIDTH) -> tuple[np.ndarray, float]:
@@ -284,7 +295,8 @@ def table(figures: list[MethodFigures], show: ShowFigures | None, seconds: dict[
                   f"  clock sync error p95        {show.sync_error_p95_ms:.2f} ms",
                   f"  colour error median, p95    {show.colour_error_median:.0f}, "
                   f"{show.colour_error_p95:.0f} of 255 per channel (phone vs frame at its true place)",
-                  f"  live /color agrees          {show.live_agree} of {show.live_asked}"]
+                  f"  live /color agrees          {show.live_agree} of {show.live_asked}",
+                  f"  frame maps agree w/ tracks  {show.maps_agree} of {show.maps_compared} colours"]
     lines += ["", f"{'stage':<28} {'seconds':>8}"]
     lines += [f"{name:<28} {value:>8.1f}" for name, value in seconds.items()]
     lines.append(f"{'total':<28} {sum(seconds.values()):>8.1f}")

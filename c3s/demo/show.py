@@ -175,3 +175,38 @@ def live_check(api: Api, scene_id: int, phones: list[Phone], rng: np.random.Gene
         now = api.json("GET", f"/api/scenes/{scene_id}/pixels/{phone.number}/color")
         agree += now["frame"] >= 0 and now["color"] == phone.track["colors"][now["frame"]]
     return agree, len(sample)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The operator's preview: located positions and each frame's colour map, as the API gives them."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    maps: list[np.ndarray]
+
+
+def operator_preview(api: Api, token: str, scene_id: int, show: dict) -> Preview:
+    """The layout and every frame's colour map, read as the operator dashboard reads them."""
+    from c3s.vision.colormap import unpack_color_map
+
+    layout = api.json("GET", f"/api/scenes/{scene_id}/layout", token=token)
+    numbers = np.array(layout["numbers"], np.int64)
+    maps = [unpack_color_map(api.call("GET", f"/api/scenes/{scene_id}/frames/{f['id']}/map",
+                                      token=token).get_data(), len(numbers))
+            for f in show["frames"]]
+    return Preview(numbers, np.c_[layout["x"], layout["y"]].reshape(-1, 2), maps)
+
+
+def maps_agree_with_tracks(preview: Preview, phones: list[Phone]) -> tuple[int, int]:
+    """(colours that agree, colours compared) between the frame maps and the phones' tracks."""
+    row = {int(n): i for i, n in enumerate(preview.numbers)}
+    agree = total = 0
+    for phone in phones:
+        if phone.track is None or phone.number not in row:
+            continue
+        for frame, colours in enumerate(preview.maps):
+            total += 1
+            agree += phone.track["colors"][frame] == "#" + colours[row[phone.number]].tobytes().hex()
+    return agree, total
+
