@@ -644,7 +644,7 @@ def _classify(slots: np.ndarray, min_contrast: float):
 _SOFT_RETRY = ["too_many_erasures", "check_failed", "invalid_colour"]
 _SOFT_CAP = 20.0  # largest penalty (squared sigma units) one slot reading can give a colour
 _SOFT_MIN_MARGIN = 16.0  # every other codeword must be this much less likely
-_SOFT_MAX_OVERRIDE = 8.0  # a read symbol may be overruled only if this close to the winner
+_SOFT_MAX_OVERRIDE = 12.0  # overruled symbols may together cost at most this (a clear slot: 20)
 _SUBSETS = np.array(list(itertools.combinations(range(_N_SYMBOLS), _K_SYMBOLS)))  # (35, 4)
 _SUBSET_INV = np.stack([_inv_mod(_VANDER[s]) for s in _SUBSETS])  # (35, 4, 4)
 
@@ -687,9 +687,10 @@ def soft_decode(penalty: np.ndarray):
 
     A candidate is the codeword through 4 of the 7 most likely symbols (all 35 choices; any
     codeword that can pass below agrees with at least 4 of them). The cheapest in-range
-    candidate is accepted only if (a) it overrules at most 2 of the most likely symbols, and
-    only where their advantage was at most ``_SOFT_MAX_OVERRIDE`` (so at least 5 symbols, one
-    check, agree with clear readings, as in hard decoding with two erasures), and (b) every
+    candidate is accepted only if (a) it overrules at most 2 of the most likely symbols, whose
+    advantages add up to at most ``_SOFT_MAX_OVERRIDE`` (less than one clearly read slot, so at
+    least 5 symbols, one check, agree with clear readings, as in hard decoding with two
+    erasures, and a clearly misread symbol is never repaired), and (b) every
     other codeword is at least ``_SOFT_MIN_MARGIN`` more costly: another codeword differs in at
     least 4 symbols, so the 4 smallest per-symbol advantages of the winner over its best
     alternative symbol bound the advantage over all of them.
@@ -716,7 +717,7 @@ def soft_decode(penalty: np.ndarray):
     advantage = others.min(axis=2) - word_cost  # (n, 7)
     bound = np.sort(advantage, axis=1)[:, :4].sum(axis=1)
     overruled = word != hard
-    excess = np.where(overruled, word_cost - sym.min(axis=2), 0.0).max(axis=1)
+    excess = np.where(overruled, word_cost - sym.min(axis=2), 0.0).sum(axis=1)
     ok = np.isfinite(total[rows, best]) & (bound >= _SOFT_MIN_MARGIN)
     ok &= (overruled.sum(axis=1) <= MAX_ERASED_SYMBOLS) & (excess <= _SOFT_MAX_OVERRIDE)
     return np.where(ok, number, -1), bound, overruled.sum(axis=1)
