@@ -68,3 +68,16 @@ def send(task_name: str, *args) -> None:
     celery: Celery = current_app.extensions["celery"]
     celery.loader.import_default_modules()
     celery.tasks[task_name].delay(*args)
+
+
+def queue_locate_job(job_id: int) -> bool:
+    """Send a locate job to the workers. When the broker does not answer the job stays queued
+    in the database and the stale-job sweep sends it once the broker is back; False then."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    try:
+        send("c3s.tasks.locate.locate_job", job_id)
+    except BrokerError:
+        current_app.logger.warning("broker unreachable; job %s waits for the sweep", job_id)
+        return False
+    return True

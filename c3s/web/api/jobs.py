@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app
-from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import select
 
 from c3s import scenes
@@ -13,7 +11,7 @@ from c3s.frames import pending_files
 from c3s.locate.jobs import create_job
 from c3s.models import LocateJob
 from c3s.permissions import require
-from c3s.tasks import send
+from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
 from c3s.web.schemas import JobOut, JobUploadIn
@@ -36,12 +34,7 @@ def upload(scene_id: int, form):
                          filename=upload.filename or "", content_type=upload.mimetype or "",
                          method=form.get("method"), options=options)
         session.commit()
-    try:
-        send("c3s.tasks.locate.locate_job", job.id)
-    except BrokerError:
-        # The job is stored and stays queued; the stale-job sweep sends it again once the
-        # broker answers.
-        current_app.logger.warning("broker unreachable; job %s waits for the sweep", job.id)
+    queue_locate_job(job.id)
     session.refresh(job)
     return job
 

@@ -6,8 +6,7 @@ import math
 import time
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
-from kombu.exceptions import OperationalError as BrokerError
+from flask import Response, request
 
 from c3s import scenes
 from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
@@ -15,7 +14,7 @@ from c3s.frames import pending_files
 from c3s.locate import gps, seat, sound
 from c3s.models import Scene
 from c3s.permissions import has_permission, require
-from c3s.tasks import send
+from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
 from c3s.web.schemas import (
@@ -233,10 +232,7 @@ def upload_recording(scene_id: int, number: int, form):
         job = sound.create_sound_job(session, pending, current_user(), scene, pixel, data=upload.read(),
                                      filename=upload.filename or "", start_ms=form["start_ms"])
         session.commit()
-    try:
-        send("c3s.tasks.locate.locate_job", job.id)
-    except BrokerError:
-        current_app.logger.warning("broker unreachable; job %s waits for the sweep", job.id)
+    queue_locate_job(job.id)
     session.refresh(job)
     return job
 
