@@ -3,6 +3,8 @@
 // boundary applies it, so changes land within a few milliseconds of server time instead of
 // up to one display frame late.
 
+const WAKE_EARLY_MS = 3;
+
 export class TimelinePlayer {
   /**
    * @param clock   a ServerClock
@@ -57,12 +59,17 @@ export class TimelinePlayer {
       }
     }
     if (step && step.changesAt != null && this.timer === null) {
-      const wait = step.changesAt - now;
+      const due = step.changesAt;
+      const wait = due - now;
       if (wait <= this.frameMs * 1.5) {
+        // Timers wake a few ms late on a busy phone: wake early, then wait out the rest.
         this.timer = setTimeout(() => {
           this.timer = null;
-          if (this.running) this.update();
-        }, Math.max(0, wait));
+          if (!this.running) return;
+          const spinUntil = performance.now() + WAKE_EARLY_MS + 1;
+          while (this.clock.now() < due && performance.now() < spinUntil) { /* at most ~4 ms */ }
+          this.update();
+        }, Math.max(0, wait - WAKE_EARLY_MS));
       }
     }
   }
