@@ -332,6 +332,50 @@ def _step(tracks: _Tracks, frame: np.ndarray, radius: int) -> None:
     tracks.weight.append(total.astype(np.float32))
 
 
+_OPENING_MS = 140.0  # first detection on the brightest of the frames of about two slots
+_OPENING_FRAMES = 8  # at most this many frames are held (4K: 25 MB each)
+
+
+class _Opening:
+    """The first frames are held until the first detection, which runs on their per-pixel
+    maximum: a phone showing a dim colour (a dim phone's blue) in the very first frame is still
+    found, and then measured from the start of the clip, not from the next re-detection."""
+
+    def __init__(self, threshold, max_area: int, radius: int):
+        self.frames: list | None = []
+        self.peak = None
+        self.threshold, self.max_area, self.radius = threshold, max_area, radius
+
+    def add(self, tracks: _Tracks, frame: np.ndarray, elapsed_ms: float) -> bool:
+        """Hold ``frame``; True once the opening was detected and measured."""
+        self.frames.append(frame)
+        self.peak = frame.copy() if self.peak is None else cv2.max(self.peak, frame)
+        if elapsed_ms < _OPENING_MS and len(self.frames) < _OPENING_FRAMES:
+            return False
+        self.flush(tracks)
+        return True
+
+    def flush(self, tracks: _Tracks) -> None:
+        if not self.frames:
+            self.frames = None
+            return
+        centroids, area = _detect_blobs(self.peak, threshold=self.threshold, max_area=self.max_area)
+        _add_new_blobs(tracks, centroids, area, 0)
+        first = len(tracks.pos)
+        shift = np.zeros(2)
+        for k, held in enumerate(self.frames):
+            _step(tracks, held, self.radius)
+            if k == 0:
+                shift = tracks.drift.copy()
+        # Blobs were found on the opening's peak image, which is a little off the first frame
+        # under drift: refer positions to the first frame again (its drift becomes zero).
+        tracks.base = tracks.base + shift
+        tracks.drift = tracks.drift - shift
+        for f in range(first, len(tracks.pos)):
+            tracks.pos[f] = (tracks.pos[f] + shift).astype(np.float32)
+        self.frames, self.peak = None, None
+
+
 def _stack(per_frame: list, n: int, width: int) -> np.ndarray:
     """Per-frame arrays of growing length -> (n, frames, width) float32, NaN before a blob existed."""
     out = np.full((n, len(per_frame), width), np.nan, dtype=np.float32)
@@ -395,10 +439,11 @@ def _best_phase(cs1, cs2, t_ms, phases, slot_ms) -> float:
     return best
 
 
-def _slot_readings(values, z_frames, t_ms, phase, frame_ms):
+def _slot_readings(values, z_frames, t_ms, phase, frame_ms, *, coverage: bool = False):
     """Average frames inside each slot instance, weighting frames far from slot edges.
 
-    Returns readings (n, J, 3), normalised readings (n, J, 3), instance labels (J,).
+    Returns readings (n, J, 3), normalised readings (n, J, 3), instance labels (J,) and, with
+    ``coverage``, each reading's total frame weight (n, J) (0 where unseen).
     """
     rel = t_ms - phase
     labels = np.floor(rel / SLOT_MS).astype(np.int64)
@@ -408,15 +453,19 @@ def _slot_readings(values, z_frames, t_ms, phase, frame_ms):
     uniq = np.unique(labels)
     readings = np.empty((values.shape[0], len(uniq), 3), np.float32)
     zread = np.empty_like(readings)
+    weight = np.empty(readings.shape[:2], np.float32)
     for j, lab in enumerate(uniq):
         sel = labels == lab
         ww = w[sel][None, :, None] * np.isfinite(values[:, sel, :1])
-        denom = np.maximum(ww.sum(axis=1), 1e-9)
+        weight[:, j] = ww.sum(axis=1)[:, 0]
+        denom = np.maximum(weight[:, j, None], 1e-9)
         readings[:, j] = np.nansum(values[:, sel] * ww, axis=1) / denom
         zread[:, j] = np.nansum(z_frames[:, sel] * ww, axis=1) / denom
-        missing = ww.sum(axis=1)[:, 0] == 0
+        missing = weight[:, j] == 0
         readings[missing, j] = np.nan
         zread[missing, j] = np.nan
+    if coverage:
+        return readings, zread, uniq, weight
     return readings, zread, uniq
 
 
@@ -448,8 +497,10 @@ def recover_cycle_phase(zread: np.ndarray, labels: np.ndarray) -> int:
     return best
 
 
-def _per_slot(readings: np.ndarray, slot_index: np.ndarray) -> np.ndarray:
-    """Combine instances of the same slot: ignore darkened (occluded) repeats. (n, 16, 3)."""
+def _per_slot(readings: np.ndarray, slot_index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Combine instances of the same slot (n, 16, 3): ignore a repeat seen only through a frame
+    or two at a slot edge (e.g. the clip's first frame) when a better-covered one exists, and
+    ignore darkened (occluded) repeats, except in the black slot, which is meant to be dark."""
     n = readings.shape[0]
     out = np.full((n, N_SLOTS, 3), np.nan, np.float32)
     lo = np.nanmin(readings, axis=(1, 2))[:, None]
@@ -457,9 +508,12 @@ def _per_slot(readings: np.ndarray, slot_index: np.ndarray) -> np.ndarray:
         inst = readings[:, slot_index == k]  # (n, m, 3)
         if inst.shape[1] == 0:
             continue
-        bright = np.nanmax(inst, axis=2) - lo  # (n, m)
-        top = np.nanmax(bright, axis=1, initial=-np.inf, where=np.isfinite(bright))
-        keep = np.isfinite(bright) & (bright >= 0.6 * top[:, None])
+        cover = weight[:, slot_index == k]
+        keep = np.isfinite(inst[:, :, 0]) & (cover >= 0.5 * cover.max(axis=1, keepdims=True))
+        if k != 1:
+            bright = np.where(keep, np.nanmax(inst, axis=2) - lo, np.nan)  # (n, m)
+            top = np.nanmax(bright, axis=1, initial=-np.inf, where=np.isfinite(bright))
+            keep &= bright >= 0.6 * top[:, None]
         cnt = keep.sum(axis=1)
         tot = np.where(keep[:, :, None], inst, 0.0).sum(axis=1)
         out[cnt > 0, k] = tot[cnt > 0] / cnt[cnt > 0, None]
@@ -756,8 +810,10 @@ def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: 
     readings, zread, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
     k0 = recover_cycle_phase(zread[sample], labels)
     values = _hide_dark_frames(values, z_frames, t_ms, phase, k0, frame_ms)
-    readings, _, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
-    slots = _per_slot(readings, (labels + k0) % N_SLOTS)
+    readings, _, labels, weight = _slot_readings(
+        values, z_frames, t_ms, phase, frame_ms, coverage=True
+    )
+    slots = _per_slot(readings, (labels + k0) % N_SLOTS, weight)
     numbers, reasons, n_erased, margin = _classify(slots, min_contrast)
     position = _positions(tracks, n)
     detections = _dedupe(numbers, reasons, n_erased, margin, position)
@@ -879,7 +935,8 @@ def decode_frames(
     times = None if timestamps_ms is None else iter(timestamps_ms)
     t_list: list[float] = []
     shape = None
-    last_detect = -np.inf
+    opening = _Opening(detect_threshold, max_blob_area, window_radius)
+    last_detect = np.inf
     for index, frame in enumerate(frames):
         frame = _check_frame(frame, shape)
         shape = frame.shape
@@ -887,15 +944,20 @@ def decode_frames(
         if t_list and t - t_list[0] > max_duration_ms:
             break
         t_list.append(t)
-        if t - last_detect >= redetect_ms or index < 2:
+        if opening.frames is not None:
+            if opening.add(tracks, frame, t - t_list[0]):
+                last_detect = t
+            continue
+        if t - last_detect >= redetect_ms:
             centroids, area = _detect_blobs(
                 frame, threshold=detect_threshold, max_area=max_blob_area
             )
             _add_new_blobs(tracks, centroids, area, index)
-            last_detect = t if index >= 1 else last_detect
+            last_detect = t
         _step(tracks, frame, window_radius)
     if shape is None:
         raise ValueError("no frames to decode")
+    opening.flush(tracks)
     t_ms = _frame_times(t_list if times is not None else None, fps, len(t_list))
     return _finish(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
 
