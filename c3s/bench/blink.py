@@ -200,6 +200,7 @@ def _run_one(name: str, size: tuple[int, int], phones: int, repeats: int, workdi
 def command(phones: int, as_json: bool, quick: bool, repeats: int) -> None:
     """Recall, wrong numbers, position error, speed and memory of the blink decoder."""
     cv2.setNumThreads(1)
+    load_before = os.getloadavg()
     sizes = QUICK_RESOLUTIONS if quick else RESOLUTIONS
     phones = min(phones, 1000) if quick else phones
     repeats = 1 if quick else repeats
@@ -217,6 +218,9 @@ def command(phones: int, as_json: bool, quick: bool, repeats: int) -> None:
         "one_core": True,
         "results": results,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # timings are medians of --repeats runs; a busy machine inflates them
+        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "cpu_count": os.cpu_count(),
         "targets": {
             "recall": 0.995,
             "wrong_numbers": 0,
