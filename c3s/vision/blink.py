@@ -361,18 +361,17 @@ class _Opening:
             return
         centroids, area = _detect_blobs(self.peak, threshold=self.threshold, max_area=self.max_area)
         _add_new_blobs(tracks, centroids, area, 0)
+        # The peak image is the opening's blurred view under drift: follow the blobs backwards
+        # through the held frames to their first-frame positions, then measure forwards from
+        # there (positions are in first-frame coordinates, the first frame's drift is zero).
         first = len(tracks.pos)
-        shift = np.zeros(2)
-        for k, held in enumerate(self.frames):
+        for held in self.frames[::-1]:
             _step(tracks, held, self.radius)
-            if k == 0:
-                shift = tracks.drift.copy()
-        # Blobs were found on the opening's peak image, which is a little off the first frame
-        # under drift: refer positions to the first frame again (its drift becomes zero).
-        tracks.base = tracks.base + shift
-        tracks.drift = tracks.drift - shift
-        for f in range(first, len(tracks.pos)):
-            tracks.pos[f] = (tracks.pos[f] + shift).astype(np.float32)
+        del tracks.sums[first:], tracks.pos[first:], tracks.weight[first:]
+        tracks.base = tracks.base + tracks.drift
+        tracks.drift = np.zeros(2)
+        for held in self.frames:
+            _step(tracks, held, self.radius)
         self.frames, self.peak = None, None
 
 
