@@ -10,6 +10,7 @@ import pytest
 from c3s.positioning.geo import GeoReference, unproject
 from tests.browser.conftest import console_errors
 from tests.browser.helpers import screenshot_rgb, server_ms
+from tests.browser.test_observer_page import log_in
 from tests.factories import auth, make_scene, make_user, multipart
 
 pytestmark = pytest.mark.browser
@@ -30,7 +31,7 @@ def _pixel(client, scene_id: int, number: int, token: str) -> dict:
 
 
 def test_seat_form_validates_suggests_and_claims(live_server, new_context, session):
-    _, owner = make_user(session, "scene_admin")
+    owner_user, owner = make_user(session, "scene_admin")
     client = live_server.app.test_client()
     scene = make_scene(client, owner, method="seat", units="seat")
     imported = client.put(f"/api/scenes/{scene['id']}/seatmap", data=SEATS, content_type="text/csv",
@@ -63,6 +64,14 @@ def test_seat_form_validates_suggests_and_claims(live_server, new_context, sessi
     other.click("#seat-form button[type=submit]")
     other.wait_for_selector("#seat-error:not([hidden])")
     assert "Someone else already claimed this seat" in other.locator("#seat-error").inner_text()
+
+    # The operator's live map lists the conflict with both pixels.
+    operator = new_context(1000, 1400).new_page()
+    operator.goto(f"{live_server.url}/operator")
+    log_in(operator, owner_user)
+    operator.wait_for_function("document.getElementById('conflicts').textContent.includes('A-1-2')")
+    assert "pixels 0, 1" in operator.locator("#conflicts").inner_text()
+    assert operator.locator("[data-count='Placed by seat']").inner_text() == "1"
     assert [e for e in errors if e.startswith("pageerror")] == []
 
 

@@ -119,27 +119,33 @@ async function saveScene(event) {
 
 // ---------------------------------------------------------------- calibration map
 
+// Up to this many pixels the map lists them all (with how each was placed); above it, counts
+// come from one-row pages and positions from the layout, so a stadium costs a few requests.
+const FULL_LIST_MAX = 5000;
+
 async function allPixels(sceneId) {
   const pixels = [];
   for (let page = 1; ; page += 1) {
     const answer = await call(`/api/scenes/${sceneId}/pixels?page=${page}&per_page=1000`);
     pixels.push(...answer.pixels);
-    if (pixels.length >= answer.total || !answer.pixels.length) return { pixels, total: answer.total };
+    if (pixels.length >= answer.total || !answer.pixels.length) return pixels;
   }
 }
 
-function renderCoverage(pixels) {
-  const counts = { joined: 0, located: 0, excluded: 0, left: 0 };
-  const byMethod = {};
-  for (const p of pixels) {
-    counts[p.status] = (counts[p.status] || 0) + 1;
-    if (p.status === "located" && p.located_by) byMethod[p.located_by] = (byMethod[p.located_by] || 0) + 1;
-  }
+async function statusCounts(sceneId) {
+  const counts = {};
+  await Promise.all(["joined", "located", "excluded", "left"].map(async (status) => {
+    counts[status] = (await call(`/api/scenes/${sceneId}/pixels?status=${status}&per_page=1`)).total;
+  }));
+  return counts;
+}
+
+function renderCoverage(counts, byMethod) {
   const rows = [["Joined, not placed yet", counts.joined], ["Placed", counts.located],
     ["Excluded", counts.excluded], ["Left", counts.left]];
   const active = counts.joined + counts.located;
   rows.push(["Coverage", active ? `${Math.round((100 * counts.located) / active)} %` : "—"]);
-  for (const [method, n] of Object.entries(byMethod)) rows.push([`Placed by ${method}`, n]);
+  for (const [method, n] of Object.entries(byMethod || {})) rows.push([`Placed by ${method}`, n]);
   $("coverage").replaceChildren(...rows.flatMap(([label, value]) => {
     const dt = document.createElement("dt");
     dt.textContent = label;
@@ -153,16 +159,30 @@ function renderCoverage(pixels) {
 async function refreshMap() {
   const scene = state.scene;
   if (!scene) return;
-  const { pixels } = await allPixels(scene.id);
+  const counts = await statusCounts(scene.id);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  let pixels;
+  let byMethod = null;
+  if (total <= FULL_LIST_MAX) {
+    pixels = await allPixels(scene.id);
+    byMethod = {};
+    for (const p of pixels) {
+      if (p.status === "located" && p.located_by) byMethod[p.located_by] = (byMethod[p.located_by] || 0) + 1;
+    }
+  } else {
+    const layout = await call(`/api/scenes/${scene.id}/layout`);
+    pixels = layout.numbers.map((number, i) => ({ number, status: "located", x: layout.x[i], y: layout.y[i] }));
+  }
   if (state.scene !== scene) return;
-  renderCoverage(pixels);
+  renderCoverage(counts, byMethod);
   drawSceneMap($("scene-map"), scene, pixels);
   try {
     const conflicts = await call(`/api/scenes/${scene.id}/seat-conflicts`);
-    const list = Array.isArray(conflicts) ? conflicts : conflicts.conflicts || [];
-    $("conflicts").textContent = list.length ? `Seat conflicts: ${list.length}` : "No seat conflicts.";
+    $("conflicts").textContent = conflicts.length
+      ? `Seat conflicts: ${conflicts.map((c) => `${c.section}-${c.row}-${c.seat} (pixels ${c.claims.map((k) => k.pixel_number).join(", ")})`).join("; ")}`
+      : "No seat conflicts.";
   } catch (e) {
-    $("conflicts").textContent = e instanceof ApiError && e.status === 404 ? "" : `Seat conflicts unavailable: ${e.message}`;
+    $("conflicts").textContent = `Seat conflicts unavailable: ${e.message}`;
   }
 }
 
