@@ -682,6 +682,13 @@ def _classify(slots: np.ndarray, min_contrast: float):
     numbers = decode_symbols(symbol, ~sym_erased)
     reasons[(reasons == "") & (numbers < 0)] = "check_failed"
     numbers[reasons != ""] = -1
+    # Two erasures leave a single check symbol (a made-up code passes it 1 time in 31): the
+    # erased slots' readings must then fit the decoded number's colours too.
+    single = np.flatnonzero((numbers >= 0) & (n_erased == MAX_ERASED_SYMBOLS))
+    if len(single):
+        penalty = _slot_penalty(z[single, 2:], centres[single], sig_ch[single])
+        unfit = _misfit(penalty, numbers[single]) > _SOFT_MAX_OVERRIDE
+        numbers[single[unfit]], reasons[single[unfit]] = -1, "check_failed"
     retry = np.flatnonzero(np.isin(reasons, _SOFT_RETRY))
     if len(retry):
         penalty = _slot_penalty(z[retry, 2:], centres[retry], sig_ch[retry])
@@ -729,6 +736,23 @@ def _slot_penalty(z_data, centres, sig_ch):
     return np.where(informative[:, :, None], np.minimum(data, _SOFT_CAP), 0.0)
 
 
+def _symbol_costs(penalty: np.ndarray) -> np.ndarray:
+    """Cost (n, 7, 31) of every symbol value from slot penalties (n, 14, 6)."""
+    n = len(penalty)
+    pen = penalty.reshape(n, _N_SYMBOLS, 2, 6)
+    sym = pen[:, :, 0, :, None] + pen[:, :, 1, None, :]
+    return sym.reshape(n, _N_SYMBOLS, 36)[:, :, :_P]
+
+
+def _misfit(penalty: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """How much costlier (n,) the numbers' own symbols are than the likeliest symbols."""
+    sym = _symbol_costs(penalty)
+    digits = np.stack([(numbers // _P**i) % _P for i in range(_K_SYMBOLS)], axis=1)
+    words = (digits @ _VANDER.T + _OFFSET) % _P
+    own = np.take_along_axis(sym, words[..., None], axis=2)[..., 0]
+    return (own - sym.min(axis=2)).sum(axis=1)
+
+
 def soft_decode(penalty: np.ndarray):
     """Most likely number from soft slot penalties, or -1; never more than two symbols overruled.
 
@@ -751,8 +775,7 @@ def soft_decode(penalty: np.ndarray):
     Returns numbers (n,) (-1 = refused), margins (n,) and overruled symbols (n,).
     """
     n = len(penalty)
-    pen = penalty.reshape(n, _N_SYMBOLS, 2, 6)
-    sym = (pen[:, :, 0, :, None] + pen[:, :, 1, None, :]).reshape(n, _N_SYMBOLS, 36)[:, :, :_P]
+    sym = _symbol_costs(penalty)
     hard = np.argmin(sym, axis=2)  # (n, 7)
     received = (hard - _OFFSET) % _P
     digits = np.einsum("nsk,sjk->nsj", received[:, _SUBSETS], _SUBSET_INV) % _P  # (n, 35, 4)

@@ -364,3 +364,27 @@ def test_soft_decoding_refuses_a_reading_between_two_numbers():
     decoded, _, _ = blink.soft_decode(pen)
     assert len(numbers) > 300
     assert (decoded == -1).all()
+
+
+def test_two_erasures_must_fit_the_decoded_number():
+    """With two symbols unclear only one check is left: their readings must fit the number."""
+    rng = np.random.default_rng(12)
+    numbers = rng.choice(blink.N_NUMBERS, 2000, replace=False)
+    bits = blink.pattern_bits(numbers).astype(np.float32)
+    rows = np.arange(len(numbers))
+    fits = rows % 2 == 0  # blends that contain the number's own colour, or only other colours
+    readings = bits * 1000.0 + 50.0 + rng.normal(0, 15.0, bits.shape)
+    for symbol in (1, 4):
+        for slot in (2 + 2 * symbol, 3 + 2 * symbol):
+            own = bits[rows, slot]
+            other = blink._DATA_BITS[rng.integers(0, 6, len(rows))].astype(np.float32)
+            # colours sharing no channel with the number's own colour at that slot
+            apart = blink._DATA_BITS[(own @ blink._DATA_BITS.T == 0).argmax(axis=1)]
+            first = np.where(fits[:, None], own, apart)
+            second = np.where(fits[:, None], other, 1.0 - own - (1.0 - own) * apart)
+            second = np.where(second.sum(axis=1, keepdims=True) > 0, second, apart)
+            readings[rows, slot] = (0.5 * first + 0.5 * second) * 1000.0 + 50.0
+    decoded, _, n_erased, _ = blink._classify(readings, 60.0)
+    assert ((decoded == -1) | (decoded == numbers)).all()
+    assert (decoded[fits] == numbers[fits]).mean() > 0.85
+    assert (decoded[~fits] == numbers[~fits]).mean() < 0.15  # about 0.55 without the fit test
