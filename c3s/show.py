@@ -37,7 +37,7 @@ import threading
 import time
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from c3s.errors import Conflict, NotFound
+from c3s.errors import Conflict
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.models import Frame, Pixel, Scene, User, as_utc
 from c3s.permissions import require
@@ -241,7 +241,9 @@ class ShowCache(Protocol):
         """Bytes ``start..end`` inclusive (Redis GETRANGE); b"" for a missing key."""
         ...
 
-    def put_many(self, items: dict[str, bytes], ttl_s: int) -> None: ...
+    def put_many(self, items: Mapping[str, bytes] | Iterable[tuple[str, bytes]], ttl_s: int) -> None:
+        """Set every ``(key, value)``; an iterable is consumed as it goes (big builds stream)."""
+        ...
 
     def expire(self, keys: Sequence[str], ttl_s: int) -> None: ...
 
@@ -250,6 +252,10 @@ class ShowCache(Protocol):
         ...
 
     def delete(self, *keys: str) -> None: ...
+
+
+def _pairs(items) -> Iterable[tuple[str, bytes]]:
+    return items.items() if isinstance(items, Mapping) else items
 
 
 class RedisCache:
@@ -266,9 +272,9 @@ class RedisCache:
     def getrange(self, key: str, start: int, end: int) -> bytes:
         return self.client.getrange(key, start, end)
 
-    def put_many(self, items: dict[str, bytes], ttl_s: int) -> None:
+    def put_many(self, items: Mapping[str, bytes] | Iterable[tuple[str, bytes]], ttl_s: int) -> None:
         pipe, pending = self.client.pipeline(transaction=False), 0
-        for key, value in items.items():
+        for key, value in _pairs(items):
             pipe.set(key, value, ex=ttl_s)
             pending += len(value)
             if pending >= self.BATCH_BYTES:
@@ -307,11 +313,12 @@ class MemoryCache:
         value = self.get(key)
         return b"" if value is None else value[start : end + 1]
 
-    def put_many(self, items: dict[str, bytes], ttl_s: int) -> None:
+    def put_many(self, items: Mapping[str, bytes] | Iterable[tuple[str, bytes]], ttl_s: int) -> None:
         deadline = time.monotonic() + ttl_s
+        pairs = [(k, (bytes(v), deadline)) for k, v in _pairs(items)]
         with self._lock:
             self._purge()
-            self._items.update({k: (bytes(v), deadline) for k, v in items.items()})
+            self._items.update(pairs)
 
     def expire(self, keys: Sequence[str], ttl_s: int) -> None:
         deadline = time.monotonic() + ttl_s
@@ -452,23 +459,21 @@ def _located(session: Session, scene_id: int):
     return numbers, positions
 
 
-def _encode_build(scene_id: int, version: str, frames, numbers, table) -> tuple[dict[str, bytes], int]:
-    """Every value of one build but its meta: maps, track chunks and the number index."""
+def _encode_build(scene_id: int, version: str, numbers, table, rows_per_chunk: int) -> Iterator[tuple[str, bytes]]:
+    """Every value of one build but its meta, one at a time: maps, track chunks, number index."""
     import numpy as np
 
     from c3s.vision.colormap import pack_color_map
 
     n_frames, n_pixels = table.shape[:2]
-    rows_per_chunk = max(1, TRACK_CHUNK_BYTES // (3 * n_frames))
-    items = {_key(scene_id, version, f"map:{i}"): pack_color_map(table[i]) for i in range(n_frames)}
-    chunks = -(-n_pixels // rows_per_chunk)
-    for k in range(chunks):
+    for i in range(n_frames):
+        yield _key(scene_id, version, f"map:{i}"), pack_color_map(table[i])
+    for k in range(-(-n_pixels // rows_per_chunk)):
         rows = table[:, k * rows_per_chunk : (k + 1) * rows_per_chunk]
-        items[_key(scene_id, version, f"tracks:{k}")] = np.ascontiguousarray(rows.transpose(1, 0, 2)).tobytes()
+        yield _key(scene_id, version, f"tracks:{k}"), np.ascontiguousarray(rows.transpose(1, 0, 2)).tobytes()
     index = np.full(int(numbers.max()) + 1, -1, "<i4")
     index[numbers] = np.arange(n_pixels, dtype="<i4")
-    items[_key(scene_id, version, "index")] = index.tobytes()
-    return items, rows_per_chunk
+    yield _key(scene_id, version, "index"), index.tobytes()
 
 
 def build_color_maps(session: Session, store: FrameStore, redis, scene_id: int, *,
@@ -509,13 +514,13 @@ def build_color_maps(session: Session, store: FrameStore, redis, scene_id: int, 
         cache.put_many({_key(scene_id, version, "error"): reason.encode()}, ERROR_TTL_S)
         log.warning("scene %s version %s: %s", scene_id, version, reason)
         return BuildResult(scene_id, version, "failed", len(numbers), len(frames), reason=reason)
-    items, rows_per_chunk = _encode_build(scene_id, version, frames, numbers, table)
+    rows_per_chunk = max(1, TRACK_CHUNK_BYTES // (3 * len(frames)))
+    cache.put_many(_encode_build(scene_id, version, numbers, table, rows_per_chunk), MAPS_TTL_S)
     meta = {"version": version, "scene_id": scene_id, "layout_version": scene.layout_version,
             "layout_geometry": layout_geometry, "pixels": len(numbers), "rows_per_chunk": rows_per_chunk,
             "chunks": -(-len(numbers) // rows_per_chunk), "index_len": int(numbers.max()) + 1,
             "frames": [{"id": f.id, "duration_ms": f.duration_ms, "file_id": f.file_id} for f in frames],
             "built_ms": round(now_ms()), "build_s": round(time.perf_counter() - started, 3)}
-    cache.put_many(items, MAPS_TTL_S)
     # Written last: a reader that finds the meta finds every other key of the version.
     cache.put_many({_key(scene_id, version, "meta"): json.dumps(meta).encode()}, MAPS_TTL_S)
     cache.delete(_key(scene_id, version, "error"))
@@ -704,6 +709,7 @@ class ShowReader:
 
     MAX_BUILDS = 16
     MAX_FRAME_MAPS = 32
+    TRACK_CACHE_BYTES = 128 * 1024 * 1024
 
     def __init__(self, engine, redis_factory: Callable[[], Any]):
         self.engine = engine
@@ -714,6 +720,8 @@ class ShowReader:
         self._builds: dict[tuple[int, str], ShowMaps] = {}
         self._timelines: dict[tuple[int, str], Timeline] = {}
         self._frame_maps: dict[tuple[int, str, int], bytes] = {}
+        self._chunks: dict[tuple[int, str, int], bytes] = {}
+        self._chunk_bytes = 0
         self._lock = threading.Lock()
 
     @property
@@ -791,12 +799,28 @@ class ShowReader:
         return data[12 + 3 * row : 15 + 3 * row]
 
     def track(self, maps: ShowMaps, row: int) -> bytes | None:
-        """One pixel's colours for every frame, R, G, B each (3 * F bytes), in one cache read."""
+        """One pixel's colours for every frame, R, G, B each (3 * F bytes). The chunk holding it
+        is read whole once and kept (at most :data:`TRACK_CACHE_BYTES` per process): when a show
+        starts every phone asks for its track within seconds."""
         width = 3 * len(maps.timeline.durations_ms)
         chunk, offset = divmod(row, maps.rows_per_chunk)
-        data = self._cached(lambda: self.cache.getrange(_key(maps.scene_id, maps.version, f"tracks:{chunk}"),
-                                                         offset * width, offset * width + width - 1))
-        return data if len(data) == width else None
+        if self.TRACK_CACHE_BYTES <= 0:  # keep nothing: one GETRANGE per track
+            piece = self._cached(lambda: self.cache.getrange(
+                _key(maps.scene_id, maps.version, f"tracks:{chunk}"), offset * width, (offset + 1) * width - 1))
+            return piece if len(piece) == width else None
+        key = (maps.scene_id, maps.version, chunk)
+        data = self._chunks.get(key)
+        if data is None:
+            data = self._cached(lambda: self.cache.get(_key(maps.scene_id, maps.version, f"tracks:{chunk}")))
+            if data is None:
+                return None
+            with self._lock:
+                while self._chunks and self._chunk_bytes + len(data) > self.TRACK_CACHE_BYTES:
+                    self._chunk_bytes -= len(self._chunks.pop(next(iter(self._chunks))))
+                self._chunks[key] = data
+                self._chunk_bytes += len(data)
+        piece = data[offset * width : (offset + 1) * width]
+        return piece if len(piece) == width else None
 
     def why_not_ready(self, state: SceneState) -> tuple[str, str]:
         """Why this version has no maps: ("no_frames" | "no_pixels" | "failed" | "building", message)."""
@@ -826,6 +850,8 @@ class ShowReader:
             self._builds.clear()
             self._timelines.clear()
             self._frame_maps.clear()
+            self._chunks.clear()
+            self._chunk_bytes = 0
 
     def _remember(self, store: dict, key, value, limit: int) -> None:
         with self._lock:
@@ -844,17 +870,8 @@ class ShowReader:
             raise Unavailable(f"Redis does not answer: {error}") from error
 
 
-def maps_ready(reader: ShowReader, state: SceneState) -> bool:
-    return reader.maps(state) is not None
-
-
 def bump_frames(session: Session, scene_id: int) -> None:
     """The scene's frames changed (added, retimed, reordered, deleted): older maps must not be
     served. Called by :mod:`c3s.frames` in the same transaction as the change."""
     session.execute(update(Scene).where(Scene.id == scene_id).values(frames_version=Scene.frames_version + 1))
 
-
-def require_scene(state: SceneState | None, scene_id: int) -> SceneState:
-    if state is None:
-        raise NotFound(f"scene {scene_id} does not exist")
-    return state

@@ -15,7 +15,9 @@ bounded time after a warm-up. PostgreSQL and Redis are not pinned; their CPU tim
 reported beside the server's.
 
 Phases: ``poll`` (GET .../color), ``track`` (GET .../track, JSON), ``track_binary`` (the same with
-``Accept: application/octet-stream``) and ``baseline``, a plain APIFlask route doing what a
+``Accept: application/octet-stream``), ``show`` (GET .../show, the timeline every phone checks
+now and then), ``clock`` (GET /api/time), ``me`` (GET .../me with a device token, the page's
+other check-in, not part of the show's code) and ``baseline``, a plain APIFlask route doing what a
 straightforward poll would: ORM reads of the scene, the pixel and the frames per request, then
 the colour from Redis. ``polls_per_s_per_core`` is poll requests per second divided by the
 server's cores.
@@ -47,6 +49,7 @@ SCENE = (160.0, 90.0)
 TARGET_POLLS_PER_S_PER_CORE = 3000
 TARGET_P99_MS = 25.0
 WORKERS, THREADS, CONNECTIONS = 2, 4, 16
+N_TOKENS = 4096
 
 
 # ------------------------------------------------------------------------------ set-up
@@ -80,8 +83,10 @@ def _drop_database(url: str) -> None:
     admin.dispose()
 
 
-def _populate(url: str, store) -> int:
-    """The stand, its 100,000 located phones and the frames; returns the scene id."""
+def _populate(url: str, store) -> tuple[int, list[str]]:
+    """The stand, its 100,000 located phones and the frames; returns the scene id and device
+    tokens of the first :data:`N_TOKENS` phones (numbers 0, 1, ...)."""
+    import hashlib
     import io
 
     import psycopg2
@@ -116,11 +121,15 @@ def _populate(url: str, store) -> int:
             cursor.execute("INSERT INTO frames (scene_id, position, duration_ms, file_id, width, height)"
                            " VALUES (%s, %s, %s, %s, %s, %s)",
                            (scene_id, position, FRAME_MS, stored.file_id, *FRAME_SIZE))
+        tokens = [f"bench-{uuid.uuid4().hex}" for _ in range(N_TOKENS)]
+        cursor.executemany("INSERT INTO api_tokens (user_id, token_hash, kind, expires_at, last_used_at)"
+                           " VALUES (%s, %s, 'device', now() + interval '1 day', now())",
+                           [(users[i], hashlib.sha256(t.encode()).hexdigest()) for i, t in enumerate(tokens)])
         cursor.execute("UPDATE scenes SET frames_version = frames_version + 1, layout_version = 1,"
                        " status = 'playing', show_loop = true, show_start_at = now() WHERE id = %s",
                        (scene_id,))
     connection.close()
-    return scene_id
+    return scene_id, tokens
 
 
 def _build(url: str, store, redis_client, scene_id: int):
@@ -372,10 +381,10 @@ class _LoadGenerator:
                 "statuses": self.statuses}
 
 
-def _run_phase(name: str, port: int, paths: list[str], headers: str, cpus: set[int], cpu: _Cpu,
+def _run_phase(name: str, port: int, requests: list[str], cpus: set[int], cpu: _Cpu,
                seconds: float, warmup_s: float, server_cores: int) -> dict:
     spec = {"port": port, "connections": CONNECTIONS, "seconds": seconds, "warmup_s": warmup_s,
-            "requests": [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n" for p in paths]}
+            "requests": requests}
     loader = subprocess.Popen([sys.executable, "-m", "c3s.bench.api"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
     loader.stdin.write(json.dumps(spec))
@@ -401,7 +410,92 @@ def _run_phase(name: str, port: int, paths: list[str], headers: str, cpus: set[i
     return result
 
 
+# ------------------------------------------------------------------------------ the stadium
+
+STADIUM_PHONES = 100_000
+SHOW_S = 180
+CHECK_IN_S = 8  # the pixel page's GET .../show and GET .../me (c3s/web/static/js/pixel.js POLL_MS)
+CLOCK_SAMPLES, CLOCK_RESYNC_S = 8, 60  # c3s/web/static/js/clock.js
+BROWSER_REQUEST_BYTES = 500  # what a phone browser's GET carries (headers), assumed
+TRACK_JSON_BYTES_PER_FRAME, TRACK_BINARY_BYTES_PER_FRAME = 14, 7  # '"#rrggbb",' + '500,'; 3 + 4
+SHOW_JSON_BYTES_PER_FRAME = 30  # '{"id":123,"duration_ms":500},'
+
+
+def stadium(phases: dict) -> dict:
+    """Requests, bytes and cores for 100,000 phones and one 3-minute show, from the measured
+    figures: a slideshow (a new frame every 500 ms) and an animation (30 frames per second)."""
+    def cores(rate: float, phase: str) -> dict:
+        measured = phases[phase]
+        return {"api_cores": round(rate / measured["per_s_per_core"], 1),
+                "postgres_cores": round(rate * measured["postgres_cpu_ms_per_1000"] / 1e6, 2)}
+
+    def mb(n: float) -> float:
+        return round(n / 1e6, 1)
+
+    clock_rate = STADIUM_PHONES * CLOCK_SAMPLES / CLOCK_RESYNC_S
+    check_in_rate = STADIUM_PHONES / CHECK_IN_S
+    common = {
+        "clock": {"requests": STADIUM_PHONES * CLOCK_SAMPLES * (1 + SHOW_S // CLOCK_RESYNC_S),
+                  "per_s": round(clock_rate), **cores(clock_rate, "clock"),
+                  "mb_out": mb(STADIUM_PHONES * CLOCK_SAMPLES * (1 + SHOW_S // CLOCK_RESYNC_S)
+                               * phases["clock"]["response_bytes"])},
+        "check_in_show_light": {"requests": round(check_in_rate * SHOW_S), "per_s": round(check_in_rate),
+                                **cores(check_in_rate, "show_light"),
+                                "mb_out": mb(check_in_rate * SHOW_S * phases["show_light"]["response_bytes"])},
+        "check_in_me": {"requests": round(check_in_rate * SHOW_S), "per_s": round(check_in_rate),
+                        **cores(check_in_rate, "me"),
+                        "mb_out": mb(check_in_rate * SHOW_S * phases["me"]["response_bytes"])},
+    }
+    shows = {}
+    for name, frame_ms in (("slideshow_500ms", 500), ("animation_30fps", 1000 / 30)):
+        frames = round(SHOW_S * 1000 / frame_ms)
+        extra = frames - N_FRAMES
+        show_bytes = phases["show"]["response_bytes"] + SHOW_JSON_BYTES_PER_FRAME * extra
+        poll_rate = STADIUM_PHONES * 1000 / frame_ms  # one poll per frame change per phone
+        polls = poll_rate * SHOW_S
+        binary = phases["track_binary"]["response_bytes"] + TRACK_BINARY_BYTES_PER_FRAME * extra
+        json_track = phases["track"]["response_bytes"] + TRACK_JSON_BYTES_PER_FRAME * extra
+        shows[name] = {
+            "frames": frames,
+            "check_in_show": {"requests": round(check_in_rate * SHOW_S), "per_s": round(check_in_rate),
+                              **cores(check_in_rate, "show"), "mb_out": mb(check_in_rate * SHOW_S * show_bytes)},
+            "with_tracks": {"requests": STADIUM_PHONES, "binary_bytes_each": round(binary),
+                            "json_bytes_each": round(json_track), "mb_out_binary": mb(STADIUM_PHONES * binary),
+                            "mb_out_json": mb(STADIUM_PHONES * json_track),
+                            "api_core_seconds": round(STADIUM_PHONES / phases["track_binary"]["per_s_per_core"]),
+                            "api_cores_if_fetched_within_60_s": round(
+                                STADIUM_PHONES / 60 / phases["track_binary"]["per_s_per_core"], 1)},
+            "without_tracks": {"requests": round(polls), "per_s": round(poll_rate), **cores(poll_rate, "poll"),
+                               "mb_out": mb(polls * phases["poll"]["response_bytes"]),
+                               "mb_in": mb(polls * BROWSER_REQUEST_BYTES)},
+        }
+    return {"phones": STADIUM_PHONES, "show_s": SHOW_S, "check_in_s": CHECK_IN_S,
+            "browser_request_bytes_assumed": BROWSER_REQUEST_BYTES, "common": common, "shows": shows}
+
+
 # ------------------------------------------------------------------------------ the run
+
+
+def _phase_requests(scene_id: int, tokens: list[str]) -> dict[str, list[str]]:
+    """The raw HTTP/1.1 requests of each phase, for random located pixels."""
+    numbers = random.Random(2).sample(range(N_PIXELS), 4096)
+    base = f"/api/scenes/{scene_id}"
+
+    def get(path: str, headers: str = "") -> str:
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"
+
+    binary = "Accept: application/octet-stream\r\n"
+    return {
+        "poll": [get(f"{base}/pixels/{n}/color") for n in numbers],
+        "track": [get(f"{base}/pixels/{n}/track") for n in numbers],
+        "track_binary": [get(f"{base}/pixels/{n}/track", binary) for n in numbers],
+        "show": [get(f"{base}/show")],
+        "show_light": [get(f"{base}/show?frames=false")],
+        "clock": [get(f"/api/time?t0={1_800_000_000_000 + n}") for n in numbers],
+        # The pixel page's check-in beside GET .../show: its own pixel, with its device token.
+        "me": [get(f"{base}/me", f"Authorization: Bearer {t}\r\n") for t in tokens],
+        "baseline": [get(f"/api/bench/naive-color/{scene_id}/{n}") for n in numbers],
+    }
 
 
 def run(*, quick: bool, seconds: float | None) -> dict:
@@ -417,6 +511,7 @@ def run(*, quick: bool, seconds: float | None) -> dict:
     server_cores = max(1, len(cpus) // 2)
     server_cpus = set(cpus[:server_cores])
     loader_cpus = set(cpus[server_cores:]) or server_cpus
+    load_before = round(os.getloadavg()[0], 2)
     redis_client = redis.Redis.from_url(REDIS_URL)
     redis_client.ping()
     print("creating the database, 100,000 phones and 60 frames", file=sys.stderr)
@@ -426,7 +521,7 @@ def run(*, quick: bool, seconds: float | None) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="c3s-bench-api-") as instance:
             store = FileSystemStore(Path(instance) / "files")
-            scene_id = _populate(url, store)
+            scene_id, tokens = _populate(url, store)
             print("building the colour maps", file=sys.stderr)
             build = _build(url, store, redis_client, scene_id)
             port = _free_port()
@@ -435,18 +530,11 @@ def run(*, quick: bool, seconds: float | None) -> dict:
             env.pop("C3S_BROKER_URL", None)
             process = _start_server(env, port, server_cpus, Path(instance) / "gunicorn.log")
             cpu = _Cpu(process.pid, url, redis_client)
-            numbers = random.Random(2).sample(range(N_PIXELS), 4096)
-            base = f"/api/scenes/{scene_id}"
             phases = {}
-            for name, template, headers in (
-                ("poll", base + "/pixels/{}/color", ""),
-                ("track", base + "/pixels/{}/track", ""),
-                ("track_binary", base + "/pixels/{}/track", "Accept: application/octet-stream\r\n"),
-                ("baseline", "/api/bench/naive-color/" + str(scene_id) + "/{}", ""),
-            ):
+            for name, requests in _phase_requests(scene_id, tokens).items():
                 print(f"loading {name} for {seconds:g} s", file=sys.stderr)
-                phases[name] = _run_phase(name, port, [template.format(n) for n in numbers], headers,
-                                          loader_cpus, cpu, seconds, warmup_s, server_cores)
+                phases[name] = _run_phase(name, port, requests, loader_cpus, cpu, seconds, warmup_s,
+                                          server_cores)
     finally:
         if process is not None:
             _stop_server(process)
@@ -470,11 +558,16 @@ def run(*, quick: bool, seconds: float | None) -> dict:
         "baseline_p99_ms": baseline["p99_ms"],
         "baseline_errors": baseline["errors"],
         "speedup_vs_baseline": round(poll["per_s_per_core"] / baseline["per_s_per_core"], 1),
+        "polls_per_api_cpu_s": poll["requests_per_api_cpu_s"],
+        "show_per_s_per_core": phases["show"]["per_s_per_core"],
+        "clock_per_s_per_core": phases["clock"]["per_s_per_core"],
+        "me_per_s_per_core": phases["me"]["per_s_per_core"],
         "target_polls_per_s_per_core": TARGET_POLLS_PER_S_PER_CORE,
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": (poll["per_s_per_core"] >= TARGET_POLLS_PER_S_PER_CORE
                          and poll["p99_ms"] <= TARGET_P99_MS and poll["errors"] == 0),
         "phases": phases,
+        "stadium": stadium(phases),
         "server": {"gunicorn_worker": "gthread", "workers": WORKERS, "threads": THREADS,
                    "cores": server_cores, "cpus": sorted(server_cpus), "loader_cpus": sorted(loader_cpus),
                    "machine_cpus": len(cpus), "connections": CONNECTIONS},
@@ -482,9 +575,12 @@ def run(*, quick: bool, seconds: float | None) -> dict:
                   "build_s": build.seconds, "maps_version": build.version},
         "seconds": seconds,
         "warmup_s": warmup_s,
+        "load_average_1m": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "quick": quick,
         "note": ("closed loop at saturation; per-core figures divide requests/s by the cores gunicorn was "
-                 "pinned to; PostgreSQL and Redis ran unpinned and their CPU per 1000 requests is in phases"),
+                 "pinned to; polls_per_api_cpu_s divides by the CPU time gunicorn actually got, which is "
+                 "the fairer figure when other work shares the machine (see load_average_1m); PostgreSQL "
+                 "and Redis ran unpinned and their CPU per 1000 requests is in phases"),
     }
 
 

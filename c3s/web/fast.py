@@ -48,7 +48,7 @@ class ShowFastPath:
             if scene_id > _BIGINT_MAX:
                 return _not_found(Reply, f"scene {scene} does not exist")
             if is_show:
-                return show_reply(self.app, scene_id)
+                return show_reply(self.app, scene_id, _query_value(environ.get("QUERY_STRING", ""), "frames"))
             if kind == "color":
                 return color_reply(self.app, scene_id, int(number))
             return track_reply(self.app, scene_id, int(number), environ.get("HTTP_ACCEPT"))

@@ -401,11 +401,16 @@ def test_show_start_refuses_bad_times(stage):
     assert scene["status"] == "calibrating"
 
 
-def test_timeline_rows_are_read_once_per_version(stage):
+def test_timeline_rows_are_read_once_per_version_and_tracks_read_alike_from_redis(stage, monkeypatch):
     reader = stage["app"].extensions["c3s_show"]
     state = reader.state(stage["scene"])
     assert reader.timeline(state) is reader.timeline(state)
-    assert reader.maps(state) is reader.maps(state)
+    maps = reader.maps(state)
+    assert maps is reader.maps(state)
+    kept = [reader.track(maps, row) for row in range(200)]
+    monkeypatch.setattr(reader, "TRACK_CACHE_BYTES", 0)  # one GETRANGE per track instead
+    assert [reader.track(maps, row) for row in range(200)] == kept
+    assert reader.track(maps, 200) is None
 
 
 def test_a_frame_that_cannot_be_read_back_is_a_clear_conflict(stage, monkeypatch):
@@ -425,3 +430,11 @@ def test_a_frame_that_cannot_be_read_back_is_a_clear_conflict(stage, monkeypatch
     assert second.json["message"] == (f"the colour maps could not be built: frame {added['id']}'s image is "
                                       "missing from the file store; delete the frame and upload it again")
     assert poll(stage, 0).status_code == 409
+
+
+def test_a_light_show_check_leaves_the_frames_out(stage):
+    url = f"/api/scenes/{stage['scene']}/show"
+    full, light = stage["client"].get(url).json, stage["client"].get(f"{url}?frames=false").json
+    assert "frames" not in light and light == {k: v for k, v in full.items() if k != "frames"}
+    flask_only = Client(stage["app"].wsgi_app.wsgi_app)
+    assert flask_only.get(f"{url}?frames=0").get_json() == light

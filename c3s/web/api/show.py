@@ -243,8 +243,9 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
 
 
 @_guarded
-def show_reply(app: Flask, scene_id: int) -> Reply:
-    """The show's timeline and state (a build is queued if its maps are missing)."""
+def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
+    """The show's timeline and state (a build is queued if its maps are missing); ``frames`` is
+    the query parameter: "0" or "false" leaves the frame list out."""
     reader = reader_of(app)
     state = reader.state(scene_id)
     if state is None:
@@ -255,11 +256,12 @@ def show_reply(app: Flask, scene_id: int) -> Reply:
         maps, _ = _not_ready(app, reader, state)
         ready = maps is not None
     moment = moment_at(timeline, state.status, state.start_ms, state.loop, now_ms())
-    body = json.dumps({"status": state.status, "start_ms": state.start_ms, "loop": state.loop,
-                       "total_ms": timeline.total_ms, "frames": timeline.frames_json(),
-                       "maps_version": state.version, "phase": moment.phase, "maps_ready": ready},
-                      separators=(",", ":")).encode()
-    return _reply(200, body, Cache_Control="no-cache")
+    body = {"status": state.status, "start_ms": state.start_ms, "loop": state.loop,
+            "total_ms": timeline.total_ms, "maps_version": state.version, "phase": moment.phase,
+            "maps_ready": ready}
+    if (frames or "").lower() not in ("0", "false", "no"):
+        body["frames"] = timeline.frames_json()
+    return _reply(200, json.dumps(body, separators=(",", ":")).encode(), Cache_Control="no-cache")
 
 
 def _flask(reply: Reply) -> Response:
@@ -281,6 +283,10 @@ class ClockOut(Schema):
     server_ms = Float(metadata={"description": "the server clock when answering, Unix ms"})
 
 
+class ShowQuery(Schema):
+    frames = String(load_default=None, metadata={"description": "false or 0: leave the frame list out"})
+
+
 class ShowStartIn(Schema):
     start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False,
                         validate=Range(0, 4_102_444_800_000),
@@ -298,7 +304,7 @@ class ShowOut(Schema):
     start_ms = Integer(allow_none=True, metadata={"description": "Unix ms; null when not scheduled"})
     loop = Boolean()
     total_ms = Integer(metadata={"description": "one pass through every frame"})
-    frames = List(Nested(ShowFrameOut))
+    frames = List(Nested(ShowFrameOut), metadata={"description": "left out when asked with frames=false"})
     maps_version = String(metadata={"description": "changes whenever layout, frames or fit change"})
     phase = String(metadata={"description": "before, playing or ended, now"})
     maps_ready = Boolean(metadata={"description": "whether the colour maps of maps_version are built"})
@@ -351,13 +357,16 @@ def server_time(query):
 
 
 @bp.get("/scenes/<int:scene_id>/show")
+@bp.input(ShowQuery, location="query", arg_name="query")
 @bp.output(ShowOut)
 @bp.doc(responses={404: "no such scene"})
-def get_show(scene_id: int):
+def get_show(scene_id: int, query):
     """The show's timeline: start on the server clock, loop, frames with durations, and the
     `maps_version` a track must match. Public, like the show itself; queues a colour map build
-    when the maps of the current version are missing."""
-    return _flask(show_reply(current_app, scene_id))
+    when the maps of the current version are missing. A phone that only checks whether the show
+    started or changed asks with `frames=false`: its answer then stays a few hundred bytes
+    however long the show."""
+    return _flask(show_reply(current_app, scene_id, request.args.get("frames")))
 
 
 def _timeline_response(scene) -> Response:
