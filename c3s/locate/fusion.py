@@ -80,10 +80,11 @@ def record_observations(session: Session, job: LocateJob, sightings: Iterable[Si
     if rows:
         insert = _insert(session)(Observation)
         excluded = insert.excluded
-        session.execute(insert.values(rows).on_conflict_do_update(
+        # Parameters as a list: SQLAlchemy batches them into multi-row statements itself.
+        session.execute(insert.on_conflict_do_update(
             index_elements=["job_id", "pixel_id"],
             set_={k: getattr(excluded, k) for k in ("x", "y", "sigma", "confidence", "x_img", "y_img")},
-        ))
+        ), rows)
     return [r["pixel_id"] for r in rows], outside
 
 
@@ -101,9 +102,16 @@ def _clusters(points: np.ndarray, sigmas: np.ndarray) -> list[np.ndarray]:
 
 
 def fuse(observations: Sequence[Observation]) -> FusedPosition:
-    """The robust position of one pixel from all its observations (see the module docstring)."""
+    """The robust position of one pixel from all its observations (see the module docstring).
+
+    Anything with the observation's attributes will do (ORM objects or plain rows)."""
     if not observations:
         raise ValueError("a pixel with no observations has no position")
+    if len(observations) == 1:  # most pixels of a first calibration pass
+        (only,) = observations
+        return FusedPosition(x=float(only.x), y=float(only.y), sigma=float(only.sigma),
+                             confidence=float(only.confidence), method=only.method,
+                             observations_used=1, observations_total=1)
     order = sorted(observations, key=lambda o: (as_utc(o.observed_at), o.id or 0))
     points = np.array([(o.x, o.y) for o in order], dtype=float)
     sigmas = np.array([o.sigma for o in order], dtype=float)
@@ -124,6 +132,10 @@ def fuse(observations: Sequence[Observation]) -> FusedPosition:
                          observations_used=len(chosen), observations_total=len(order))
 
 
+_OBSERVATION_COLUMNS = (Observation.id, Observation.pixel_id, Observation.x, Observation.y, Observation.sigma,
+                        Observation.confidence, Observation.method, Observation.observed_at)
+
+
 def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
                   now: datetime | None = None) -> tuple[int, int]:
     """Recompute the fused position of each pixel; returns (pixels located, pixels moved).
@@ -131,11 +143,13 @@ def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
     if not pixel_ids:
         return 0, 0
     now = now or utcnow()
-    pixels = session.scalars(select(Pixel).where(Pixel.id.in_(pixel_ids)).with_for_update()).all()
-    observations: dict[int, list[Observation]] = {}
-    for o in session.scalars(select(Observation).where(Observation.pixel_id.in_(pixel_ids))):
+    # Plain rows, not ORM objects: a blink clip can touch 10,000 pixels at once.
+    pixels = session.execute(select(Pixel.id, Pixel.status, Pixel.x, Pixel.y)
+                             .where(Pixel.id.in_(pixel_ids)).with_for_update()).all()
+    observations: dict[int, list] = {}
+    for o in session.execute(select(*_OBSERVATION_COLUMNS).where(Observation.pixel_id.in_(pixel_ids))):
         observations.setdefault(o.pixel_id, []).append(o)
-    located = moved = 0
+    changes, moved = [], 0
     for pixel in pixels:
         if pixel.status not in LOCATABLE_STATUSES or pixel.id not in observations:
             continue
@@ -144,10 +158,11 @@ def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
         y = min(max(fused.y, 0.0), scene.height)
         if pixel.x is not None and (pixel.x, pixel.y) != (x, y):
             moved += 1
-        pixel.x, pixel.y, pixel.sigma = x, y, fused.sigma
-        pixel.confidence, pixel.located_by, pixel.located_at = fused.confidence, fused.method, now
-        pixel.status = "located"
-        located += 1
+        changes.append({"id": pixel.id, "x": x, "y": y, "sigma": fused.sigma, "confidence": fused.confidence,
+                        "located_by": fused.method, "located_at": now, "status": "located"})
+    if changes:
+        session.execute(update(Pixel), changes)
+    located = len(changes)
     if located:
         session.execute(update(Scene).where(Scene.id == scene.id)
                         .values(layout_version=Scene.layout_version + 1))
