@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from c3s.db import init_db, make_engine
 from c3s.models import Base
 
-
 _PG_DIALECT = make_engine("postgresql://localhost/x").dialect
 
 
