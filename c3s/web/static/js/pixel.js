@@ -166,7 +166,7 @@ async function checkIn(round) {
     if (state.me.status === "excluded") return showExcluded(state.me.excluded_reason);
   }
   const me = state.me;
-  const show = await api(`/api/scenes/${sceneId}/show`);
+  const show = await api(`/api/scenes/${sceneId}/show?frames=false`);
   const was = state.show;
   state.show = show;
   if (showActive(show)) {
