@@ -704,6 +704,7 @@ def _classify(slots: np.ndarray, min_contrast: float):
 _SOFT_RETRY = ["too_many_erasures", "check_failed", "invalid_colour"]
 _SOFT_CAP = 20.0  # largest penalty (squared sigma units) one slot reading can give a colour
 _SOFT_MIN_MARGIN = 16.0  # every other codeword must be this much less likely
+_SOFT_MIN_MARGIN_ONE_CHECK = 24.0  # the same when two symbols are overruled (one check left)
 _SOFT_MAX_OVERRIDE = 12.0  # overruled symbols may together cost at most this (a clear slot: 20)
 _SUBSETS = np.array(list(itertools.combinations(range(_N_SYMBOLS), _K_SYMBOLS)))  # (35, 4)
 _SUBSET_INV = np.stack([_inv_mod(_VANDER[s]) for s in _SUBSETS])  # (35, 4, 4)
@@ -768,9 +769,10 @@ def soft_decode(penalty: np.ndarray):
     advantages add up to at most ``_SOFT_MAX_OVERRIDE`` (less than one clearly read slot, so at
     least 5 symbols, one check, agree with clear readings, as in hard decoding with two
     erasures, and a clearly misread symbol is never repaired), and (b) every
-    other codeword is at least ``_SOFT_MIN_MARGIN`` more costly: another codeword differs in at
-    least 4 symbols, so the 4 smallest per-symbol advantages of the winner over its best
-    alternative symbol bound the advantage over all of them.
+    other codeword is at least ``_SOFT_MIN_MARGIN`` more costly (``_SOFT_MIN_MARGIN_ONE_CHECK``
+    when two symbols are overruled): another codeword differs in at least 4 symbols, so the 4
+    smallest per-symbol advantages of the winner over its best alternative symbol bound the
+    advantage over all of them.
 
     Returns numbers (n,) (-1 = refused), margins (n,) and overruled symbols (n,).
     """
@@ -795,8 +797,10 @@ def soft_decode(penalty: np.ndarray):
     overruled = word != hard
     excess = np.where(overruled, word_cost - sym.min(axis=2), 0.0).sum(axis=1)
     ok = np.isfinite(total[rows, best]) & (bound >= _SOFT_MIN_MARGIN)
-    ok &= (overruled.sum(axis=1) <= MAX_ERASED_SYMBOLS) & (excess <= _SOFT_MAX_OVERRIDE)
-    return np.where(ok, number, -1), bound, overruled.sum(axis=1)
+    n_overruled = overruled.sum(axis=1)
+    ok &= (n_overruled <= MAX_ERASED_SYMBOLS) & (excess <= _SOFT_MAX_OVERRIDE)
+    ok &= (n_overruled < MAX_ERASED_SYMBOLS) | (bound >= _SOFT_MIN_MARGIN_ONE_CHECK)
+    return np.where(ok, number, -1), bound, n_overruled
 
 
 def _positions(tracks: _Tracks, n: int) -> np.ndarray:

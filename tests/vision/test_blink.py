@@ -276,19 +276,22 @@ def test_soft_decoding_resolves_ambiguous_symbols_but_never_picks_another_number
     rows = np.arange(len(numbers))
     decoded, _, _ = blink.soft_decode(_clean_penalty(colours))
     np.testing.assert_array_equal(decoded, numbers)
-    # slots of three different symbols nearly ambiguous, and in two of them another colour
-    # looks a little likelier: the hard decoder gives up (three erasures), the code resolves them
-    pen = _clean_penalty(colours)
-    for i in rows:
-        for k, slot in enumerate(2 * rng.choice(7, 3, replace=False) + rng.integers(0, 2, 3)):
-            other = (colours[i, slot] + rng.integers(1, 6)) % 6
-            low, high = rng.uniform(0.0, 0.5), rng.uniform(0.5, 1.0)
-            pen[i, slot, other], pen[i, slot, colours[i, slot]] = (
-                (low, high) if k < 2 else (high, low)
-            )
-    decoded, _, _ = blink.soft_decode(pen)
-    assert ((decoded == numbers) | (decoded == -1)).all()
-    assert (decoded == numbers).mean() > 0.99
+    # slots of three different symbols nearly ambiguous and another colour a little likelier in
+    # one of them (the hard decoder gives up: three erasures), or two symbols ambiguous and both
+    # leaning the wrong way (one check left): the code resolves them
+    for n_ambiguous, n_leaning in ((3, 1), (2, 2)):
+        pen = _clean_penalty(colours)
+        for i in rows:
+            symbols = rng.choice(7, n_ambiguous, replace=False)
+            for k, slot in enumerate(2 * symbols + rng.integers(0, 2, n_ambiguous)):
+                other = (colours[i, slot] + rng.integers(1, 6)) % 6
+                low, high = rng.uniform(0.0, 0.5), rng.uniform(0.5, 1.0)
+                pen[i, slot, other], pen[i, slot, colours[i, slot]] = (
+                    (low, high) if k < n_leaning else (high, low)
+                )
+        decoded, _, _ = blink.soft_decode(pen)
+        assert ((decoded == numbers) | (decoded == -1)).all()
+        assert (decoded == numbers).mean() > 0.99
     # plus one clearly wrong symbol: up to four symbols misread, never another number
     wrong = pen.copy()
     position = rng.integers(0, 7, len(numbers))
