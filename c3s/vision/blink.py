@@ -496,12 +496,17 @@ def recover_cycle_phase(zread: np.ndarray, labels: np.ndarray) -> int:
     return best
 
 
-def _per_slot(readings: np.ndarray, slot_index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _per_slot(readings: np.ndarray, slot_index: np.ndarray, weight: np.ndarray):
     """Combine instances of the same slot (n, 16, 3): ignore a repeat seen only through a frame
     or two at a slot edge (e.g. the clip's first frame) when a better-covered one exists, and
-    ignore darkened (occluded) repeats, except in the black slot, which is meant to be dark."""
+    ignore darkened (occluded) repeats, except in the black slot, which is meant to be dark.
+
+    Also returns how much the kept repeats of each slot differ (n, 16, 3) (0 if seen once): a
+    phone repeats its pattern exactly, a screen making up colours does not.
+    """
     n = readings.shape[0]
     out = np.full((n, N_SLOTS, 3), np.nan, np.float32)
+    spread = np.zeros((n, N_SLOTS, 3), np.float32)
     lo = np.nanmin(readings, axis=(1, 2))[:, None]
     for k in range(N_SLOTS):
         inst = readings[:, slot_index == k]  # (n, m, 3)
@@ -516,7 +521,10 @@ def _per_slot(readings: np.ndarray, slot_index: np.ndarray, weight: np.ndarray) 
         cnt = keep.sum(axis=1)
         tot = np.where(keep[:, :, None], inst, 0.0).sum(axis=1)
         out[cnt > 0, k] = tot[cnt > 0] / cnt[cnt > 0, None]
-    return out
+        kept = np.where(keep[:, :, None], inst, np.nan)
+        both = cnt > 1
+        spread[both, k] = (np.nanmax(kept, axis=1) - np.nanmin(kept, axis=1))[both]
+    return out, spread
 
 
 # --------------------------------------------------------------------------- per-blob decoding
@@ -644,8 +652,12 @@ def _classify_blob(z_data: np.ndarray, centres: np.ndarray, sigma: np.ndarray):
     return colour, erased, margin
 
 
-def _classify(slots: np.ndarray, min_contrast: float):
+def _classify(slots: np.ndarray, min_contrast: float, repeat_spread: np.ndarray | None = None):
     """Per-blob decision from 16 slot readings (n, 16, 3).
+
+    ``repeat_spread`` (n, 16, 3) is how much repeated readings of a slot differ (see
+    :func:`_per_slot`); a blob whose data slots clearly changed between cycles is no phone
+    playing a fixed pattern, and gets no decode that rests on a single check symbol.
 
     Returns numbers (n,) (-1 = rejected), reasons (n,) str, erasures (n,), margins (n,).
     """
@@ -654,6 +666,10 @@ def _classify(slots: np.ndarray, min_contrast: float):
     lo, hi = _channel_levels(slots)  # (n, 3) each
     contrast = hi - lo
     z = (slots - lo[:, None]) / np.maximum(contrast, 1e-6)[:, None]
+    unsteady = np.zeros(n, bool)
+    if repeat_spread is not None:
+        change = np.nan_to_num(repeat_spread[:, 2:] / np.maximum(contrast, 1e-6)[:, None])
+        unsteady = change.max(axis=(1, 2)) > _REPEAT_TOLERANCE
     low = ~np.all(contrast >= min_contrast, axis=1) | ~np.isfinite(contrast).all(axis=1)
     reasons[low] = "low_contrast"
     on = z > 0.5
@@ -683,27 +699,83 @@ def _classify(slots: np.ndarray, min_contrast: float):
     reasons[(reasons == "") & (numbers < 0)] = "check_failed"
     numbers[reasons != ""] = -1
     # Two erasures leave a single check symbol (a made-up code passes it 1 time in 31): the
-    # erased slots' readings must then fit the decoded number's colours too.
+    # soft decoder must then come to the same number (the erased slots' readings fit it, and
+    # no other codeword comes close).
     single = np.flatnonzero((numbers >= 0) & (n_erased == MAX_ERASED_SYMBOLS))
     if len(single):
         penalty = _slot_penalty(z[single, 2:], centres[single], sig_ch[single])
-        unfit = _misfit(penalty, numbers[single]) > _SOFT_MAX_OVERRIDE
+        unfit = soft_decode(penalty)[0] != numbers[single]
         numbers[single[unfit]], reasons[single[unfit]] = -1, "check_failed"
+    single = (numbers >= 0) & (n_erased == MAX_ERASED_SYMBOLS) & unsteady
+    numbers[single], reasons[single] = -1, "unsteady_repeat"
+    reasons[np.isin(reasons, _SOFT_RETRY) & unsteady] = "unsteady_repeat"
     retry = np.flatnonzero(np.isin(reasons, _SOFT_RETRY))
     if len(retry):
         penalty = _slot_penalty(z[retry, 2:], centres[retry], sig_ch[retry])
-        soft, soft_margin, overridden = soft_decode(penalty)
-        won = soft >= 0
-        rows = retry[won]
-        numbers[rows], reasons[rows] = soft[won], ""
-        n_erased[rows] = overridden[won]
-        margin[rows] = np.clip((soft_margin[won] - _SOFT_MIN_MARGIN) / (4 * _SOFT_MIN_MARGIN), 0, 1)
+        _accept_soft(retry, soft_decode(penalty), numbers, reasons, n_erased, margin)
+    retry = np.flatnonzero(np.isin(reasons, _SOFT_RETRY))
+    if len(retry):
+        informative = _slot_penalty(z[retry, 2:], centres[retry], sig_ch[retry]).max(axis=2) > 0
+        penalty = _crowd_penalty(z[:, 2:], contrast, numbers, retry)
+        if penalty is not None:
+            penalty = np.where(informative[:, :, None], penalty, 0.0)
+            _accept_soft(retry, soft_decode(penalty), numbers, reasons, n_erased, margin)
     return numbers, reasons, n_erased, margin
 
 
+def _accept_soft(rows, decoded, numbers, reasons, n_erased, margin) -> None:
+    soft, soft_margin, overruled = decoded
+    won = soft >= 0
+    rows = rows[won]
+    numbers[rows], reasons[rows] = soft[won], ""
+    n_erased[rows] = overruled[won]
+    margin[rows] = np.clip((soft_margin[won] - _SOFT_MIN_MARGIN) / (4 * _SOFT_MIN_MARGIN), 0, 1)
+
+
+_CROWD_MIN_BLOBS = 300
+_CROWD_BLOBS_PER_BIN = 800
+_CROWD_MAX_BINS = 6
+
+
+def _crowd_penalty(z_data, contrast, numbers, rows):
+    """Slot penalties (len(rows), 14, 6) from how each data colour looks in the crowd's decoded
+    blobs of similar brightness: a Gaussian (mean, 3 x 3 covariance) per colour and brightness
+    bin, learnt from thousands of labelled slots, where a single blob's own fit has only 16.
+    None when fewer than ``_CROWD_MIN_BLOBS`` blobs were decoded."""
+    train = np.flatnonzero(numbers >= 0)
+    if len(train) < _CROWD_MIN_BLOBS:
+        return None
+    level = np.log(np.maximum(np.nanmin(contrast, axis=1), 1.0))
+    n_bins = int(np.clip(len(train) // _CROWD_BLOBS_PER_BIN, 1, _CROWD_MAX_BINS))
+    edges = np.quantile(level[train], np.linspace(0, 1, n_bins + 1)[1:-1])
+    code = pattern_bits(numbers[train])[:, 2:].astype(np.int64) @ np.array([4, 2, 1])
+    lut = np.zeros(8, np.int64)
+    for bits, index in _BITS_TO_DATA.items():
+        lut[bits[0] * 4 + bits[1] * 2 + bits[2]] = index
+    label = lut[code]  # (t, 14)
+    train_bin, row_bin = np.digitize(level[train], edges), np.digitize(level[rows], edges)
+    penalty = np.zeros((len(rows), z_data.shape[1], 6))
+    for b in range(n_bins):
+        x_bin, lab_bin = z_data[train[train_bin == b]], label[train_bin == b]
+        target = row_bin == b
+        samples = [x_bin[lab_bin == c] for c in range(6)]
+        samples = [x[np.isfinite(x).all(axis=1)] for x in samples]
+        if min(len(x) for x in samples) < 30:
+            continue  # no model for this bin: its slots stay uninformative (refused)
+        for c, x in enumerate(samples):
+            mean = np.median(x, axis=0)
+            cov = np.cov((x - mean).T) + 1e-3 * np.eye(3)
+            d = z_data[rows[target]] - mean
+            penalty[target, :, c] = np.einsum("nsi,ij,nsj->ns", d, np.linalg.inv(cov), d)
+            penalty[target, :, c] += np.log(np.linalg.det(cov))
+    penalty = np.nan_to_num(penalty - np.nanmin(penalty, axis=2, keepdims=True), nan=0.0)
+    return np.minimum(penalty, _SOFT_CAP)
+
+
 _SOFT_RETRY = ["too_many_erasures", "check_failed", "invalid_colour"]
+_REPEAT_TOLERANCE = 0.8  # repeats of a data slot differing more (share of contrast): unsteady
 _SOFT_CAP = 20.0  # largest penalty (squared sigma units) one slot reading can give a colour
-_SOFT_MIN_MARGIN = 16.0  # every other codeword must be this much less likely
+_SOFT_MIN_MARGIN = 20.0  # every other codeword must be this much less likely
 _SOFT_MIN_MARGIN_ONE_CHECK = 24.0  # the same when two symbols are overruled (one check left)
 _SOFT_MAX_OVERRIDE = 12.0  # overruled symbols may together cost at most this (a clear slot: 20)
 _SUBSETS = np.array(list(itertools.combinations(range(_N_SYMBOLS), _K_SYMBOLS)))  # (35, 4)
@@ -743,15 +815,6 @@ def _symbol_costs(penalty: np.ndarray) -> np.ndarray:
     pen = penalty.reshape(n, _N_SYMBOLS, 2, 6)
     sym = pen[:, :, 0, :, None] + pen[:, :, 1, None, :]
     return sym.reshape(n, _N_SYMBOLS, 36)[:, :, :_P]
-
-
-def _misfit(penalty: np.ndarray, numbers: np.ndarray) -> np.ndarray:
-    """How much costlier (n,) the numbers' own symbols are than the likeliest symbols."""
-    sym = _symbol_costs(penalty)
-    digits = np.stack([(numbers // _P**i) % _P for i in range(_K_SYMBOLS)], axis=1)
-    words = (digits @ _VANDER.T + _OFFSET) % _P
-    own = np.take_along_axis(sym, words[..., None], axis=2)[..., 0]
-    return (own - sym.min(axis=2)).sum(axis=1)
 
 
 def soft_decode(penalty: np.ndarray):
@@ -839,8 +902,8 @@ def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: 
     readings, _, labels, weight = _slot_readings(
         values, z_frames, t_ms, phase, frame_ms, coverage=True
     )
-    slots = _per_slot(readings, (labels + k0) % N_SLOTS, weight)
-    numbers, reasons, n_erased, margin = _classify(slots, min_contrast)
+    slots, repeat_spread = _per_slot(readings, (labels + k0) % N_SLOTS, weight)
+    numbers, reasons, n_erased, margin = _classify(slots, min_contrast, repeat_spread)
     position = _positions(tracks, n)
     detections = _dedupe(numbers, reasons, n_erased, margin, position)
     stats["decoded"] = len(detections)

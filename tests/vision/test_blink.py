@@ -276,8 +276,8 @@ def test_soft_decoding_resolves_ambiguous_symbols_but_never_picks_another_number
     rows = np.arange(len(numbers))
     decoded, _, _ = blink.soft_decode(_clean_penalty(colours))
     np.testing.assert_array_equal(decoded, numbers)
-    # slots of three different symbols nearly ambiguous and another colour a little likelier in
-    # one of them (the hard decoder gives up: three erasures), or two symbols ambiguous and both
+    # slots of three different symbols unclear (the hard decoder gives up: three erasures), in
+    # one of them another colour even a little likelier; or two symbols ambiguous and both
     # leaning the wrong way (one check left): the code resolves them
     for n_ambiguous, n_leaning in ((3, 1), (2, 2)):
         pen = _clean_penalty(colours)
@@ -286,9 +286,9 @@ def test_soft_decoding_resolves_ambiguous_symbols_but_never_picks_another_number
             for k, slot in enumerate(2 * symbols + rng.integers(0, 2, n_ambiguous)):
                 other = (colours[i, slot] + rng.integers(1, 6)) % 6
                 low, high = rng.uniform(0.0, 0.5), rng.uniform(0.5, 1.0)
-                pen[i, slot, other], pen[i, slot, colours[i, slot]] = (
-                    (low, high) if k < n_leaning else (high, low)
-                )
+                if k >= n_leaning:
+                    low, high = rng.uniform(4.0, 6.0), rng.uniform(0.0, 0.5)
+                pen[i, slot, other], pen[i, slot, colours[i, slot]] = low, high
         decoded, _, _ = blink.soft_decode(pen)
         assert ((decoded == numbers) | (decoded == -1)).all()
         assert (decoded == numbers).mean() > 0.99
@@ -391,3 +391,46 @@ def test_two_erasures_must_fit_the_decoded_number():
     assert ((decoded == -1) | (decoded == numbers)).all()
     assert (decoded[fits] == numbers[fits]).mean() > 0.85
     assert (decoded[~fits] == numbers[~fits]).mean() < 0.15  # about 0.55 without the fit test
+
+
+def test_crowd_colour_model_learns_how_colours_look_in_decoded_blobs():
+    rng = np.random.default_rng(13)
+    numbers = rng.choice(blink.N_NUMBERS, 2500, replace=False)
+    bits = blink.pattern_bits(numbers)[:, 2:].astype(np.float64)
+    colours = _data_colours(numbers)
+    # lossy video: blue bleeds into green-only slots and fades in cyan ones, so green and
+    # cyan read about 0.4 and 0.65 blue: only a model of the crowd tells them apart reliably
+    z = bits.copy()
+    z[..., 2] = np.where(colours == 1, 0.4, np.where(colours == 4, 0.65, z[..., 2]))
+    z += rng.normal(0, 0.04, z.shape)
+    contrast = np.full((len(numbers), 3), 500.0)
+    decoded = numbers.copy()
+    decoded[:100] = -1  # to be read with the crowd's model
+    rows = np.arange(100)
+    penalty = blink._crowd_penalty(z, contrast, decoded, rows)
+    assert (penalty.argmin(axis=2) == colours[rows]).mean() > 0.99
+    soft, _, _ = blink.soft_decode(penalty)
+    np.testing.assert_array_equal(soft, numbers[rows])
+    # too few decoded blobs to learn from: no model
+    few = np.full(len(numbers), -1)
+    few[:200] = numbers[:200]
+    assert blink._crowd_penalty(z, contrast, few, rows) is None
+
+
+def test_a_pattern_that_changes_between_cycles_gets_no_single_check_decode():
+    rng = np.random.default_rng(14)
+    numbers = rng.choice(blink.N_NUMBERS, 1000, replace=False)
+    readings = blink.pattern_bits(numbers).astype(np.float32) * 1000.0 + 50.0
+    readings[:, [4, 9]] = np.nan  # two symbols unseen: one check left
+    steady = np.zeros_like(readings)
+    with np.errstate(invalid="ignore"):  # unseen slots have no distances (as in decode_frames)
+        decoded, _, n_erased, _ = blink._classify(readings, 60.0, steady)
+        np.testing.assert_array_equal(decoded, numbers)
+        assert (n_erased == 2).all()
+        changed = steady.copy()
+        changed[:, 14, 1] = 900.0  # slot 14 read twice, once with green and once without
+        decoded, reasons, _, _ = blink._classify(readings, 60.0, changed)
+    assert (decoded == -1).all() and set(reasons) == {"unsteady_repeat"}
+    full = blink.pattern_bits(numbers).astype(np.float32) * 1000.0 + 50.0
+    decoded, _, _, _ = blink._classify(full, 60.0, changed)  # three checks: still decoded
+    np.testing.assert_array_equal(decoded, numbers)
