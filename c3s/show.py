@@ -65,6 +65,7 @@ ERROR_TTL_S = 3600
 # Track table chunks stay well under Redis's 512 MB value limit and do not stall it while written.
 TRACK_CHUNK_BYTES = 8 * 1024 * 1024
 KEY_PREFIX = "c3s:show"
+BIGINT_MAX, INTEGER_MAX = 2**63 - 1, 2**31 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -731,6 +732,8 @@ class ShowReader:
         return self._cache
 
     def state(self, scene_id: int) -> SceneState | None:
+        if not 0 < scene_id <= BIGINT_MAX:  # no such id can exist (and PostgreSQL would refuse it)
+            return None
         row = self.reads.state_row(scene_id)
         if row is None:
             return None
@@ -837,6 +840,8 @@ class ShowReader:
                             "are being built; ask again in a moment")
 
     def pixel_status(self, scene_id: int, number: int) -> str | None:
+        if not 0 <= number <= INTEGER_MAX:
+            return None
         row = self.reads.query(_PIXEL_SQL, (scene_id, number))
         return None if row is None else row[0]
 

@@ -438,3 +438,12 @@ def test_a_light_show_check_leaves_the_frames_out(stage):
     assert "frames" not in light and light == {k: v for k, v in full.items() if k != "frames"}
     flask_only = Client(stage["app"].wsgi_app.wsgi_app)
     assert flask_only.get(f"{url}?frames=0").get_json() == light
+
+
+def test_ids_no_database_could_hold_are_simply_not_found(stage):
+    client, scene = stage["client"], stage["scene"]
+    flask_only = Client(stage["app"].wsgi_app.wsgi_app)
+    for path in ("/api/scenes/13245249474666092544/pixels/58/track", "/api/scenes/99999999999999999999/show",
+                 f"/api/scenes/{scene}/pixels/99999999999999/color"):
+        for answer in (client.get(path), flask_only.get(path)):
+            assert answer.status_code == 404, path
