@@ -26,23 +26,30 @@ Why this layout:
   5 pairs are invalid). The 7 symbols are a Reed-Solomon [7, 4] codeword over GF(31) (minimum
   distance 4 symbols) plus a fixed offset. The 4 message symbols are the base-31 digits of the
   number, so numbers 0 .. 131,071 (2**17) are supported; the range itself is a further check.
-  The decoder fills at most 2 erased symbols and never corrects errors: with no erasures, three
-  check symbols must agree (a random colour sequence passes with probability about 1 in 10**5
-  before the marker and colour checks); any single wrong symbol is always detected even when two
-  symbols were erased.
+  The decoder fills at most 2 erased symbols and never corrects clear errors: with no erasures,
+  three check symbols must agree (a random colour sequence passes with probability about 1 in
+  10**5 before the marker and colour checks); any single clearly wrong symbol is always detected
+  even when two symbols were erased. Soft decoding may overrule at most 2 symbols, only where
+  their readings were nearly ambiguous, and only when every other codeword is clearly less likely.
 
 The decoder
 -----------
-:func:`decode_frames` streams frames (memory holds per-blob time series, never frames): blobs are
-detected on the first frame and re-detected now and then, followed under global drift (median
-shift of all blobs), measured in a small window (per-channel sums and a centroid). At the end it
-recovers slot boundaries (least within-slot variance over the crowd), the cycle phase (the
-white-then-black marker over the crowd), hides frames where a blob went dark outside the black
-slot (occlusion), reads each blob's 16 slots, normalises them by the blob's own per-channel off/on
-levels (two-means), and classifies each data slot against colour templates learnt from the crowd
-and then refined per blob (a linear colour response fitted on the blob's own slots: tiny blobs in
-4:2:0 video lose chroma and gain clipped colour bleed). Unclear slots become erasures; the
-Reed-Solomon check accepts a number only if a check symbol confirms it. Positions are
+:func:`decode_frames` streams frames (memory holds per-blob time series and, until the first
+detection, the frames of the first ~140 ms): blobs are detected on the per-pixel maximum of those
+opening frames and re-detected now and then, followed under global drift (median shift of all
+blobs), measured in a small window (per-channel sums and a centroid). At the end it recovers slot
+boundaries (least within-slot variance over the crowd), the cycle phase (the white-then-black
+marker over the crowd), hides frames where a blob went dark outside the black slot (occlusion),
+reads each blob's 16 slots (a slot seen in two cycles: the better-covered, undimmed repeats),
+normalises them by the blob's own per-channel off/on levels (two-means), and classifies each data
+slot against colour templates learnt from the crowd and then refined per blob (a linear colour
+response fitted on the blob's own slots: tiny blobs in 4:2:0 video lose chroma and gain clipped
+colour bleed). Unclear slots become erasures; the Reed-Solomon check accepts a number only if a
+check symbol confirms it, and a decode resting on one check symbol must also be the soft
+decoder's choice. Blobs refused for erasures or a failed check get a soft-decision pass
+(:func:`soft_decode`, per-channel noise of the blob's own fit), then one with a colour model
+learnt from the crowd's decoded blobs of similar brightness. A blob whose repeated slots changed
+between cycles (no phone does that) gets no decode that rests on one check symbol. Positions are
 intensity-weighted centroids in the coordinates of the first frame (drift removed).
 
 Assumptions: phones follow the server clock within about +-15 ms; the camera drift is mainly a
@@ -984,8 +991,9 @@ def decode_frames(
     Parameters
     ----------
     frames : iterable of np.ndarray, each (height, width, 3) uint8
-        Consumed once, lazily; frames are never stored, so memory is bounded by the number of
-        blobs times frames (a few floats each), not by image size times frames.
+        Consumed once, lazily; only the opening frames (about 140 ms, at most 8) are held until
+        the first detection, so memory is bounded by the number of blobs times frames (a few
+        floats each) plus those few frames, not by image size times frames.
     timestamps_ms : iterable of float, optional
         Capture time of each frame in milliseconds (any origin, strictly increasing). Takes
         precedence over ``fps``.
