@@ -722,6 +722,7 @@ class ShowReader:
         self._timelines: dict[tuple[int, str], Timeline] = {}
         self._frame_maps: dict[tuple[int, str, int], bytes] = {}
         self._chunks: dict[tuple[int, str, int], bytes] = {}
+        self._frames_bodies: dict[tuple[int, str], bytes] = {}
         self._chunk_bytes = 0
         self._lock = threading.Lock()
 
@@ -783,6 +784,15 @@ class ShowReader:
             timeline = Timeline.of((r[0], r[1]) for r in rows)
             self._remember(self._timelines, key, timeline, self.MAX_BUILDS)
         return timeline
+
+    def frames_body(self, state: SceneState) -> bytes:
+        """The timeline's frame list as JSON, serialised once per version."""
+        key = (state.scene_id, state.version)
+        body = self._frames_bodies.get(key)
+        if body is None:
+            body = json.dumps(self.timeline(state).frames_json(), separators=(",", ":")).encode()
+            self._remember(self._frames_bodies, key, body, self.MAX_BUILDS)
+        return body
 
     def frame_map(self, maps: ShowMaps, frame: int) -> bytes | None:
         key = (maps.scene_id, maps.version, frame)
@@ -856,6 +866,7 @@ class ShowReader:
             self._timelines.clear()
             self._frame_maps.clear()
             self._chunks.clear()
+            self._frames_bodies.clear()
             self._chunk_bytes = 0
 
     def _remember(self, store: dict, key, value, limit: int) -> None:

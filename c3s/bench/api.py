@@ -35,6 +35,7 @@ import sys
 import time
 import uuid
 from array import array
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
@@ -49,6 +50,16 @@ SCENE = (160.0, 90.0)
 TARGET_POLLS_PER_S_PER_CORE = 3000
 TARGET_P99_MS = 25.0
 WORKERS, THREADS, CONNECTIONS = 2, 4, 16
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """How gunicorn serves and how hard the load generator pushes."""
+
+    worker_class: str = "gthread"
+    workers: int = WORKERS
+    threads: int = THREADS
+    connections: int = CONNECTIONS
 N_TOKENS = 4096
 
 
@@ -192,8 +203,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(env: dict, port: int, cpus: set[int], log_path: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS),
+def _start_server(env: dict, port: int, cpus: set[int], log_path: Path, plan: ServerPlan) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "-w", str(plan.workers), "-k", plan.worker_class,
+               "--threads", str(plan.threads),
                "--keep-alive", "30", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
                "--error-logfile", str(log_path), "c3s.bench.api:bench_app()"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -382,8 +394,8 @@ class _LoadGenerator:
 
 
 def _run_phase(name: str, port: int, requests: list[str], cpus: set[int], cpu: _Cpu,
-               seconds: float, warmup_s: float, server_cores: int) -> dict:
-    spec = {"port": port, "connections": CONNECTIONS, "seconds": seconds, "warmup_s": warmup_s,
+               seconds: float, warmup_s: float, server_cores: int, connections: int) -> dict:
+    spec = {"port": port, "connections": connections, "seconds": seconds, "warmup_s": warmup_s,
             "requests": requests}
     loader = subprocess.Popen([sys.executable, "-m", "c3s.bench.api"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
@@ -498,7 +510,7 @@ def _phase_requests(scene_id: int, tokens: list[str]) -> dict[str, list[str]]:
     }
 
 
-def run(*, quick: bool, seconds: float | None) -> dict:
+def run(*, quick: bool, seconds: float | None, plan: ServerPlan = ServerPlan()) -> dict:
     import tempfile
 
     import redis
@@ -528,13 +540,13 @@ def run(*, quick: bool, seconds: float | None) -> dict:
             env = {**os.environ, "C3S_DATABASE_URL": url, "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": instance,
                    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
             env.pop("C3S_BROKER_URL", None)
-            process = _start_server(env, port, server_cpus, Path(instance) / "gunicorn.log")
+            process = _start_server(env, port, server_cpus, Path(instance) / "gunicorn.log", plan)
             cpu = _Cpu(process.pid, url, redis_client)
             phases = {}
             for name, requests in _phase_requests(scene_id, tokens).items():
                 print(f"loading {name} for {seconds:g} s", file=sys.stderr)
                 phases[name] = _run_phase(name, port, requests, loader_cpus, cpu, seconds, warmup_s,
-                                          server_cores)
+                                          server_cores, plan.connections)
     finally:
         if process is not None:
             _stop_server(process)
@@ -568,9 +580,8 @@ def run(*, quick: bool, seconds: float | None) -> dict:
                          and poll["p99_ms"] <= TARGET_P99_MS and poll["errors"] == 0),
         "phases": phases,
         "stadium": stadium(phases),
-        "server": {"gunicorn_worker": "gthread", "workers": WORKERS, "threads": THREADS,
-                   "cores": server_cores, "cpus": sorted(server_cpus), "loader_cpus": sorted(loader_cpus),
-                   "machine_cpus": len(cpus), "connections": CONNECTIONS},
+        "server": {**asdict(plan), "cores": server_cores, "cpus": sorted(server_cpus),
+                   "loader_cpus": sorted(loader_cpus), "machine_cpus": len(cpus)},
         "scene": {"pixels": N_PIXELS, "frames": N_FRAMES, "frame_ms": FRAME_MS, "frame_px": list(FRAME_SIZE),
                   "build_s": build.seconds, "maps_version": build.version},
         "seconds": seconds,
@@ -588,9 +599,15 @@ def run(*, quick: bool, seconds: float | None) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quick", is_flag=True, help="3 s per phase instead of 10, for a smoke run.")
 @click.option("--seconds", type=click.FloatRange(0.5, 600), default=None, help="Seconds measured per phase.")
-def command(as_json: bool, quick: bool, seconds: float | None) -> None:
+@click.option("--worker-class", type=click.Choice(["gthread", "sync"]), default="gthread", show_default=True)
+@click.option("--workers", type=click.IntRange(2, 64), default=WORKERS, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=THREADS, show_default=True)
+@click.option("--connections", type=click.IntRange(1, 1024), default=CONNECTIONS, show_default=True,
+              help="Keep-alive connections of the load generator, one request in flight each.")
+def command(as_json: bool, quick: bool, seconds: float | None, worker_class: str, workers: int, threads: int,
+            connections: int) -> None:
     """Poll and track endpoints under load (gunicorn, PostgreSQL, Redis) vs a plain ORM route."""
-    result = run(quick=quick, seconds=seconds)
+    result = run(quick=quick, seconds=seconds, plan=ServerPlan(worker_class, workers, threads, connections))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

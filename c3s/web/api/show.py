@@ -256,12 +256,14 @@ def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
         maps, _ = _not_ready(app, reader, state)
         ready = maps is not None
     moment = moment_at(timeline, state.status, state.start_ms, state.loop, now_ms())
-    body = {"status": state.status, "start_ms": state.start_ms, "loop": state.loop,
-            "total_ms": timeline.total_ms, "maps_version": state.version, "phase": moment.phase,
-            "maps_ready": ready}
-    if (frames or "").lower() not in ("0", "false", "no"):
-        body["frames"] = timeline.frames_json()
-    return _reply(200, json.dumps(body, separators=(",", ":")).encode(), Cache_Control="no-cache")
+    head = json.dumps({"status": state.status, "start_ms": state.start_ms, "loop": state.loop,
+                       "total_ms": timeline.total_ms, "maps_version": state.version, "phase": moment.phase,
+                       "maps_ready": ready}, separators=(",", ":")).encode()
+    if (frames or "").lower() in ("0", "false", "no"):
+        return _reply(200, head, Cache_Control="no-cache")
+    # The frame list never changes under a version: serialised once, however long the show.
+    body = head[:-1] + b',"frames":' + reader.frames_body(state) + b"}"
+    return _reply(200, body, Cache_Control="no-cache")
 
 
 def _flask(reply: Reply) -> Response:
