@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from array import array
@@ -62,6 +63,9 @@ SUPERSEDED_TTL_S = 60
 # A queued build that never started (broker restarted, worker lost) stops blocking new ones then.
 PENDING_TTL_S = 120
 ERROR_TTL_S = 3600
+# A reader asks for a missing build at most this often per version (the pending flag coalesces
+# across processes; this spares Redis the asking).
+QUEUE_RETRY_S = 1.0
 # Track table chunks stay well under Redis's 512 MB value limit and do not stall it while written.
 TRACK_CHUNK_BYTES = 8 * 1024 * 1024
 KEY_PREFIX = "c3s:show"
@@ -620,8 +624,8 @@ _STATE_SQL = ("SELECT status, (extract(epoch FROM show_start_at) * 1000)::bigint
               " FROM scenes WHERE id = $1")
 _FRAMES_SQL = "SELECT id, duration_ms FROM frames WHERE scene_id = %s ORDER BY position"
 _PIXEL_SQL = "SELECT status FROM pixels WHERE scene_id = %s AND number = %s"
-_COUNTS_SQL = ("SELECT (SELECT count(*) FROM frames WHERE scene_id = %s),"
-               " (SELECT count(*) FROM pixels WHERE scene_id = %s AND status = 'located')")
+_CONTENT_SQL = ("SELECT EXISTS (SELECT 1 FROM frames WHERE scene_id = %s),"
+                " EXISTS (SELECT 1 FROM pixels WHERE scene_id = %s AND status = 'located')")
 
 
 class _PostgresReads:
@@ -723,6 +727,8 @@ class ShowReader:
         self._frame_maps: dict[tuple[int, str, int], bytes] = {}
         self._chunks: dict[tuple[int, str, int], bytes] = {}
         self._frames_bodies: dict[tuple[int, str], bytes] = {}
+        self._reasons: dict[tuple[int, str], tuple[str, str]] = {}
+        self._queued: dict[tuple[int, str], float] = {}
         self._chunk_bytes = 0
         self._lock = threading.Lock()
 
@@ -836,18 +842,28 @@ class ShowReader:
         return piece if len(piece) == width else None
 
     def why_not_ready(self, state: SceneState) -> tuple[str, str]:
-        """Why this version has no maps: ("no_frames" | "no_pixels" | "failed" | "building", message)."""
-        frames, located = self.reads.query(_COUNTS_SQL, (state.scene_id, state.scene_id))
+        """Why this version has no maps: ("no_frames" | "no_pixels" | "failed" | "building", message).
+        Every reason but "building" holds for the version's whole life, so it is asked once: a
+        stadium polling through a rebuild costs no more than polling a built show."""
+        key = (state.scene_id, state.version)
+        known = self._reasons.get(key)
+        if known is not None:
+            return known
+        frames, located = self.reads.query(_CONTENT_SQL, (state.scene_id, state.scene_id))
+        error = None if not (frames and located) else self._cached(
+            lambda: self.cache.get(_key(state.scene_id, state.version, "error")))
         if not frames:
-            return "no_frames", (f"scene {state.scene_id} has no frames to show: upload an image, a GIF "
-                                 "or a video first")
-        if not located:
-            return "no_pixels", f"no pixel of scene {state.scene_id} is located yet, so nothing can show"
-        error = self._cached(lambda: self.cache.get(_key(state.scene_id, state.version, "error")))
-        if error is not None:
-            return "failed", error.decode()
-        return "building", (f"the colour maps of scene {state.scene_id} for its current layout and frames "
-                            "are being built; ask again in a moment")
+            reason = "no_frames", (f"scene {state.scene_id} has no frames to show: upload an image, a GIF "
+                                   "or a video first")
+        elif not located:
+            reason = "no_pixels", f"no pixel of scene {state.scene_id} is located yet, so nothing can show"
+        elif error is not None:
+            reason = "failed", error.decode()
+        else:
+            return "building", (f"the colour maps of scene {state.scene_id} for its current layout and "
+                                "frames are being built; ask again in a moment")
+        self._remember(self._reasons, key, reason, 4 * self.MAX_BUILDS)
+        return reason
 
     def pixel_status(self, scene_id: int, number: int) -> str | None:
         if not 0 <= number <= INTEGER_MAX:
@@ -855,8 +871,13 @@ class ShowReader:
         row = self.reads.query(_PIXEL_SQL, (scene_id, number))
         return None if row is None else row[0]
 
-    def queue_build(self, scene_id: int, send: Callable[[str, int], None]) -> bool:
-        return self._cached(lambda: queue_build(self.cache, scene_id, send))
+    def queue_build(self, state: SceneState, send: Callable[[str, int], None]) -> bool:
+        """:func:`queue_build`, tried at most once a second per version by this process."""
+        key, now = (state.scene_id, state.version), time.monotonic()
+        if now - self._queued.get(key, -math.inf) < QUEUE_RETRY_S:
+            return False
+        self._remember(self._queued, key, now, 4 * self.MAX_BUILDS)
+        return self._cached(lambda: queue_build(self.cache, state.scene_id, send))
 
     def forget(self) -> None:
         """Drop what this process holds (tests; a Redis flush)."""
@@ -867,6 +888,8 @@ class ShowReader:
             self._frame_maps.clear()
             self._chunks.clear()
             self._frames_bodies.clear()
+            self._reasons.clear()
+            self._queued.clear()
             self._chunk_bytes = 0
 
     def _remember(self, store: dict, key, value, limit: int) -> None:

@@ -110,7 +110,7 @@ def _not_ready(app: Flask, reader: ShowReader, state: SceneState) -> tuple[ShowM
     reason, message = reader.why_not_ready(state)
     if reason == "building":
         try:
-            if reader.queue_build(state.scene_id, build_sender(app)):
+            if reader.queue_build(state, build_sender(app)):
                 maps = reader.maps(state)
                 if maps is not None:
                     return maps, None
