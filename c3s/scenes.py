@@ -22,7 +22,9 @@ EDITABLE_FIELDS = (
 def get_scene(session: Session, scene_id: int, *, for_update: bool = False) -> Scene:
     statement = select(Scene).where(Scene.id == scene_id)
     if for_update:
-        statement = statement.with_for_update()
+        # Lock the scene row only: the method is joined eagerly, and PostgreSQL cannot lock the
+        # nullable side of an outer join.
+        statement = statement.with_for_update(of=Scene)
     scene = session.scalar(statement)
     if scene is None:
         raise NotFound(f"scene {scene_id} does not exist")

@@ -88,3 +88,13 @@ def test_scene_cannot_shrink_below_located_pixels(client, session):
     refused = client.patch(f"/api/scenes/{scene['id']}", json={"width": 80}, headers=auth(owner))
     assert refused.status_code == 409 and "shrink" in refused.json["message"]
     assert client.patch(f"/api/scenes/{scene['id']}", json={"width": 120}, headers=auth(owner)).status_code == 200
+
+
+def test_a_scene_row_can_be_locked_on_postgresql(client, session):
+    from c3s import scenes
+
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    locked = scenes.get_scene(session, scene["id"], for_update=True)
+    assert locked.id == scene["id"] and locked.method.code == "qr"
+    session.rollback()

@@ -10,6 +10,7 @@ from c3s import frames, scenes
 from c3s.errors import Forbidden
 from c3s.models import Method, Pixel, Scene
 from c3s.permissions import has_permission, require
+from c3s.show import request_build
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, read_db_session, services
 from c3s.web.schemas import (
@@ -125,6 +126,7 @@ def leave(scene_id: int):
     session = db_session()
     pixel = scenes.leave(session, current_user(), scenes.get_scene(session, scene_id))
     session.commit()
+    request_build(scene_id)  # a located pixel left: rebuild the maps now, not at the next poll
     return pixel
 
 
@@ -178,6 +180,7 @@ def exclude(scene_id: int, number: int, body):
     pixel = scenes.exclude(session, current_user(), scenes.get_scene(session, scene_id), number,
                            body["reason"])
     session.commit()
+    request_build(scene_id)  # the excluded pixel goes dark as soon as the maps are rebuilt
     return pixel
 
 
