@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages C3S needs (zbar for pyzbar, Chromium for browser tests,
-# PostgreSQL client tools for backups, shellcheck for ops scripts). Needs root; otherwise
-# it only reports what is missing.
+# PostgreSQL client tools for backups, shellcheck, systemd-analyze and node to check the ops
+# files). Needs root; otherwise it only reports what is missing.
 set -euo pipefail
 
-packages=(libzbar0 chromium postgresql-client shellcheck)
+packages=(libzbar0 chromium postgresql-client shellcheck systemd nodejs)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -59,7 +59,7 @@ def test_ops_scripts_are_executable_and_strict():
 def test_systemd_units_verify_cleanly(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+        pytest.fail("systemd-analyze is not installed (make test installs systemd via ops/dev/system-deps.sh)")
     # Point the units at this checkout so the ExecStart binaries exist; any warning fails.
     units = []
     for source, name in ((WORKERS / "systemd/c3s-api.service", "c3s-api.service"),
@@ -173,7 +173,7 @@ def test_mongod_conf_and_init_script_describe_the_same_replica_set():
 def test_init_replica_set_script_parses_as_javascript():
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed (make test installs nodejs via ops/dev/system-deps.sh)")
     result = subprocess.run([node, "--check", str(OPS / "mongo/init-replica-set.js")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
