@@ -139,8 +139,9 @@ def _expired(state: SceneState) -> Reply:
                   {"reason": "building", "maps_version": state.version}, Retry_After=str(RETRY_AFTER_S))
 
 
-def _pixel_maps(app: Flask, scene_id: int, number: int) -> tuple[SceneState, ShowMaps, int] | Reply:
-    """The scene's state, its current maps and the pixel's row in them, or the error reply."""
+def _current_maps(app: Flask, scene_id: int):
+    """(reader, state, maps) for the scene's current version, or the error reply (no such
+    scene; maps not built yet, a build queued)."""
     reader = reader_of(app)
     state = reader.state(scene_id)
     if state is None:
@@ -150,6 +151,15 @@ def _pixel_maps(app: Flask, scene_id: int, number: int) -> tuple[SceneState, Sho
         maps, reply = _not_ready(app, reader, state)
         if reply is not None:
             return reply
+    return reader, state, maps
+
+
+def _pixel_maps(app: Flask, scene_id: int, number: int) -> tuple[SceneState, ShowMaps, int] | Reply:
+    """The scene's state, its current maps and the pixel's row in them, or the error reply."""
+    found = _current_maps(app, scene_id)
+    if isinstance(found, Reply):
+        return found
+    reader, state, maps = found
     row = maps.row_of(number)
     if row < 0:
         return _not_shown(reader, scene_id, number)
@@ -492,15 +502,10 @@ def frame_map(scene_id: int, frame_id: int):
 
 @_guarded
 def _map_reply(app: Flask, scene_id: int, frame_id: int) -> Reply:
-    reader = reader_of(app)
-    state = reader.state(scene_id)
-    if state is None:
-        return _error(404, f"scene {scene_id} does not exist")
-    maps = reader.maps(state)
-    if maps is None:
-        maps, reply = _not_ready(app, reader, state)
-        if reply is not None:
-            return reply
+    found = _current_maps(app, scene_id)
+    if isinstance(found, Reply):
+        return found
+    reader, state, maps = found
     if frame_id not in maps.timeline.frame_ids:
         return _error(404, f"scene {scene_id} has no frame {frame_id}")
     data = reader.frame_map(maps, maps.timeline.frame_ids.index(frame_id))
