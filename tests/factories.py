@@ -56,3 +56,28 @@ def multipart(**fields) -> dict:
               for k, v in fields.items()}
     boundary, body = encode_multipart(values)
     return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
+
+
+QUADRANTS = [((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)),
+             ((0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 0, 0))]
+
+
+def quadrant_frame(colors, width: int, height: int):
+    """RGB frame (height, width, 3): top-left, top-right, bottom-left, bottom-right quadrants."""
+    import numpy as np
+
+    frame = np.empty((height, width, 3), np.uint8)
+    h, w = height // 2, width // 2
+    frame[:h, :w], frame[:h, w:], frame[h:, :w], frame[h:, w:] = colors
+    return frame
+
+
+def png(frame) -> bytes:
+    """PNG bytes of an RGB frame."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -5,12 +5,10 @@ change makes the old maps unservable at once and the worker builds the new ones.
 
 from __future__ import annotations
 
-import io
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from c3s import show
@@ -20,29 +18,19 @@ from c3s.vision.colormap import ColorMapper
 from c3s.vision.crowd import render_crowd
 from c3s.vision.qrcode import parse_payload
 from c3s.web.api.show import unpack_track
-from tests.factories import auth, make_scene, make_user, multipart
+from tests import factories
+from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
 from tests.tasks.test_locate_qr import jpeg, upload, wait_for
 
 pytestmark = pytest.mark.slow
 
 SCENE_W, SCENE_H = 12.0, 8.0
 FRAME_W, FRAME_H = 240, 160
-QUADRANTS = [((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)),
-             ((0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 0, 0))]
 FRAME_MS = 60_000
 
 
 def quadrant_frame(colors) -> np.ndarray:
-    frame = np.empty((FRAME_H, FRAME_W, 3), np.uint8)
-    h, w = FRAME_H // 2, FRAME_W // 2
-    frame[:h, :w], frame[:h, w:], frame[h:, :w], frame[h:, w:] = colors
-    return frame
-
-
-def png(frame: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return factories.quadrant_frame(colors, FRAME_W, FRAME_H)
 
 
 def hex_of(rgb) -> str:

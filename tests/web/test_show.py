@@ -4,13 +4,11 @@ the frame's at each pixel, every phase of a show, stale maps never served, and b
 
 from __future__ import annotations
 
-import io
 import json
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
 from sqlalchemy import update
 from werkzeug.test import Client
 
@@ -18,27 +16,16 @@ from c3s import show
 from c3s.models import Pixel, Scene, User, utcnow
 from c3s.vision.colormap import ColorMapper, unpack_color_map
 from c3s.web.api.show import unpack_track
-from tests.factories import auth, make_scene, make_user, multipart
+from tests import factories
+from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
 
 SCENE_W, SCENE_H = 100.0, 50.0
 FRAME_W, FRAME_H = 200, 100
-QUADRANTS = [((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)),
-             ((0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 0, 0))]
 MINUTE = 60_000
 
 
 def quadrant_frame(colors) -> np.ndarray:
-    """RGB frame: top-left, top-right, bottom-left, bottom-right quadrants."""
-    frame = np.empty((FRAME_H, FRAME_W, 3), np.uint8)
-    h, w = FRAME_H // 2, FRAME_W // 2
-    frame[:h, :w], frame[:h, w:], frame[h:, :w], frame[h:, w:] = colors
-    return frame
-
-
-def png(frame: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return factories.quadrant_frame(colors, FRAME_W, FRAME_H)
 
 
 def grid_positions() -> list[tuple[float, float]]:
