@@ -47,8 +47,10 @@ def pending_files(store: FrameStore) -> Iterator[PendingFiles]:
 def media_limits(max_pixels: int):
     from c3s.vision.media import MediaLimits
 
+    # A crowd of 100,000 phones is a few hundred pixels across: frames are stored at most 1280 px
+    # on their long side, which loses nothing a crowd can show and bounds an upload's memory.
     return MediaLimits(max_frames=3600, max_pixels=max_pixels, max_total_duration_ms=30 * 60 * 1000,
-                       max_fps=30.0)
+                       max_fps=30.0, max_side_px=1280, max_total_bytes=1024**3)
 
 
 def add_frames(session: Session, pending: PendingFiles, user: User, scene: Scene, *, data: bytes,

@@ -67,15 +67,23 @@ class MediaLimits:
     max_pixels : width x height of one frame, checked from the header before decoding.
     max_total_duration_ms : sum of frame durations.
     max_fps : faster media is subsampled in time to at most this many frames per second.
+    max_side_px : frames larger than this on their long side are scaled down (area average) as
+        they are decoded; None keeps them as they are.
+    max_total_bytes : decoded RGB bytes of all kept frames together (after scaling), so a long
+        high-resolution video is refused before it fills the memory of the process decoding it.
     """
 
     max_frames: int = 600
     max_pixels: int = 3840 * 2160
     max_total_duration_ms: int = 10 * 60 * 1000
     max_fps: float = 30.0
+    max_side_px: int | None = None
+    max_total_bytes: int = 2 * 1024**3
 
     def __post_init__(self):
-        for name in ("max_frames", "max_pixels", "max_total_duration_ms", "max_fps"):
+        if self.max_side_px is not None and self.max_side_px < 16:
+            raise ValueError(f"MediaLimits.max_side_px must be at least 16, got {self.max_side_px!r}")
+        for name in ("max_frames", "max_pixels", "max_total_duration_ms", "max_fps", "max_total_bytes"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"MediaLimits.{name} must be positive, got {getattr(self, name)!r}")
 
@@ -280,6 +288,16 @@ def _duration_message(duration_ms: float, limits: MediaLimits) -> str:
     )
 
 
+def _fit_side(image: np.ndarray, max_side_px: int | None) -> np.ndarray:
+    """Scale an RGB frame down (area average) so its long side is at most ``max_side_px``."""
+    height, width = image.shape[:2]
+    if max_side_px is None or max(height, width) <= max_side_px:
+        return image
+    scale = max_side_px / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _limit_and_subsample(timed, limits: MediaLimits) -> list[DecodedFrame]:
     """Apply the frame-rate, count and duration limits while frames are being decoded.
 
@@ -287,7 +305,7 @@ def _limit_and_subsample(timed, limits: MediaLimits) -> list[DecodedFrame]:
     frame's time goes to the kept frame before it, so the total duration is unchanged.
     """
     gate = _FpsGate(limits.max_fps)
-    images, starts, clock_ms = [], [], 0.0
+    images, starts, clock_ms, total_bytes = [], [], 0.0, 0
     for image, duration_ms in timed:
         if image is not None and gate.admits(clock_ms):
             if len(images) == limits.max_frames:
@@ -296,6 +314,13 @@ def _limit_and_subsample(timed, limits: MediaLimits) -> list[DecodedFrame]:
                     f"{limits.max_fps:g} per second are kept); shorten it",
                     413,
                 )
+            image = _fit_side(image, limits.max_side_px)
+            total_bytes += image.nbytes
+            if total_bytes > limits.max_total_bytes:
+                raise MediaError(
+                    f"the media decodes to more than {limits.max_total_bytes // 1024**2} MiB of frames "
+                    f"({len(images) + 1} frames of {image.shape[1]} x {image.shape[0]} so far); "
+                    "shorten it or lower its frame rate", 413)
             images.append(image)
             starts.append(clock_ms)
         clock_ms += duration_ms

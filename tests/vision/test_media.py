@@ -184,3 +184,18 @@ def test_animated_webp_keeps_its_durations():
     decoded = decode_media(buffer.getvalue(), limits=LIMITS)
     assert [f.duration_ms for f in decoded] == [120, 300]
     assert [tuple(f.image[0, 0]) for f in decoded] == [(255, 0, 0), (0, 255, 0)]
+
+
+def test_large_frames_are_scaled_down_by_area_average():
+    image = np.zeros((400, 1000, 3), np.uint8)
+    image[:, ::2] = 255  # one-pixel stripes average to mid grey, never alias to black or white
+    frames = decode_media(png_bytes(image), limits=MediaLimits(max_side_px=250))
+    assert frames[0].image.shape == (100, 250, 3)
+    assert 120 <= frames[0].image.mean() <= 135
+
+
+def test_media_that_decodes_to_too_many_bytes_answers_413(tmp_path):
+    data = mp4_bytes(tmp_path, n_frames=20, fps=10)
+    with pytest.raises(MediaError, match="MiB of frames") as refused:
+        decode_media(data, limits=MediaLimits(max_total_bytes=64 * 48 * 3 * 5))
+    assert refused.value.status == 413
