@@ -81,3 +81,33 @@ def png(frame) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(frame).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def photo_anchors(photo, *, offset: float = 1.0) -> list[dict]:
+    """A rendered crowd photo's reference codes as scene anchors, shifted by `offset` so the
+    stand lies inside a scene starting at 0."""
+    from c3s.vision.qrcode import parse_payload
+
+    return [{"key": parse_payload(p).anchor_key, "x": round(x, 4) + offset, "y": round(y, 4) + offset}
+            for p, (x, y) in photo.anchors.items()]
+
+
+def add_photo_pixels(session, photo, *, scene_id: int, width: float, height: float) -> dict:
+    """One committed guest pixel per phone of the photo that shows a pixel code of this scene;
+    returns those phones by pixel number (their truth)."""
+    from c3s.models import Pixel, User
+    from c3s.vision.qrcode import parse_payload
+
+    phones = {}
+    for phone in photo.phones:
+        payload = parse_payload(phone.payload)
+        if phone.kind != "pixel" or payload.scene_id != scene_id:
+            continue
+        user = User(is_guest=True)
+        session.add(user)
+        session.flush()
+        session.add(Pixel(scene_id=scene_id, scene_width=width, scene_height=height, user_id=user.id,
+                          number=payload.number))
+        phones[payload.number] = phone
+    session.commit()
+    return phones

@@ -15,10 +15,9 @@ import redis
 from sqlalchemy import func, select, text
 
 from c3s.locate.jobs import sweep_stale_jobs
-from c3s.models import LocateJob, Observation, Pixel, User
+from c3s.models import LocateJob, Observation, Pixel
 from c3s.tasks import send
 from c3s.vision.crowd import render_crowd
-from c3s.vision.qrcode import parse_payload
 from tests.conftest import (
     BROKER_KEY_PREFIX,
     BROKER_URL,
@@ -29,7 +28,7 @@ from tests.conftest import (
     stop_worker,
     worker_env,
 )
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.factories import add_photo_pixels, auth, make_scene, make_user, multipart, photo_anchors
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -69,18 +68,9 @@ def big_stand(fault_app, session):
     client = fault_app.test_client()
     photo = render_crowd(seed=11, width=4000, height=3000, cols=16, rows=12, module_px=(3.0, 5.0),
                          n_anchors=8, scene_id=1)
-    anchors = [{"key": parse_payload(p).anchor_key, "x": x + 1, "y": y + 1} for p, (x, y) in photo.anchors.items()]
     _, owner = make_user(session, "scene_admin")
-    make_scene(client, owner, width=16.0, height=12.0, anchors=anchors)
-    for phone in photo.phones:
-        payload = parse_payload(phone.payload)
-        if payload.kind == "pixel":
-            user = User(is_guest=True)
-            session.add(user)
-            session.flush()
-            session.add(Pixel(scene_id=1, scene_width=16.0, scene_height=12.0, user_id=user.id,
-                              number=payload.number))
-    session.commit()
+    make_scene(client, owner, width=16.0, height=12.0, anchors=photo_anchors(photo))
+    add_photo_pixels(session, photo, scene_id=1, width=16.0, height=12.0)
     _, observer = make_user(session, ("observer", 1))
     ok, data = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return client, observer, data.tobytes()

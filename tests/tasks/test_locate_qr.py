@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from c3s.models import Observation, Pixel, User
+from c3s.models import Observation, Pixel
 from c3s.tasks import send
 from c3s.vision.crowd import render_crowd
-from c3s.vision.qrcode import parse_payload
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.factories import add_photo_pixels, auth, make_scene, make_user, multipart, photo_anchors
 
 pytestmark = pytest.mark.slow
 
@@ -48,22 +47,11 @@ def stand(worker_app, session):
     client = worker_app.test_client()
     photo = render_crowd(seed=7, width=2000, height=1500, cols=10, rows=7, module_px=(4.0, 6.0),
                          n_anchors=6, n_foreign=3, scene_id=1)
-    anchors = [{"key": parse_payload(p).anchor_key, "x": round(x, 4) + 1, "y": round(y, 4) + 1}
-               for p, (x, y) in photo.anchors.items()]
     _, owner = make_user(session, "scene_admin")
-    scene = make_scene(client, owner, width=12.0, height=8.0, anchors=anchors)
+    scene = make_scene(client, owner, width=12.0, height=8.0, anchors=photo_anchors(photo))
     assert scene["id"] == 1
-    truth = {}
-    for phone in photo.phones:
-        payload = parse_payload(phone.payload)
-        if phone.kind == "pixel" and payload.scene_id == 1:
-            user = User(is_guest=True)
-            session.add(user)
-            session.flush()
-            session.add(Pixel(scene_id=1, scene_width=12.0, scene_height=8.0, user_id=user.id,
-                              number=payload.number))
-            truth[payload.number] = (phone.x_scene + 1, phone.y_scene + 1, phone.visible)
-    session.commit()
+    phones = add_photo_pixels(session, photo, scene_id=1, width=12.0, height=8.0)
+    truth = {n: (p.x_scene + 1, p.y_scene + 1, p.visible) for n, p in phones.items()}
     _, observer = make_user(session, ("observer", 1))
     return client, observer, photo, truth
 

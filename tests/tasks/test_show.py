@@ -12,14 +12,22 @@ import pytest
 from sqlalchemy import select
 
 from c3s import show
-from c3s.models import Pixel, User
+from c3s.models import Pixel
 from c3s.tasks import send
 from c3s.vision.colormap import ColorMapper
 from c3s.vision.crowd import render_crowd
-from c3s.vision.qrcode import parse_payload
 from c3s.web.api.show import unpack_track
 from tests import factories
-from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
+from tests.factories import (
+    QUADRANTS,
+    add_photo_pixels,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    photo_anchors,
+    png,
+)
 from tests.tasks.test_locate_qr import jpeg, upload, wait_for
 
 pytestmark = pytest.mark.slow
@@ -53,20 +61,10 @@ def stand(worker_app, session):
     client = worker_app.test_client()
     photo = render_crowd(seed=7, width=2000, height=1500, cols=10, rows=7, module_px=(4.0, 6.0),
                          n_anchors=6, n_foreign=3, scene_id=1)
-    anchors = [{"key": parse_payload(p).anchor_key, "x": round(x, 4) + 1, "y": round(y, 4) + 1}
-               for p, (x, y) in photo.anchors.items()]
     _, owner = make_user(session, "scene_admin")
-    scene = make_scene(client, owner, width=SCENE_W, height=SCENE_H, anchors=anchors, fit="stretch")
+    scene = make_scene(client, owner, width=SCENE_W, height=SCENE_H, anchors=photo_anchors(photo), fit="stretch")
     assert scene["id"] == 1
-    for phone in photo.phones:
-        payload = parse_payload(phone.payload)
-        if phone.kind == "pixel" and payload.scene_id == 1:
-            user = User(is_guest=True)
-            session.add(user)
-            session.flush()
-            session.add(Pixel(scene_id=1, scene_width=SCENE_W, scene_height=SCENE_H, user_id=user.id,
-                              number=payload.number))
-    session.commit()
+    add_photo_pixels(session, photo, scene_id=1, width=SCENE_W, height=SCENE_H)
     _, observer = make_user(session, ("observer", 1))
     return client, owner, observer, photo, worker_app.extensions["c3s_show"]
 
