@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from c3s.vision import blink
+from c3s.vision.blink import _code as blink_code
+from c3s.vision.blink import _colours as blink_colours
 from c3s.vision.blink_synth import make_clip
 
 MATCH_PX = 2.0
@@ -73,22 +75,22 @@ def test_shifted_or_corrupted_readings_never_decode_to_another_number():
     rng = np.random.default_rng(3)
     numbers = rng.choice(blink.N_NUMBERS, 3000, replace=False)
     ideal = blink.pattern_bits(numbers).astype(np.float32) * 1000.0 + 50.0
-    decoded, reasons, _, _ = blink._classify(ideal, 60.0)
+    decoded, reasons, _, _ = blink_colours._classify(ideal, 60.0)
     np.testing.assert_array_equal(decoded, numbers)
     for shift in range(1, 16):
-        decoded, reasons, _, _ = blink._classify(np.roll(ideal, shift, axis=1), 60.0)
+        decoded, reasons, _, _ = blink_colours._classify(np.roll(ideal, shift, axis=1), 60.0)
         assert (decoded == -1).all()
     # one data slot read as a different valid data colour: always detected (distance 4)
     bad = ideal.copy()
     slot = rng.integers(2, 16, len(numbers))
     rows = np.arange(len(numbers))
     current = bad[rows, slot] > 500
-    alternatives = blink._DATA_BITS[rng.integers(0, 6, len(numbers))].astype(bool)
+    alternatives = blink_code._DATA_BITS[rng.integers(0, 6, len(numbers))].astype(bool)
     same = (alternatives == current).all(axis=1)
-    alternatives[same] = blink._DATA_BITS[(np.argmax(same) + 1) % 6].astype(bool)
+    alternatives[same] = blink_code._DATA_BITS[(np.argmax(same) + 1) % 6].astype(bool)
     bad[rows, slot] = np.where(alternatives, 1050.0, 50.0)
     changed = ~(alternatives == current).all(axis=1)
-    decoded, reasons, _, _ = blink._classify(bad, 60.0)
+    decoded, reasons, _, _ = blink_colours._classify(bad, 60.0)
     assert changed.sum() > 2500
     # rejected, or (when the change made an invalid pair, i.e. a known erasure) repaired
     assert np.isin(decoded[changed], [-1]).sum() > 0.8 * changed.sum()
@@ -98,7 +100,7 @@ def test_shifted_or_corrupted_readings_never_decode_to_another_number():
 def test_reed_solomon_fills_two_erasures_and_detects_a_third_error():
     rng = np.random.default_rng(5)
     numbers = rng.choice(blink.N_NUMBERS, 2000, replace=False)
-    symbols = np.stack([blink._symbols(int(n)) for n in numbers])
+    symbols = np.stack([blink_code._symbols(int(n)) for n in numbers])
     known = np.ones_like(symbols, dtype=bool)
     for row in known:
         row[rng.choice(7, 2, replace=False)] = False
@@ -257,14 +259,14 @@ def test_long_clips_are_read_only_as_far_as_needed():
 
 def _clean_penalty(colours: np.ndarray) -> np.ndarray:
     """Soft penalties (n, 14, 6) of clear readings of data colour indices (n, 14)."""
-    pen = np.full((*colours.shape, 6), blink._SOFT_CAP)
+    pen = np.full((*colours.shape, 6), blink_colours._SOFT_CAP)
     np.put_along_axis(pen, colours[..., None], 0.0, axis=2)
     return pen
 
 
 def _data_colours(numbers: np.ndarray) -> np.ndarray:
     bits = blink.pattern_bits(numbers)[:, 2:]
-    lookup = {b[0] * 4 + b[1] * 2 + b[2]: i for b, i in blink._BITS_TO_DATA.items()}
+    lookup = {b[0] * 4 + b[1] * 2 + b[2]: i for b, i in blink_code._BITS_TO_DATA.items()}
     code = bits.astype(np.int64) @ np.array([4, 2, 1])
     return np.vectorize(lookup.__getitem__, otypes=[np.int64])(code).reshape(len(bits), 14)
 
@@ -296,7 +298,7 @@ def test_soft_decoding_resolves_ambiguous_symbols_but_never_picks_another_number
     wrong = pen.copy()
     position = rng.integers(0, 7, len(numbers))
     for slot in (2 * position, 2 * position + 1):
-        wrong[rows, slot] = blink._SOFT_CAP
+        wrong[rows, slot] = blink_colours._SOFT_CAP
         wrong[rows, slot, (colours[rows, slot] + rng.integers(1, 6, len(numbers))) % 6] = 0.0
     decoded, _, _ = blink.soft_decode(wrong)
     assert ((decoded == numbers) | (decoded == -1)).all()
@@ -331,12 +333,12 @@ def test_noisy_and_corrupted_readings_never_decode_to_a_different_number():
     # two slots blended half-way towards another data colour, one slot clearly another colour
     for _ in range(2):
         slot = rng.integers(2, 16, len(numbers))
-        other = blink._DATA_BITS[rng.integers(0, 6, len(numbers))] * 1000.0 + 50.0
+        other = blink_code._DATA_BITS[rng.integers(0, 6, len(numbers))] * 1000.0 + 50.0
         readings[rows, slot] = 0.5 * readings[rows, slot] + 0.5 * other
     hit = rows[: len(rows) // 2]
     slot = rng.integers(2, 16, len(hit))
-    readings[hit, slot] = blink._DATA_BITS[rng.integers(0, 6, len(hit))] * 1000.0 + 50.0
-    decoded, reasons, _, _ = blink._classify(readings, 60.0)
+    readings[hit, slot] = blink_code._DATA_BITS[rng.integers(0, 6, len(hit))] * 1000.0 + 50.0
+    decoded, reasons, _, _ = blink_colours._classify(readings, 60.0)
     assert ((decoded == -1) | (decoded == numbers)).all()
     assert (decoded[len(hit) :] == numbers[len(hit) :]).mean() > 0.9  # blends are resolved
     assert (decoded[hit] == -1).mean() > 0.5  # a clear misreading is refused
@@ -346,23 +348,23 @@ def test_soft_decoding_refuses_a_reading_between_two_numbers():
     """Readings that fit two codewords (sharing 3 symbols) about equally: never a guess."""
     rng = np.random.default_rng(10)
     numbers = rng.choice(blink.N_NUMBERS, 3000, replace=False)
-    words = np.stack([blink._symbols(int(n)) for n in numbers])
+    words = np.stack([blink_code._symbols(int(n)) for n in numbers])
     rivals = np.empty_like(numbers)
     for i, word in enumerate(words):
         basis = np.sort(rng.choice(7, 4, replace=False))
-        values = (word[basis] - blink._OFFSET[basis]) % 31
+        values = (word[basis] - blink_code._OFFSET[basis]) % 31
         values[-1] = (values[-1] + rng.integers(1, 31)) % 31  # 3 symbols shared, then different
-        digits = blink._inv_mod(blink._VANDER[basis]) @ values % 31
+        digits = blink_code._inv_mod(blink_code._VANDER[basis]) @ values % 31
         rivals[i] = digits @ (31 ** np.arange(4))
     keep = rivals < blink.N_NUMBERS
     numbers, rivals = numbers[keep], rivals[keep]
     ours, theirs = _data_colours(numbers), _data_colours(rivals)
-    pen = np.full((*ours.shape, 6), blink._SOFT_CAP)
+    pen = np.full((*ours.shape, 6), blink_colours._SOFT_CAP)
     rows = np.arange(len(numbers))[:, None]
     pen[rows, np.arange(14), theirs] = rng.uniform(0.0, 1.0, ours.shape)
     pen[rows, np.arange(14), ours] = rng.uniform(0.0, 1.0, ours.shape)
     pen[ours == theirs] = np.where(
-        np.arange(6) == ours[ours == theirs][:, None], 0.0, blink._SOFT_CAP
+        np.arange(6) == ours[ours == theirs][:, None], 0.0, blink_colours._SOFT_CAP
     )
     decoded, _, _ = blink.soft_decode(pen)
     assert len(numbers) > 300
@@ -380,14 +382,14 @@ def test_two_erasures_must_fit_the_decoded_number():
     for symbol in (1, 4):
         for slot in (2 + 2 * symbol, 3 + 2 * symbol):
             own = bits[rows, slot]
-            other = blink._DATA_BITS[rng.integers(0, 6, len(rows))].astype(np.float32)
+            other = blink_code._DATA_BITS[rng.integers(0, 6, len(rows))].astype(np.float32)
             # colours sharing no channel with the number's own colour at that slot
-            apart = blink._DATA_BITS[(own @ blink._DATA_BITS.T == 0).argmax(axis=1)]
+            apart = blink_code._DATA_BITS[(own @ blink_code._DATA_BITS.T == 0).argmax(axis=1)]
             first = np.where(fits[:, None], own, apart)
             second = np.where(fits[:, None], other, 1.0 - own - (1.0 - own) * apart)
             second = np.where(second.sum(axis=1, keepdims=True) > 0, second, apart)
             readings[rows, slot] = (0.5 * first + 0.5 * second) * 1000.0 + 50.0
-    decoded, _, n_erased, _ = blink._classify(readings, 60.0)
+    decoded, _, n_erased, _ = blink_colours._classify(readings, 60.0)
     assert ((decoded == -1) | (decoded == numbers)).all()
     assert (decoded[fits] == numbers[fits]).mean() > 0.85
     assert (decoded[~fits] == numbers[~fits]).mean() < 0.15  # about 0.55 without the fit test
@@ -407,14 +409,14 @@ def test_crowd_colour_model_learns_how_colours_look_in_decoded_blobs():
     decoded = numbers.copy()
     decoded[:100] = -1  # to be read with the crowd's model
     rows = np.arange(100)
-    penalty = blink._crowd_penalty(z, contrast, decoded, rows)
+    penalty = blink_colours._crowd_penalty(z, contrast, decoded, rows)
     assert (penalty.argmin(axis=2) == colours[rows]).mean() > 0.99
     soft, _, _ = blink.soft_decode(penalty)
     np.testing.assert_array_equal(soft, numbers[rows])
     # too few decoded blobs to learn from: no model
     few = np.full(len(numbers), -1)
     few[:200] = numbers[:200]
-    assert blink._crowd_penalty(z, contrast, few, rows) is None
+    assert blink_colours._crowd_penalty(z, contrast, few, rows) is None
 
 
 def test_a_pattern_that_changes_between_cycles_gets_no_single_check_decode():
@@ -424,13 +426,13 @@ def test_a_pattern_that_changes_between_cycles_gets_no_single_check_decode():
     readings[:, [4, 9]] = np.nan  # two symbols unseen: one check left
     steady = np.zeros_like(readings)
     with np.errstate(invalid="ignore"):  # unseen slots have no distances (as in decode_frames)
-        decoded, _, n_erased, _ = blink._classify(readings, 60.0, steady)
+        decoded, _, n_erased, _ = blink_colours._classify(readings, 60.0, steady)
         np.testing.assert_array_equal(decoded, numbers)
         assert (n_erased == 2).all()
         changed = steady.copy()
         changed[:, 14, 1] = 900.0  # slot 14 read twice, once with green and once without
-        decoded, reasons, _, _ = blink._classify(readings, 60.0, changed)
+        decoded, reasons, _, _ = blink_colours._classify(readings, 60.0, changed)
     assert (decoded == -1).all() and set(reasons) == {"unsteady_repeat"}
     full = blink.pattern_bits(numbers).astype(np.float32) * 1000.0 + 50.0
-    decoded, _, _, _ = blink._classify(full, 60.0, changed)  # three checks: still decoded
+    decoded, _, _, _ = blink_colours._classify(full, 60.0, changed)  # three checks: still decoded
     np.testing.assert_array_equal(decoded, numbers)

@@ -1,0 +1,247 @@
+"""The public decoder: frames in, one detection per decoded phone out."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from c3s.vision.blink._code import N_SLOTS, SLOT_MS
+from c3s.vision.blink._colours import _classify
+from c3s.vision.blink._timing import (
+    _frame_times,
+    _hide_dark_frames,
+    _normalise,
+    _per_slot,
+    _slot_readings,
+    recover_cycle_phase,
+    recover_slot_phase,
+)
+from c3s.vision.blink._tracker import (
+    _add_new_blobs,
+    _detect_blobs,
+    _Opening,
+    _stack,
+    _step,
+    _Tracks,
+)
+
+
+@dataclass(frozen=True)
+class BlinkDetection:
+    """One decoded phone.
+
+    ``x_img``/``y_img`` are image pixels (x right, y down, pixel centres at integers) in the
+    coordinates of the clip's first frame; ``code`` is the pixel number as a decimal string.
+    """
+
+    code: str
+    number: int
+    x_img: float
+    y_img: float
+    confidence: float
+    erased_symbols: int
+
+
+@dataclass
+class BlinkResult:
+    """Decoded phones plus what the decoder saw.
+
+    ``decode_stats`` holds ``blobs``, ``decoded`` and ``rejected`` (a dict reason -> count);
+    ``slot_phase_ms`` is the time (on the clip's clock) of a slot-0 start; ``frames`` the number of
+    frames read.
+    """
+
+    detections: list[BlinkDetection]
+    decode_stats: dict
+    slot_phase_ms: float | None = None
+    frames: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _positions(tracks: _Tracks, n: int) -> np.ndarray:
+    pos = _stack(tracks.pos, n, 2).astype(np.float64)
+    wgt = _stack(tracks.weight, n, 1)[:, :, 0].astype(np.float64)
+    wgt = np.nan_to_num(wgt, nan=0.0)
+    wsum = wgt.sum(axis=1)
+    est = np.nansum(pos * wgt[:, :, None], axis=1) / np.maximum(wsum, 1e-9)[:, None]
+    return np.where(wsum[:, None] > 0, est, tracks.base)
+
+
+def _finish(tracks: _Tracks, t_ms: np.ndarray, *, min_contrast: float, channel_order: str):
+    # Blobs with no reading in some slot give all-NaN slices by design; they are handled below.
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+        return _finish_quiet(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
+
+
+def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: str):
+    n = len(tracks.base)
+    stats = {"blobs": n, "decoded": 0, "rejected": {}}
+    if n == 0 or len(t_ms) < 3:
+        if n:
+            stats["rejected"] = {"too_few_frames": n}
+        return BlinkResult([], stats, None, len(t_ms))
+    values = _stack(tracks.sums, n, 3)
+    if channel_order == "bgr":
+        values = values[:, :, ::-1]  # decode in RGB, the order of the pattern colours
+    z_frames, contrast = _normalise(values)
+    frame_ms = float(np.median(np.diff(t_ms)))
+    good = np.flatnonzero(np.all(contrast >= min_contrast, axis=1))
+    sample = good[:: max(1, len(good) // 1500)] if len(good) else np.arange(min(n, 1500))
+    phase = recover_slot_phase(z_frames[sample], t_ms)
+    readings, zread, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
+    k0 = recover_cycle_phase(zread[sample], labels)
+    values = _hide_dark_frames(values, z_frames, t_ms, phase, k0, frame_ms)
+    readings, _, labels, weight = _slot_readings(
+        values, z_frames, t_ms, phase, frame_ms, coverage=True
+    )
+    slots, repeat_spread = _per_slot(readings, (labels + k0) % N_SLOTS, weight)
+    numbers, reasons, n_erased, margin = _classify(slots, min_contrast, repeat_spread)
+    position = _positions(tracks, n)
+    detections = _dedupe(numbers, reasons, n_erased, margin, position)
+    stats["decoded"] = len(detections)
+    stats["rejected"] = dict(Counter(str(r) for r in reasons if r))
+    slot0_ms = phase + ((-k0) % N_SLOTS) * SLOT_MS  # label l starts at phase + l * SLOT_MS
+    return BlinkResult(detections, stats, float(slot0_ms), len(t_ms))
+
+
+def _dedupe(numbers, reasons, n_erased, margin, position) -> list[BlinkDetection]:
+    """One detection per number: the best; the others are counted as ``duplicate``."""
+    confidence = np.clip(margin, 0, 1) * (1.0 - 0.2 * n_erased)
+    order = np.argsort(-confidence)
+    taken: set[int] = set()
+    out = []
+    for i in order:
+        num = int(numbers[i])
+        if num < 0:
+            continue
+        if num in taken:
+            reasons[i] = "duplicate"
+            continue
+        taken.add(num)
+        out.append(
+            BlinkDetection(
+                code=str(num),
+                number=num,
+                x_img=float(position[i, 0]),
+                y_img=float(position[i, 1]),
+                confidence=float(round(confidence[i], 4)),
+                erased_symbols=int(n_erased[i]),
+            )
+        )
+    out.sort(key=lambda d: d.number)
+    return out
+
+
+
+
+def _check_frame(frame, shape) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(
+            f"frames must be (height, width, 3) uint8 colour images, got shape {frame.shape} "
+            f"dtype {frame.dtype}"
+        )
+    if shape is not None and frame.shape != shape:
+        raise ValueError(f"all frames must have the same size: {frame.shape} after {shape}")
+    return frame
+
+
+def _next_time(times: Iterator | None, index: int, fps: float | None) -> float:
+    if times is None:
+        return index * 1000.0 / float(fps)
+    t = next(times, None)
+    if t is None:
+        raise ValueError(
+            f"fewer timestamps than frames (ran out at frame {index}); give one per frame"
+        )
+    return float(t)
+
+
+def decode_frames(
+    frames: Iterable[np.ndarray],
+    timestamps_ms: Iterable[float] | None = None,
+    fps: float | None = None,
+    *,
+    channel_order: str = "bgr",
+    window_radius: int = 3,
+    detect_threshold: float | None = None,
+    min_contrast: float = 60.0,
+    max_blob_area: int = 400,
+    redetect_ms: float = 250.0,
+    max_duration_ms: float = 4 * N_SLOTS * SLOT_MS,
+) -> BlinkResult:
+    """Find phones playing blink patterns in a stream of frames and decode their numbers.
+
+    Parameters
+    ----------
+    frames : iterable of np.ndarray, each (height, width, 3) uint8
+        Consumed once, lazily; only the opening frames (about 140 ms, at most 8) are held until
+        the first detection, so memory is bounded by the number of blobs times frames (a few
+        floats each) plus those few frames, not by image size times frames.
+    timestamps_ms : iterable of float, optional
+        Capture time of each frame in milliseconds (any origin, strictly increasing). Takes
+        precedence over ``fps``.
+    fps : float, optional
+        Frame rate, used when timestamps are not given (frame ``f`` at ``1000 f / fps`` ms).
+    channel_order : {"bgr", "rgb"}
+        Channel order of the frames (OpenCV decodes video as BGR).
+    window_radius : int
+        Half-size in pixels of the square window measured around each blob (3 -> 7 x 7).
+    detect_threshold : float, optional
+        Brightness (0..255, max over channels) above which a pixel belongs to a blob; default
+        adapts to the frame (median + 8 robust sigma, at least +18).
+    min_contrast : float
+        Smallest per-channel on/off difference of a blob's window sum to attempt decoding.
+    max_blob_area : int
+        Connected regions larger than this (pixels) are not phones (lamps, big screens).
+    redetect_ms : float
+        Look for new blobs (e.g. phones hidden at the start) this often.
+    max_duration_ms : float
+        Read only this much of the clip (default four pattern periods, 4.8 s); later frames are
+        not consumed. Memory is about 24 bytes per blob per frame read, so this bounds it for
+        clips of any length (10,000 blobs at 60 fps: under 100 MB of time series).
+
+    Returns
+    -------
+    BlinkResult
+        ``detections`` (positions in first-frame image pixels), ``decode_stats``.
+    """
+    if channel_order not in ("bgr", "rgb"):
+        raise ValueError("channel_order must be 'bgr' or 'rgb'")
+    if timestamps_ms is None and (fps is None or not np.isfinite(fps) or fps <= 0):
+        raise ValueError("give the frame rate (fps > 0) or one timestamp per frame")
+    if window_radius < 1:
+        raise ValueError("window_radius must be at least 1 pixel")
+    tracks = _Tracks(base=np.zeros((0, 2)), first_frame=np.zeros(0, np.int64))
+    times = None if timestamps_ms is None else iter(timestamps_ms)
+    t_list: list[float] = []
+    shape = None
+    opening = _Opening(detect_threshold, max_blob_area, window_radius)
+    last_detect = np.inf
+    for index, frame in enumerate(frames):
+        frame = _check_frame(frame, shape)
+        shape = frame.shape
+        t = _next_time(times, index, fps)
+        if t_list and t - t_list[0] > max_duration_ms:
+            break
+        t_list.append(t)
+        if opening.frames is not None:
+            if opening.add(tracks, frame, t - t_list[0]):
+                last_detect = t
+            continue
+        if t - last_detect >= redetect_ms:
+            centroids, area = _detect_blobs(
+                frame, threshold=detect_threshold, max_area=max_blob_area
+            )
+            _add_new_blobs(tracks, centroids, area, index)
+            last_detect = t
+        _step(tracks, frame, window_radius)
+    if shape is None:
+        raise ValueError("no frames to decode")
+    opening.flush(tracks)
+    t_ms = _frame_times(t_list if times is not None else None, fps, len(t_list))
+    return _finish(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
