@@ -2,7 +2,7 @@
 // the show, exclusions. It refreshes the live map every few seconds while open.
 
 import { api, ApiError, objectUrl } from "./api.js";
-import { ensureLogin, logout } from "./login.js";
+import { ensureLogin, logout, myRights } from "./login.js";
 import { drawCrowdRender, drawSceneMap, unpackColorMap } from "./scenemap.js";
 
 const $ = (id) => document.getElementById(id);
@@ -374,9 +374,21 @@ async function stopShow() {
 
 // ---------------------------------------------------------------- wiring
 
+/** Tell a fresh account what it may do and how to get more. */
+async function showRights() {
+  const { me, rights } = await myRights(state.token);
+  state.me = me;
+  state.rights = rights;
+  const canCreate = rights.has("admin") || rights.has("scene_admin");
+  $("rights-note").hidden = canCreate;
+  $("rights-email").textContent = me.email;
+  $("new-scene").disabled = !canCreate;
+}
+
 async function main() {
   state.token = await ensureLogin($("login-form"));
   $("dashboard").hidden = false;
+  await showRights();
   const methods = await api("/api/methods");
   $("scene-method").replaceChildren(...methods.map((m) => new Option(`${m.name} (${m.code})`, m.code)));
   $("scene-select").addEventListener("change", (e) =>
