@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from c3s.checkin import MIN_LEAD_MS
 from c3s.errors import Conflict
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.models import Frame, Pixel, Scene, User, as_utc
@@ -54,8 +55,9 @@ from c3s.permissions import require
 log = logging.getLogger(__name__)
 
 BUILD_TASK = "c3s.tasks.show.build_color_maps"
-# A show started without a time starts this far ahead, so phones have time to fetch their tracks.
-DEFAULT_LEAD_MS = 3000
+# A show started without a time starts this far ahead: one whole check-in of every phone and
+# the fetch of its track (see c3s/checkin.py).
+DEFAULT_LEAD_MS = MIN_LEAD_MS
 MAPS_TTL_S = 2 * 24 * 3600
 # Phones still fetching an older version when a new one lands are told 409 then anyway; the keys
 # only linger so a reader that looked the version up a moment ago can finish its read.

@@ -154,6 +154,7 @@ class JoinOut(Schema):
     scene_id = Integer()
     number = Integer()
     status = String()
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded this pixel"})
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
 
 
