@@ -8,13 +8,11 @@ from apiflask.fields import Float, String
 from apiflask.validators import OneOf, Range
 from flask import Response, url_for
 
-from c3s import posters, scenes
-from c3s.errors import Forbidden, Invalid
-from c3s.models import Scene
-from c3s.permissions import has_permission
-from c3s.web.auth import current_user, token_auth
-from c3s.web.context import read_db_session
+from c3s import posters
+from c3s.errors import Invalid
+from c3s.web.auth import token_auth
 from c3s.web.schemas import Schema
+from c3s.web.staff import scene_for_staff
 
 bp = APIBlueprint("posters", __name__, tag="Posters")
 
@@ -34,15 +32,6 @@ class AnchorPosterQuery(PosterQuery):
         "description": "the observers' distance: picks the smallest page whose code they can read"})
 
 
-def _scene_for_staff(scene_id: int) -> Scene:
-    session = read_db_session()
-    scene = scenes.get_scene(session, scene_id)
-    if not any(has_permission(session, current_user(), right, scene)
-               for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff and observers of scene {scene.id} may print its posters")
-    return scene
-
-
 def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
     body = posters.to_pdf(pages) if fmt == "pdf" else posters.to_svg(pages[0])
     return Response(body, mimetype=_TYPES[fmt], headers={
@@ -55,7 +44,7 @@ def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
 @bp.doc(responses=_RESPONSES)
 def join_poster(scene_id: int, query):
     """The join poster (A4 or A3): the phone link as a QR code and a short instruction."""
-    scene = _scene_for_staff(scene_id)
+    scene = scene_for_staff(scene_id, "print its posters")
     size = query["size"] or "a4"
     if size not in ("a4", "a3"):
         raise Invalid("the join poster comes in a4 or a3")
@@ -71,7 +60,7 @@ def join_poster(scene_id: int, query):
 def anchor_posters(scene_id: int, query):
     """One poster per reference anchor: its code, key and scene coordinates, and from how far a
     phone photo reads it. PDF holds every anchor (one page each); SVG one anchor (`key`)."""
-    scene = _scene_for_staff(scene_id)
+    scene = scene_for_staff(scene_id, "print its posters")
     anchors = [{"key": a.key, "x": a.x, "y": a.y} for a in scene.anchors]
     if query["key"] is not None:
         anchors = [a for a in anchors if a["key"] == query["key"].upper()]

@@ -33,6 +33,7 @@ from c3s.permissions import has_permission
 from c3s.show import SceneState, ShowMaps, ShowReader, Unavailable, moment_at, now_ms
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session
+from c3s.web.playcount import record_track
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
     if rgb is None:
         return _not_ready(app, reader_of(app), state)[1] or _expired(state)
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
+    record_track(app, scene_id, state.start_ms, number)
     if accept and "application/octet-stream" in accept:
         return _reply(200, pack_track(number, state, maps, rgb), "application/octet-stream", **headers)
     hexed = rgb.hex()

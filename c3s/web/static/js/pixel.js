@@ -231,8 +231,8 @@ async function checkIn(round) {
       || state.track.maps_version !== show.maps_version;
     if (stale) {
       try {
+        await state.synced; // a fetched track means a synced clock (the operator counts them)
         const track = await loadTrack();
-        await state.synced;
         play(track);
       } catch (e) {
         if (e instanceof ApiError && e.detail.reason === "excluded") return showExcluded(e.message);
