@@ -1,5 +1,5 @@
-"""The pages people open in a browser: the pixel phone, the observer's camera, the operator's
-dashboard. They are static HTML shells; everything they show comes from the JSON API."""
+"""The pages people open in a browser: the landing page, the pixel phone, the observer's
+camera, the operator's dashboard. They are static HTML shells; everything they show comes from the JSON API."""
 
 from __future__ import annotations
 
@@ -13,6 +13,19 @@ bp = Blueprint("pages", __name__, template_folder="templates", static_folder="st
 # The pages hold no data, so a cached copy is always safe to show; the API calls are not cached.
 _PAGE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
                  "Referrer-Policy": "same-origin"}
+
+
+@bp.get("/")
+def landing_page():
+    """What C3S is, with the way to the operator's dashboard and to a scene."""
+    return render_template("landing.html"), 200, _PAGE_HEADERS
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    response = bp.send_static_file("favicon.svg")
+    response.mimetype = "image/svg+xml"
+    return response
 
 
 @bp.get("/s/<int:scene_id>")
