@@ -68,10 +68,18 @@ class Chromium:
     def screenshot(self) -> np.ndarray:
         return cv2.imdecode(np.frombuffer(self.page.screenshot(), np.uint8), cv2.IMREAD_COLOR)
 
-    def save(self, name, full_page=False):
-        if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+    def save(self, name, selector=None):
+        """Keep a picture of the page (or of one part of it) for the README."""
+        if not SHOTS:
+            return
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        path = str(Path(SHOTS) / f"{name}.png")
+        if selector:  # the sticky step bar would cover the part's top in the picture
+            self.page.evaluate("document.getElementById('steps') && (document.getElementById('steps').style.position = 'static')")
+            self.page.locator(selector).screenshot(path=path)
+            self.page.evaluate("document.getElementById('steps') && (document.getElementById('steps').style.position = '')")
+        else:
+            self.page.screenshot(path=path)
 
 
 class WebKit(Chromium):
@@ -118,7 +126,7 @@ class WebKit(Chromium):
     def screenshot(self) -> np.ndarray:
         return cv2.imdecode(np.frombuffer(self.driver.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
 
-    def save(self, name, full_page=False):
+    def save(self, name, selector=None):
         pass
 
 
@@ -176,7 +184,7 @@ def _log_in_and_create_scene(operator, base_url: str) -> None:
     assert "giant screen" in operator.js("document.body.textContent")
     operator.click("a[href='/operator']")
     operator.wait("!document.getElementById('login-form').hidden")
-    operator.save("dashboard-1-login")
+    operator.save("dashboard-1-login", "#login-form")
     operator.fill("login-email", EMAIL)
     operator.fill("login-password", PASSWORD)
     operator.click("#login-form button[type=submit]")
@@ -185,13 +193,13 @@ def _log_in_and_create_scene(operator, base_url: str) -> None:
     operator.choose("scene-method", "qr")
     operator.fill("scene-width", str(SCENE[0]))
     operator.fill("scene-height", str(SCENE[1]))
-    operator.save("dashboard-2-new-scene")
+    operator.save("dashboard-2-new-scene", "#scene-form")
     operator.click("#scene-save")
     operator.wait("document.getElementById('scene-saved').textContent.includes('created')")
     operator.fill("scene-anchors", "\n".join(f"{k} {x} {y}" for k, x, y in ANCHORS))
     operator.click("#setup-save")
     operator.wait("document.getElementById('setup-status').textContent.includes('saved')")
-    operator.save("dashboard-3-set-up", full_page=True)
+    operator.save("dashboard-3-set-up", "#setup-card")
 
 
 def _posters(operator, scene_id: int) -> bytes:
@@ -240,10 +248,12 @@ def first_hour(base_url: str, app, pg_url: str, operator, phones, tmp_path: Path
         assert pixel["status"] == "located" and abs(pixel["x"] - x) < 2, pixel
 
     operator.wait("document.querySelector('[data-count=\"Placed\"]')?.textContent === '2'", timeout_s=15)
-    operator.save("dashboard-4-calibration", full_page=True)
+    operator.wait("document.querySelector('#frames canvas')?.dataset.rendered === 'yes'", timeout_s=15)
+    operator.save("dashboard-4-calibration", "#calibration-card")
+    operator.save("dashboard-5-frames", "#frames-card")
     operator.click("#show-start")
     operator.wait("document.getElementById('show-status').textContent.includes('Phones begin at')")
-    operator.save("dashboard-5-show", full_page=True)
+    operator.save("dashboard-6-show", "#show-card")
     start_ms = client.get(f"/api/scenes/{sid}/show").json["start_ms"]
     assert start_ms - client.get("/api/time").json["server_ms"] > MIN_LEAD_MS - 5000
     for phone in phones:

@@ -63,6 +63,8 @@ async function selectScene(scene) {
   state.scene = scene;
   state.frames = [];
   state.layout = null;
+  state.placed = [];
+  state.lastLocated = undefined;
   setMode(scene ? "edit" : "new");
   document.body.dataset.scene = scene ? scene.id : "";
   $("scene-links").replaceChildren();
@@ -235,8 +237,7 @@ async function main() {
   document.body.dataset.state = "ready";
   setInterval(() => {
     if (state.scene && document.visibilityState === "visible") {
-      refreshMap().catch(() => {});
-      refreshShow().catch(() => {});
+      refreshMap().then(refreshShow).catch(() => {}); // the show's warnings read the fresh map
     }
   }, REFRESH_MS);
 }

@@ -4,6 +4,7 @@
 import { download } from "../api.js";
 import { errorText } from "../login.js";
 import { drawSceneMap, pixelAt } from "../scenemap.js";
+import { refreshFrames } from "./frames.js";
 import { $, call, definition, sceneOrSay, state, status, stepNote } from "./state.js";
 
 // Up to this many pixels the map lists them all (with how each was placed); above it, counts
@@ -58,6 +59,9 @@ export async function refreshMap() {
   if (state.scene !== scene) return;
   state.pixels = pixels;
   state.placed = pixels.filter((p) => p.status === "located" && p.x != null);
+  // New places change how the crowd renders each frame: redraw the frames' renders.
+  if (state.lastLocated !== undefined && state.lastLocated !== counts.located) refreshFrames().catch(() => {});
+  state.lastLocated = counts.located;
   renderCoverage(counts, byMethod);
   drawSceneMap($("scene-map"), scene, pixels, { labels: pixels.length <= 400 });
   try {

@@ -5,7 +5,7 @@ import { api } from "../api.js";
 import { errorText } from "../login.js";
 
 export const $ = (id) => document.getElementById(id);
-export const state = { token: null, scene: null, scenes: [], mode: "new", layout: null, frames: [] };
+export const state = { token: null, scene: null, scenes: [], mode: "new", layout: null, frames: [], placed: [] };
 window.c3s = { state };
 
 export const call = (path, options = {}) => api(path, { token: state.token, ...options });
