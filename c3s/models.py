@@ -240,6 +240,7 @@ class Pixel(Base):
         Index("pixels_scene_status_idx", "scene_id", "status"),
         Index("pixels_user_idx", "user_id"),
         Index("pixels_seat_idx", "seat_id"),
+        CheckConstraint("offset_ms BETWEEN -1000 AND 1000", name="pixels_offset_bounded"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -260,6 +261,9 @@ class Pixel(Base):
     # The seat a camera-found position snapped to (schema.sql adds these with ALTER TABLE).
     seat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("seats.id", ondelete="SET NULL"))
     seat_confidence: Mapped[float | None] = mapped_column(Double)
+    # The light-output offset blink clips measured (ms, positive = late): the phone plays the
+    # show this much earlier (schema.sql adds it with ALTER TABLE).
+    offset_ms: Mapped[float | None] = mapped_column(Double)
 
     scene: Mapped[Scene] = relationship()
     user: Mapped[User] = relationship()
@@ -318,6 +322,8 @@ class Observation(Base):
         CheckConstraint("sigma > 0", name="observations_sigma_positive"),
         CheckConstraint("confidence BETWEEN 0 AND 1", name="observations_confidence_unit"),
         Index("observations_pixel_idx", "pixel_id"),
+        CheckConstraint("offset_ms BETWEEN -1000 AND 1000", name="observations_offset_bounded"),
+        CheckConstraint("correction_ms BETWEEN -1000 AND 1000", name="observations_correction_bounded"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -331,6 +337,10 @@ class Observation(Base):
     y_img: Mapped[float | None] = mapped_column(Double)
     confidence: Mapped[float] = mapped_column(Double)
     observed_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
+    # Blink only: when the light changed relative to the server clock (ms, positive = late), and
+    # the correction the pixel was playing early by then (schema.sql adds these with ALTER TABLE).
+    offset_ms: Mapped[float | None] = mapped_column(Double)
+    correction_ms: Mapped[float | None] = mapped_column(Double)
 
 
 class Seat(Base):

@@ -280,3 +280,13 @@ CREATE INDEX IF NOT EXISTS pixels_seat_idx ON pixels (seat_id);
 -- cached colour maps (c3s/show.py), so maps of older frames are never served.
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS frames_version INTEGER NOT NULL DEFAULT 0
     CONSTRAINT scenes_frames_version_nonnegative CHECK (frames_version >= 0);
+
+-- Camera-closed sync. A blink clip measures when each phone's light changed relative to the
+-- server clock (ms, positive = late) and records the correction that phone was playing with
+-- then; a pixel's fused offset is what it plays early by (c3s/locate/fusion.py).
+ALTER TABLE observations ADD COLUMN IF NOT EXISTS offset_ms DOUBLE PRECISION
+    CONSTRAINT observations_offset_bounded CHECK (offset_ms BETWEEN -1000 AND 1000);
+ALTER TABLE observations ADD COLUMN IF NOT EXISTS correction_ms DOUBLE PRECISION
+    CONSTRAINT observations_correction_bounded CHECK (correction_ms BETWEEN -1000 AND 1000);
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS offset_ms DOUBLE PRECISION
+    CONSTRAINT pixels_offset_bounded CHECK (offset_ms BETWEEN -1000 AND 1000);

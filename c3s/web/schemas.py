@@ -155,6 +155,9 @@ class JoinOut(Schema):
     number = Integer()
     status = String()
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "the light-output offset blink clips measured (ms, positive = late): play "
+                       "the show and the blink pattern this much earlier; null until measured"})
 
 
 class PixelPageQuery(Schema):

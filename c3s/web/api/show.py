@@ -203,14 +203,16 @@ def color_reply(app: Flask, scene_id: int, number: int) -> Reply:
     return _reply(200, body, Cache_Control=f"public, max-age={max_age}")
 
 
-def pack_track(number: int, state: SceneState, maps: ShowMaps, rgb: bytes) -> bytes:
+def pack_track(number: int, state: SceneState, maps: ShowMaps, rgb: bytes,
+               offset_ms: float | None = None) -> bytes:
     """The binary track (see :func:`track`'s docstring for the layout)."""
     durations = maps.timeline.durations_ms
     version = maps.version.encode("ascii")
-    flags = (1 if state.loop else 0) | (2 if state.start_ms is not None else 0)
+    flags = (1 if state.loop else 0) | (2 if state.start_ms is not None else 0) | (4 if offset_ms is not None else 0)
     header = _TRACK_HEADER.pack(TRACK_MAGIC, TRACK_FORMAT, flags, len(version), number, len(durations),
                                 float(state.start_ms or 0))
-    return header + version + struct.pack(f"<{len(durations)}I", *durations) + rgb
+    trailer = b"" if offset_ms is None else struct.pack("<d", offset_ms)
+    return header + version + struct.pack(f"<{len(durations)}I", *durations) + rgb + trailer
 
 
 def unpack_track(data: bytes) -> dict:
@@ -223,11 +225,12 @@ def unpack_track(data: bytes) -> dict:
     offset += length
     durations = list(struct.unpack_from(f"<{count}I", data, offset))
     rgb = data[offset + 4 * count : offset + 7 * count]
-    if len(rgb) != 3 * count:
+    trailer = data[offset + 7 * count : offset + 7 * count + 8]
+    if len(rgb) != 3 * count or (flags & 4 and len(trailer) != 8):
         raise ValueError("the track is truncated")
     return {"number": number, "start_ms": start if flags & 2 else None, "loop": bool(flags & 1),
             "durations_ms": durations, "colors": ["#" + rgb[i : i + 3].hex() for i in range(0, len(rgb), 3)],
-            "maps_version": version}
+            "maps_version": version, "offset_ms": struct.unpack("<d", trailer)[0] if flags & 4 else None}
 
 
 @_guarded
@@ -241,14 +244,16 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
     if rgb is None:
         return _not_ready(app, reader_of(app), state)[1] or _expired(state)
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
+    offset = app.extensions["c3s_offsets"].offset(scene_id, number)
     if accept and "application/octet-stream" in accept:
-        return _reply(200, pack_track(number, state, maps, rgb), "application/octet-stream", **headers)
+        return _reply(200, pack_track(number, state, maps, rgb, offset), "application/octet-stream", **headers)
     hexed = rgb.hex()
     colors = ",".join(f'"#{hexed[i : i + 6]}"' for i in range(0, len(hexed), 6))
     start = "null" if state.start_ms is None else str(state.start_ms)
     body = (f'{{"number":{number},"start_ms":{start},"loop":{"true" if state.loop else "false"},'
             f'"durations_ms":{json.dumps(list(maps.timeline.durations_ms), separators=(",", ":"))},'
-            f'"colors":[{colors}],"maps_version":"{maps.version}","status":"{state.status}"}}').encode()
+            f'"colors":[{colors}],"maps_version":"{maps.version}","status":"{state.status}",'
+            f'"offset_ms":{json.dumps(offset)}}}').encode()
     return _reply(200, body, **headers)
 
 
@@ -330,6 +335,9 @@ class TrackOut(Schema):
     colors = List(String(), metadata={"description": "#rrggbb per frame, in show order"})
     maps_version = String()
     status = String(metadata={"description": "the scene's status"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "the pixel's measured light-output offset (ms, positive = late): play every "
+                       "colour change this much earlier; null until a blink clip measured it"})
 
 
 class ColorOut(Schema):
@@ -422,7 +430,9 @@ def stop(scene_id: int):
                    409: _CONFLICT, 503: "the database or Redis does not answer"})
 def track(scene_id: int, number: int):
     """The pixel's track: its colour in every frame, the durations and the start, fetched once
-    per show; the phone then plays it on its synced clock. Public (see the module docstring).
+    per show; the phone then plays it on its synced clock, every change `offset_ms` earlier
+    (its light output, measured by blink clips, then lands on the server clock). Public (see
+    the module docstring).
 
     With `Accept: application/octet-stream` the same track in binary, little-endian:
 
@@ -430,7 +440,7 @@ def track(scene_id: int, number: int):
     | --- | --- | --- |
     | 0 | 4 | magic `C3TK` |
     | 4 | 1 | format version, 1 |
-    | 5 | 1 | flags: bit 0 loop, bit 1 the show has a start time |
+    | 5 | 1 | flags: bit 0 loop, bit 1 the show has a start time, bit 2 an offset follows the colours |
     | 6 | 2 | L, length of `maps_version` in bytes |
     | 8 | 4 | pixel number, uint32 |
     | 12 | 4 | F, frame count, uint32 |
@@ -438,6 +448,7 @@ def track(scene_id: int, number: int):
     | 24 | L | `maps_version`, ASCII |
     | 24 + L | 4 F | durations in ms, uint32 each |
     | 24 + L + 4 F | 3 F | colours, R G B per frame |
+    | 24 + L + 7 F | 8 | with flag bit 2 only: `offset_ms`, float64 (readers of the first layout ignore it) |
 
     Both forms carry `X-C3S-Maps-Version`. A 409 (maps being built) comes with `Retry-After`."""
     return _flask(track_reply(current_app, scene_id, number, request.headers.get("Accept")))
@@ -517,9 +528,11 @@ def _map_reply(app: Flask, scene_id: int, frame_id: int) -> Reply:
 
 def init_app(app: Flask) -> None:
     """The per-process reader of the show's data, and the fast path in front of Flask."""
+    from c3s.sync import OffsetTable
     from c3s.web.fast import mount
 
     svc = app.extensions["c3s"]
     app.extensions["c3s_show"] = ShowReader(svc.database.engine, lambda: svc.redis)
+    app.extensions["c3s_offsets"] = OffsetTable(svc.database.engine)
     mount(app)
 

@@ -154,7 +154,14 @@ function play(track) {
       showEnded();
     }
   });
+  state.player.leadMs = track.offset_ms ?? state.me.offset_ms ?? 0; // camera-measured, see sync.py
   state.player.start();
+}
+
+/** A sync check measured this phone's light output again: play that much earlier from now on. */
+function applyOffset(offsetMs) {
+  if (offsetMs == null) return;
+  for (const player of [state.player, window.c3s.blink?.player]) if (player) player.leadMs = offsetMs;
 }
 
 /** One look at the scene: excluded? show started, changed or stopped? */
@@ -164,6 +171,7 @@ async function checkIn(round) {
   if (round % 4 === 0) {
     state.me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
     if (state.me.status === "excluded") return showExcluded(state.me.excluded_reason);
+    applyOffset(state.me.offset_ms);
   }
   const me = state.me;
   const show = await api(`/api/scenes/${sceneId}/show?frames=false`);

@@ -1,7 +1,8 @@
 // Plays a piecewise-constant colour timeline on the server clock. requestAnimationFrame drives
 // the screen; when a change is due before the next animation frame, a timer aimed at the exact
 // boundary applies it, so changes land within a few milliseconds of server time instead of
-// up to one display frame late.
+// up to one display frame late. With `leadMs` (the phone's measured light-output offset) every
+// change is made that much earlier, so the light that leaves the screen lands on the server clock.
 
 const WAKE_EARLY_MS = 3;
 
@@ -20,7 +21,13 @@ export class TimelinePlayer {
     this.frameMs = 16.7;
     this.lastFrame = null;
     this.timer = null;
-    this.log = []; // recent changes: {index, dueMs, appliedMs} in server time (for diagnostics)
+    this.leadMs = 0; // play this much early (ms): the display's latency plus the clock's error
+    this.log = []; // recent changes: {index, dueMs, appliedMs} in target time (for diagnostics)
+  }
+
+  /** The server time whose colour shows now: the clock plus the lead. */
+  target() {
+    return this.clock.now() + this.leadMs;
   }
 
   start() {
@@ -47,7 +54,7 @@ export class TimelinePlayer {
   }
 
   update() {
-    const now = this.clock.now();
+    const now = this.target();
     const step = this.stepAt(now);
     const value = step ? step.value : null;
     if (value !== this.current) {
@@ -67,7 +74,7 @@ export class TimelinePlayer {
           this.timer = null;
           if (!this.running) return;
           const spinUntil = performance.now() + WAKE_EARLY_MS + 1;
-          while (this.clock.now() < due && performance.now() < spinUntil) { /* at most ~4 ms */ }
+          while (this.target() < due && performance.now() < spinUntil) { /* at most ~4 ms */ }
           this.update();
         }, Math.max(0, wait - WAKE_EARLY_MS));
       }
