@@ -209,6 +209,9 @@ class JobUploadIn(Schema):
     file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)"})
     method = String(load_default=None, allow_none=True, validate=OneOf(("qr", "blink")))
     fps = Float(load_default=None, allow_none=True, validate=Range(1, 240), allow_nan=False)
+    start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
+                     metadata={"description": "a clip's first frame on the server clock (Unix ms): with it, "
+                                              "a blink clip also times each phone's light (a sync check)"})
 
 
 class JobOut(Schema):

@@ -44,6 +44,7 @@ class BlinkDetection:
     y_img: float
     confidence: float
     erased_symbols: int
+    offset_ms: float | None = None
 
 
 @dataclass
