@@ -115,3 +115,28 @@ def test_blink_slots_change_on_server_time_boundaries(live_server, new_context, 
                       for t in np.arange(before - 20, after + 20, 5.0)}
         assert any(np.abs(seen - np.array(c)).max() < 40 for c in candidates), (seen, candidates)
     assert _uncaught(errors) == []
+
+
+def test_a_timed_blink_phone_plays_its_offset_earlier_and_follows_a_new_check(live_server, new_context, session):
+    from sqlalchemy import update
+
+    from c3s.models import Pixel, utcnow
+
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(live_server.app.test_client(), owner, method="blink")
+    page, errors = _open_pixel(new_context(200, 200), live_server.url, scene["id"])
+    number = page.evaluate("window.c3s.number")
+    assert page.evaluate("window.c3s.blink.player.leadMs") == 0
+
+    # A clip timed this phone's light 40 ms late: at its next check-in it plays 40 ms earlier.
+    session.execute(update(Pixel).where(Pixel.scene_id == scene["id"], Pixel.number == number).values(
+        status="located", x=1.0, y=1.0, sigma=0.05, confidence=1.0, located_by="blink", located_at=utcnow(),
+        offset_ms=40.0))
+    session.commit()
+    page.wait_for_function("window.c3s.blink.player.leadMs === 40", timeout=10_000)
+    page.wait_for_timeout(1500)
+    log = [e for e in page.evaluate("window.c3s.blink.player.log") if e["appliedMs"] - e["serverMs"] == 40][1:]
+    assert len(log) >= 12
+    early = np.array([e["serverMs"] - e["dueMs"] for e in log])  # negative: before its slot starts
+    assert np.percentile(early, 95) <= -30 and early.min() >= -41, np.sort(early)[-5:]
+    assert _uncaught(errors) == []

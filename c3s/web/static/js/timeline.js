@@ -22,7 +22,8 @@ export class TimelinePlayer {
     this.lastFrame = null;
     this.timer = null;
     this.leadMs = 0; // play this much early (ms): the display's latency plus the clock's error
-    this.log = []; // recent changes: {index, dueMs, appliedMs} in target time (for diagnostics)
+    // Recent changes (diagnostics): {index, dueMs, appliedMs} in target time, serverMs the clock.
+    this.log = [];
   }
 
   /** The server time whose colour shows now: the clock plus the lead. */
@@ -61,7 +62,7 @@ export class TimelinePlayer {
       this.current = value;
       this.apply(value, step);
       if (step && value !== null) {
-        this.log.push({ index: step.index, dueMs: step.startsAt, appliedMs: now });
+        this.log.push({ index: step.index, dueMs: step.startsAt, appliedMs: now, serverMs: now - this.leadMs });
         if (this.log.length > 200) this.log.splice(0, this.log.length - 200);
       }
     }
