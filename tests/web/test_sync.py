@@ -120,3 +120,18 @@ def test_the_report_is_for_the_scene_staff_only(playing, session):
     assert client.get(path, headers=auth(other_admin)).status_code == 403
     assert client.get(path).status_code == 401
     assert client.get("/api/scenes/999/sync", headers=auth(playing["owner"])).status_code == 404
+
+
+def test_a_job_run_again_keeps_its_first_correction(playing, session):
+    from c3s.models import Observation
+
+    ids = playing["ids"]
+    blink_job(session, playing["scene"], {ids[9]: 50.0})
+    check = blink_job(session, playing["scene"], {ids[9]: 4.0})  # played 50 early, 4 late still
+    scene = session.get(Scene, playing["scene"])
+    again = [Sighting(pixel_id=ids[9], x=95.0, y=5.0, sigma=0.05, confidence=1.0, offset_ms=4.0)]
+    commit_sightings(session, check, scene, again)  # a retried task: the pixel's offset is 52 now
+    session.commit()
+    observation = session.query(Observation).filter(Observation.job_id == check.id).one()
+    assert (observation.offset_ms, observation.correction_ms) == (4.0, 50.0)
+    assert session.get(Pixel, ids[9]).offset_ms == pytest.approx(52.0)
