@@ -14,8 +14,8 @@ from werkzeug.test import Client
 
 from c3s import show
 from c3s.models import Pixel, Scene, User, utcnow
+from c3s.show import unpack_track
 from c3s.vision.colormap import ColorMapper, unpack_color_map
-from c3s.web.api.show import unpack_track
 from tests import factories
 from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
 

@@ -16,13 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apiflask import APIBlueprint, Schema
-from apiflask.fields import Boolean, Float, Integer, List, Nested, String
-from apiflask.validators import Range
+from apiflask import APIBlueprint
 from flask import Flask, Response, current_app, request
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
@@ -30,9 +27,30 @@ from redis.exceptions import RedisError
 from c3s import scenes, show
 from c3s.errors import Forbidden
 from c3s.permissions import has_permission
-from c3s.show import SceneState, ShowMaps, ShowReader, Unavailable, moment_at, now_ms
+from c3s.show import (
+    SceneState,
+    ShowMaps,
+    ShowReader,
+    Unavailable,
+    color_body,
+    moment_at,
+    now_ms,
+    pack_track,
+    show_body,
+    track_body,
+)
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session
+from c3s.web.schemas import (
+    ClockOut,
+    ClockQuery,
+    ColorOut,
+    LayoutOut,
+    ShowOut,
+    ShowQuery,
+    ShowStartIn,
+    TrackOut,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +59,6 @@ bp = APIBlueprint("show", __name__, tag="Show")
 # A colour whose next change is not known (show not scheduled, ended) may be cached this long.
 UNKNOWN_CHANGE_MAX_AGE_S = 1
 RETRY_AFTER_S = 1
-TRACK_MAGIC = b"C3TK"
-TRACK_FORMAT = 1
-_TRACK_HEADER = struct.Struct("<4sBBHIId")
 _JSON = "application/json"
 _BLACK = "#000000"
 
@@ -195,39 +210,10 @@ def color_reply(app: Flask, scene_id: int, number: int) -> Reply:
             return _not_ready(app, reader_of(app), state)[1] or _expired(state)
         color = "#" + rgb.hex()
     if moment.until_ms is None:
-        until, max_age = "null", UNKNOWN_CHANGE_MAX_AGE_S
+        max_age = UNKNOWN_CHANGE_MAX_AGE_S
     else:
-        until, max_age = str(moment.until_ms), max(0, int((moment.until_ms - t_ms) // 1000))
-    body = (f'{{"color":"{color}","frame":{moment.frame},"until_ms":{until},'
-            f'"status":"{moment.phase}"}}').encode()
-    return _reply(200, body, Cache_Control=f"public, max-age={max_age}")
-
-
-def pack_track(number: int, state: SceneState, maps: ShowMaps, rgb: bytes) -> bytes:
-    """The binary track (see :func:`track`'s docstring for the layout)."""
-    durations = maps.timeline.durations_ms
-    version = maps.version.encode("ascii")
-    flags = (1 if state.loop else 0) | (2 if state.start_ms is not None else 0)
-    header = _TRACK_HEADER.pack(TRACK_MAGIC, TRACK_FORMAT, flags, len(version), number, len(durations),
-                                float(state.start_ms or 0))
-    return header + version + struct.pack(f"<{len(durations)}I", *durations) + rgb
-
-
-def unpack_track(data: bytes) -> dict:
-    """Inverse of :func:`pack_track`, as the JSON form's dict (for tests and tools)."""
-    magic, fmt, flags, length, number, count, start = _TRACK_HEADER.unpack_from(data)
-    if magic != TRACK_MAGIC or fmt != TRACK_FORMAT:
-        raise ValueError("not a C3S track of format 1")
-    offset = _TRACK_HEADER.size
-    version = data[offset : offset + length].decode("ascii")
-    offset += length
-    durations = list(struct.unpack_from(f"<{count}I", data, offset))
-    rgb = data[offset + 4 * count : offset + 7 * count]
-    if len(rgb) != 3 * count:
-        raise ValueError("the track is truncated")
-    return {"number": number, "start_ms": start if flags & 2 else None, "loop": bool(flags & 1),
-            "durations_ms": durations, "colors": ["#" + rgb[i : i + 3].hex() for i in range(0, len(rgb), 3)],
-            "maps_version": version}
+        max_age = max(0, int((moment.until_ms - t_ms) // 1000))
+    return _reply(200, color_body(color, moment), Cache_Control=f"public, max-age={max_age}")
 
 
 @_guarded
@@ -243,13 +229,7 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
     if accept and "application/octet-stream" in accept:
         return _reply(200, pack_track(number, state, maps, rgb), "application/octet-stream", **headers)
-    hexed = rgb.hex()
-    colors = ",".join(f'"#{hexed[i : i + 6]}"' for i in range(0, len(hexed), 6))
-    start = "null" if state.start_ms is None else str(state.start_ms)
-    body = (f'{{"number":{number},"start_ms":{start},"loop":{"true" if state.loop else "false"},'
-            f'"durations_ms":{json.dumps(list(maps.timeline.durations_ms), separators=(",", ":"))},'
-            f'"colors":[{colors}],"maps_version":"{maps.version}","status":"{state.status}"}}').encode()
-    return _reply(200, body, **headers)
+    return _reply(200, track_body(number, state, maps, rgb), **headers)
 
 
 @_guarded
@@ -265,15 +245,10 @@ def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
     if not ready and timeline.frame_ids:
         maps, _ = _not_ready(app, reader, state)
         ready = maps is not None
-    moment = moment_at(timeline, state.status, state.start_ms, state.loop, now_ms())
-    head = json.dumps({"status": state.status, "start_ms": state.start_ms, "loop": state.loop,
-                       "total_ms": timeline.total_ms, "maps_version": state.version, "phase": moment.phase,
-                       "maps_ready": ready}, separators=(",", ":")).encode()
-    if (frames or "").lower() in ("0", "false", "no"):
-        return _reply(200, head, Cache_Control="no-cache")
     # The frame list never changes under a version: serialised once, however long the show.
-    body = head[:-1] + b',"frames":' + reader.frames_body(state) + b"}"
-    return _reply(200, body, Cache_Control="no-cache")
+    listed = None if (frames or "").lower() in ("0", "false", "no") else reader.frames_body(state)
+    return _reply(200, show_body(state, timeline, maps_ready=ready, t_ms=now_ms(), frames=listed),
+                  Cache_Control="no-cache")
 
 
 def _flask(reply: Reply) -> Response:
@@ -281,73 +256,6 @@ def _flask(reply: Reply) -> Response:
     for name, value in reply.headers:
         response.headers[name] = value
     return response
-
-
-# -------------------------------------------------------------------------------- schemas
-
-
-class ClockQuery(Schema):
-    t0 = String(load_default=None, metadata={"description": "the client's clock, Unix ms (echoed)"})
-
-
-class ClockOut(Schema):
-    t0 = Float(allow_none=True, metadata={"description": "the t0 sent, echoed (null when none)"})
-    server_ms = Float(metadata={"description": "the server clock when answering, Unix ms"})
-
-
-class ShowQuery(Schema):
-    frames = String(load_default=None, metadata={"description": "false or 0: leave the frame list out"})
-
-
-class ShowStartIn(Schema):
-    start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False,
-                        validate=Range(0, 4_102_444_800_000),
-                        metadata={"description": "Unix ms on the server clock; null: 3 s from now"})
-    loop = Boolean(load_default=False)
-
-
-class ShowFrameOut(Schema):
-    id = Integer()
-    duration_ms = Integer()
-
-
-class ShowOut(Schema):
-    status = String(metadata={"description": "the scene's status: playing while the show is on"})
-    start_ms = Integer(allow_none=True, metadata={"description": "Unix ms; null when not scheduled"})
-    loop = Boolean()
-    total_ms = Integer(metadata={"description": "one pass through every frame"})
-    frames = List(Nested(ShowFrameOut), metadata={"description": "left out when asked with frames=false"})
-    maps_version = String(metadata={"description": "changes whenever layout, frames or fit change"})
-    phase = String(metadata={"description": "before, playing or ended, now"})
-    maps_ready = Boolean(metadata={"description": "whether the colour maps of maps_version are built"})
-
-
-class TrackOut(Schema):
-    number = Integer()
-    start_ms = Integer(allow_none=True)
-    loop = Boolean()
-    durations_ms = List(Integer())
-    colors = List(String(), metadata={"description": "#rrggbb per frame, in show order"})
-    maps_version = String()
-    status = String(metadata={"description": "the scene's status"})
-
-
-class ColorOut(Schema):
-    color = String(metadata={"description": "#rrggbb to show now (black before and after the show)"})
-    frame = Integer(metadata={"description": "index of the frame showing; -1 before and after"})
-    until_ms = Integer(allow_none=True, metadata={"description": "Unix ms when this answer changes; "
-                                                                 "null when not known"})
-    status = String(metadata={"description": "before, playing or ended"})
-
-
-class LayoutOut(Schema):
-    layout_version = Integer()
-    maps_version = String()
-    numbers = List(Integer())
-    x = List(Float())
-    y = List(Float())
-    width = Float()
-    height = Float()
 
 
 _CONFLICT = "the colour maps are being built (a build is queued; Retry-After says when to ask "\
@@ -381,12 +289,15 @@ def get_show(scene_id: int, query):
     return _flask(show_reply(current_app, scene_id, request.args.get("frames")))
 
 
-def _timeline_response(scene) -> Response:
-    session = db_session()
-    timeline = show.timeline_of(session, scene.id)
-    reader = reader_of(current_app)
-    ready = reader.maps(reader.state(scene.id)) is not None
-    return show.show_json(scene, timeline, maps_ready=ready)
+@_guarded
+def _timeline_reply(app: Flask, scene_id: int) -> Reply:
+    """The show as GET gives it, right after a start or a stop (which queue no build here)."""
+    reader = reader_of(app)
+    state = reader.state(scene_id)
+    timeline = reader.timeline(state)
+    ready = reader.maps(state) is not None
+    return _reply(200, show_body(state, timeline, maps_ready=ready, t_ms=now_ms(), frames=reader.frames_body(state)),
+                  Cache_Control="no-cache")
 
 
 @bp.post("/scenes/<int:scene_id>/show")
@@ -402,7 +313,7 @@ def start(scene_id: int, body):
                             start_at_ms=body["start_at_ms"], loop=body["loop"])
     session.commit()
     show.request_build(scene.id)
-    return _timeline_response(scene)
+    return _flask(_timeline_reply(current_app, scene.id))
 
 
 @bp.delete("/scenes/<int:scene_id>/show")
@@ -413,7 +324,7 @@ def stop(scene_id: int):
     session = db_session()
     scene = show.stop_show(session, current_user(), scenes.get_scene(session, scene_id))
     session.commit()
-    return _timeline_response(scene)
+    return _flask(_timeline_reply(current_app, scene.id))
 
 
 @bp.get("/scenes/<int:scene_id>/pixels/<int:number>/track")
