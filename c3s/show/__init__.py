@@ -22,6 +22,7 @@ from c3s.show.build import (
     BuildResult,
     build_color_maps,
     load_meta,
+    located_pixels,
     queue_build,
     request_build,
 )
@@ -51,6 +52,7 @@ from c3s.show.timeline import (
 from c3s.show.versions import (
     KEY_PREFIX,
     bump_frames,
+    bump_layout,
     cache_key,
     latest_key,
     maps_version,
@@ -72,8 +74,8 @@ from c3s.show.wire import (
 __all__ = [
     "BIGINT_MAX", "BUILD_TASK", "DEFAULT_LEAD_MS", "ERROR_TTL_S", "INTEGER_MAX", "KEY_PREFIX", "LRU",
     "MAPS_TTL_S", "PENDING_TTL_S", "QUEUE_RETRY_S", "SUPERSEDED_TTL_S", "TRACK_CHUNK_BYTES", "TRACK_FORMAT",
-    "TRACK_MAGIC", "BuildResult", "MemoryCache", "Moment", "RedisCache", "SceneState", "ShowCache",
-    "ShowMaps", "ShowReader", "Timeline", "Unavailable", "build_color_maps", "bump_frames", "cache_for",
+    "TRACK_MAGIC", "UNAVAILABLE", "BuildResult", "MemoryCache", "Moment", "RedisCache", "SceneState", "ShowCache",
+    "ShowMaps", "ShowReader", "Timeline", "Unavailable", "build_color_maps", "bump_frames", "bump_layout", "located_pixels", "cache_for",
     "cache_key", "color_body", "frames_body", "frames_of", "latest_key", "load_meta", "maps_version",
     "moment_at", "ms_of", "now_ms", "pack_track", "pending_key", "queue_build", "request_build",
     "scene_maps_version", "show_body", "start_show", "stop_show", "timeline_of", "track_body",

@@ -120,12 +120,19 @@ def _frame_colors(frames, store: FrameStore, positions, scene: Scene, cache: Sho
     return table, reused
 
 
-def _located(session: Session, scene_id: int):
-    import numpy as np
-
+def located_pixels(session: Session, scene_id: int) -> list[tuple[int, float, float]]:
+    """``(number, x, y)`` of every located pixel, in ascending number: the order of every
+    colour map."""
     rows = session.execute(select(Pixel.number, Pixel.x, Pixel.y)
                            .where(Pixel.scene_id == scene_id, Pixel.status == "located")
                            .order_by(Pixel.number)).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _located(session: Session, scene_id: int):
+    import numpy as np
+
+    rows = located_pixels(session, scene_id)
     numbers = np.array([r[0] for r in rows], np.int64)
     positions = np.array([(r[1], r[2]) for r in rows], np.float64).reshape(len(rows), 2)
     return numbers, positions
@@ -231,20 +238,16 @@ def queue_build(cache: ShowCache, scene_id: int, send: Callable[[str, int], None
     return True
 
 
-def request_build(scene_id: int) -> bool:
-    """:func:`queue_build` from inside the app (a request or a task). An unreachable broker is
-    logged, not raised: the data is committed, and the next poll or track asks again."""
+def request_build(cache: ShowCache, scene_id: int, send: Callable[[str, int], None]) -> bool:
+    """:func:`queue_build` after a change is committed (a request or a task). An unreachable
+    broker or Redis is logged, not raised: the data is committed, and the next poll or track
+    asks again."""
     from kombu.exceptions import OperationalError as BrokerError
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from c3s.tasks import send
-    from c3s.web.context import services
-
-    svc = services()
     try:
-        return queue_build(cache_for(svc.redis, svc.database.engine.url), scene_id, send)
+        return queue_build(cache, scene_id, send)
     except (BrokerError, RedisConnectionError, ConnectionError, TimeoutError) as error:
         log.warning("could not queue the colour maps of scene %s (%s); the next poll asks again",
                     scene_id, error)
         return False
-

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from c3s.errors import Unavailable
 from c3s.models import Scene
 from c3s.show.build import load_meta, queue_build
 from c3s.show.cache import LRU, ShowCache, cache_for
@@ -31,8 +32,8 @@ BIGINT_MAX, INTEGER_MAX = 2**63 - 1, 2**31 - 1
 QUEUE_RETRY_S = 1.0
 
 
-class Unavailable(Exception):
-    """A service the show needs (database, Redis) does not answer; the API says 503."""
+# What a reader says when the database or Redis does not answer (the cause goes to the log).
+UNAVAILABLE = "the show's data is unavailable right now; try again in a moment"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class _PostgresReads:
                 # reconnect once, then give up.
                 self._drop()
                 if attempt == 2:
-                    raise Unavailable(f"the database does not answer: {error}".strip()) from error
+                    log.warning("show read failed: the database does not answer: %s", error)
+                    raise Unavailable(UNAVAILABLE) from error
         raise AssertionError("unreachable")
 
     def state_row(self, scene_id: int):
@@ -317,4 +319,5 @@ class ShowReader:
         try:
             return read()
         except (RedisConnectionError, RedisTimeoutError) as error:
-            raise Unavailable(f"Redis does not answer: {error}") from error
+            log.warning("show read failed: Redis does not answer: %s", error)
+            raise Unavailable(UNAVAILABLE) from error

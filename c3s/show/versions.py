@@ -77,3 +77,8 @@ def bump_frames(session: Session, scene_id: int) -> None:
     served. Called by :mod:`c3s.frames` in the same transaction as the change."""
     session.execute(update(Scene).where(Scene.id == scene_id).values(frames_version=Scene.frames_version + 1))
 
+
+def bump_layout(session: Session, scene_id: int) -> None:
+    """The set or positions of shown pixels changed (located, moved, left, excluded, snapped to
+    a seat): older maps must not be served. Called in the same transaction as the change."""
+    session.execute(update(Scene).where(Scene.id == scene_id).values(layout_version=Scene.layout_version + 1))

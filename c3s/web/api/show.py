@@ -1,10 +1,9 @@
-"""The show: the server clock, starting and stopping, the timeline, each pixel's track and
-current colour, and the operator's preview (layout and per-frame colour maps).
+"""The show's routes: the server clock, starting and stopping, the timeline, each pixel's track
+and current colour, and the operator's preview (layout and per-frame colour maps).
 
-The playback reads (clock, timeline, track, colour) are answered by the functions here, once for
-both routes that reach them: the raw WSGI fast path in :mod:`c3s.web.fast`, which serves them in
-front of Flask because a stadium polls them, and the Flask views below, which document them in
-the OpenAPI spec (and answer HEAD). They take no token: the colour a phone shows is visible to
+The playback reads (clock, timeline, track, colour) are answered by :mod:`c3s.web.playback`,
+once for both routes that reach them: the raw WSGI fast path in :mod:`c3s.web.fast` and the
+Flask views below, which document them in the OpenAPI spec (and answer HEAD). They take no token: the colour a phone shows is visible to
 the whole stadium anyway, and the timeline is what every phone plays, so authenticating each of
 100,000 phones on every poll would buy no secrecy. Each answer costs one indexed read of the
 scene row (the truth about the show and its version, so a stale map is never served) and reads
@@ -13,34 +12,27 @@ maps the process holds once per version.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from apiflask import APIBlueprint
-from flask import Flask, Response, current_app, request
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
+from flask import Flask, current_app, request
 
 from c3s import scenes, show
-from c3s.errors import Forbidden
-from c3s.permissions import has_permission
 from c3s.show import (
-    SceneState,
-    ShowMaps,
     ShowReader,
-    Unavailable,
-    color_body,
-    moment_at,
-    now_ms,
-    pack_track,
-    show_body,
-    track_body,
 )
-from c3s.web.auth import current_user, token_auth
-from c3s.web.context import db_session
+from c3s.web.auth import current_user, require_staff, token_auth
+from c3s.web.context import db_session, services
+from c3s.web.playback import (
+    as_response,
+    color_reply,
+    json_reply,
+    map_reply,
+    show_reply,
+    time_reply,
+    timeline_reply,
+    track_reply,
+)
 from c3s.web.schemas import (
     ClockOut,
     ClockQuery,
@@ -63,201 +55,6 @@ _JSON = "application/json"
 _BLACK = "#000000"
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A finished HTTP answer, the same bytes whichever route served it."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def _reply(status: int, body: bytes, content_type: str = _JSON, **headers: str) -> Reply:
-    pairs = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-    pairs += [(name.replace("_", "-"), value) for name, value in headers.items()]
-    return Reply(status, pairs, body)
-
-
-def _error(status: int, message: str, detail: dict | None = None, **headers: str) -> Reply:
-    body = json.dumps({"message": message, "detail": detail or {}}).encode()
-    return _reply(status, body, Cache_Control="no-store", **headers)
-
-
-def reader_of(app: Flask) -> ShowReader:
-    return app.extensions["c3s_show"]
-
-
-def build_sender(app: Flask) -> Callable[[str, int], None]:
-    """Queue a task on this app's Celery from anywhere (the fast path has no app context)."""
-
-    def send(task_name: str, *args) -> None:
-        from c3s.tasks import send as send_task
-
-        with app.app_context():
-            send_task(task_name, *args)
-
-    return send
-
-
-# ------------------------------------------------------------------ shared implementations
-
-
-def time_reply(t0: str | None) -> Reply:
-    """``{"t0": <echo>, "server_ms": <Unix ms>}`` for NTP-style offset estimation."""
-    server_ms = now_ms()
-    echo = None
-    if t0 not in (None, ""):
-        try:
-            echo = float(t0)
-        except ValueError:
-            echo = math.nan
-        if not math.isfinite(echo):
-            return _error(422, "t0 must be the client's clock as a number of Unix milliseconds",
-                          {"t0": t0})
-        echo = int(echo) if echo.is_integer() else echo
-    body = f'{{"t0":{json.dumps(echo)},"server_ms":{server_ms!r}}}'.encode()
-    return _reply(200, body, Cache_Control="no-store")
-
-
-def _not_ready(app: Flask, reader: ShowReader, state: SceneState) -> tuple[ShowMaps | None, Reply | None]:
-    """The version's maps are missing: say why, and queue a build when one would help. On the
-    embedded default the build runs right here, so the maps may be there after all."""
-    reason, message = reader.why_not_ready(state)
-    if reason == "building":
-        try:
-            if reader.queue_build(state, build_sender(app)):
-                maps = reader.maps(state)
-                if maps is not None:
-                    return maps, None
-        except (BrokerError, RedisError, ConnectionError, TimeoutError) as error:
-            log.warning("scene %s: could not queue a colour map build: %s", state.scene_id, error)
-    return None, _error(409, message, {"reason": reason, "maps_version": state.version},
-                        Retry_After=str(RETRY_AFTER_S))
-
-
-def _not_shown(reader: ShowReader, scene_id: int, number: int) -> Reply:
-    status = reader.pixel_status(scene_id, number)
-    if status is None:
-        return _error(404, f"scene {scene_id} has no pixel number {number}", {"reason": "unknown"})
-    if status == "excluded":
-        return _error(404, f"pixel {number} was excluded from scene {scene_id}; it shows nothing",
-                      {"reason": "excluded"})
-    if status == "located":  # located after the maps' version was read: a newer build is coming
-        return _error(409, f"pixel {number} was just located; its colours are being built",
-                      {"reason": "building"}, Retry_After=str(RETRY_AFTER_S))
-    return _error(404, f"pixel {number} of scene {scene_id} is not located, so it is not part of "
-                       "the picture; calibrate it first", {"reason": "not_located", "status": status})
-
-
-def _expired(state: SceneState) -> Reply:
-    return _error(409, "the colour maps were replaced while being read; ask again",
-                  {"reason": "building", "maps_version": state.version}, Retry_After=str(RETRY_AFTER_S))
-
-
-def _current_maps(app: Flask, scene_id: int):
-    """(reader, state, maps) for the scene's current version, or the error reply (no such
-    scene; maps not built yet, a build queued)."""
-    reader = reader_of(app)
-    state = reader.state(scene_id)
-    if state is None:
-        return _error(404, f"scene {scene_id} does not exist")
-    maps = reader.maps(state)
-    if maps is None:
-        maps, reply = _not_ready(app, reader, state)
-        if reply is not None:
-            return reply
-    return reader, state, maps
-
-
-def _pixel_maps(app: Flask, scene_id: int, number: int) -> tuple[SceneState, ShowMaps, int] | Reply:
-    """The scene's state, its current maps and the pixel's row in them, or the error reply."""
-    found = _current_maps(app, scene_id)
-    if isinstance(found, Reply):
-        return found
-    reader, state, maps = found
-    row = maps.row_of(number)
-    if row < 0:
-        return _not_shown(reader, scene_id, number)
-    return state, maps, row
-
-
-def _guarded(function: Callable[..., Reply]) -> Callable[..., Reply]:
-    def guarded(*args, **kwargs) -> Reply:
-        try:
-            return function(*args, **kwargs)
-        except Unavailable as error:
-            log.warning("show read failed: %s", error)
-            return _error(503, "the show's data is unavailable right now; try again in a moment",
-                          Retry_After="2")
-    guarded.__name__ = function.__name__
-    guarded.__doc__ = function.__doc__
-    return guarded
-
-
-@_guarded
-def color_reply(app: Flask, scene_id: int, number: int) -> Reply:
-    """The pixel's colour now, the frame, when it next changes and the show's phase."""
-    found = _pixel_maps(app, scene_id, number)
-    if isinstance(found, Reply):
-        return found
-    state, maps, row = found
-    t_ms = now_ms()
-    moment = moment_at(maps.timeline, state.status, state.start_ms, state.loop, t_ms)
-    color = _BLACK
-    if moment.frame >= 0:
-        rgb = reader_of(app).color(maps, moment.frame, row)
-        if rgb is None:  # the version expired from the cache between two reads
-            return _not_ready(app, reader_of(app), state)[1] or _expired(state)
-        color = "#" + rgb.hex()
-    if moment.until_ms is None:
-        max_age = UNKNOWN_CHANGE_MAX_AGE_S
-    else:
-        max_age = max(0, int((moment.until_ms - t_ms) // 1000))
-    return _reply(200, color_body(color, moment), Cache_Control=f"public, max-age={max_age}")
-
-
-@_guarded
-def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> Reply:
-    """The pixel's whole track: its colour in every frame, the durations and the start."""
-    found = _pixel_maps(app, scene_id, number)
-    if isinstance(found, Reply):
-        return found
-    state, maps, row = found
-    rgb = reader_of(app).track(maps, row)
-    if rgb is None:
-        return _not_ready(app, reader_of(app), state)[1] or _expired(state)
-    headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
-    if accept and "application/octet-stream" in accept:
-        return _reply(200, pack_track(number, state, maps, rgb), "application/octet-stream", **headers)
-    return _reply(200, track_body(number, state, maps, rgb), **headers)
-
-
-@_guarded
-def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
-    """The show's timeline and state (a build is queued if its maps are missing); ``frames`` is
-    the query parameter: "0" or "false" leaves the frame list out."""
-    reader = reader_of(app)
-    state = reader.state(scene_id)
-    if state is None:
-        return _error(404, f"scene {scene_id} does not exist")
-    timeline = reader.timeline(state)
-    ready = reader.maps(state) is not None
-    if not ready and timeline.frame_ids:
-        maps, _ = _not_ready(app, reader, state)
-        ready = maps is not None
-    # The frame list never changes under a version: serialised once, however long the show.
-    listed = None if (frames or "").lower() in ("0", "false", "no") else reader.frames_body(state)
-    return _reply(200, show_body(state, timeline, maps_ready=ready, t_ms=now_ms(), frames=listed),
-                  Cache_Control="no-cache")
-
-
-def _flask(reply: Reply) -> Response:
-    response = Response(reply.body, status=reply.status)
-    for name, value in reply.headers:
-        response.headers[name] = value
-    return response
-
-
 _CONFLICT = "the colour maps are being built (a build is queued; Retry-After says when to ask "\
             "again), the show has no frames, or no pixel is located"
 
@@ -273,7 +70,7 @@ def server_time(query):
     """The server clock, for NTP-style sync: send `t0` (your clock), keep the sample with the
     lowest round trip and take `server_ms` as the server's time at its midpoint. Public,
     `Cache-Control: no-store`."""
-    return _flask(time_reply(request.args.get("t0")))
+    return as_response(time_reply(request.args.get("t0")))
 
 
 @bp.get("/scenes/<int:scene_id>/show")
@@ -286,18 +83,7 @@ def get_show(scene_id: int, query):
     when the maps of the current version are missing. A phone that only checks whether the show
     started or changed asks with `frames=false`: its answer then stays a few hundred bytes
     however long the show."""
-    return _flask(show_reply(current_app, scene_id, request.args.get("frames")))
-
-
-@_guarded
-def _timeline_reply(app: Flask, scene_id: int) -> Reply:
-    """The show as GET gives it, right after a start or a stop (which queue no build here)."""
-    reader = reader_of(app)
-    state = reader.state(scene_id)
-    timeline = reader.timeline(state)
-    ready = reader.maps(state) is not None
-    return _reply(200, show_body(state, timeline, maps_ready=ready, t_ms=now_ms(), frames=reader.frames_body(state)),
-                  Cache_Control="no-cache")
+    return as_response(show_reply(current_app, scene_id, request.args.get("frames")))
 
 
 @bp.post("/scenes/<int:scene_id>/show")
@@ -312,8 +98,8 @@ def start(scene_id: int, body):
     scene = show.start_show(session, current_user(), scenes.get_scene(session, scene_id),
                             start_at_ms=body["start_at_ms"], loop=body["loop"])
     session.commit()
-    show.request_build(scene.id)
-    return _flask(_timeline_reply(current_app, scene.id))
+    services().request_build(scene.id)
+    return as_response(timeline_reply(current_app, scene.id))
 
 
 @bp.delete("/scenes/<int:scene_id>/show")
@@ -324,7 +110,7 @@ def stop(scene_id: int):
     session = db_session()
     scene = show.stop_show(session, current_user(), scenes.get_scene(session, scene_id))
     session.commit()
-    return _flask(_timeline_reply(current_app, scene.id))
+    return as_response(timeline_reply(current_app, scene.id))
 
 
 @bp.get("/scenes/<int:scene_id>/pixels/<int:number>/track")
@@ -351,7 +137,7 @@ def track(scene_id: int, number: int):
     | 24 + L + 4 F | 3 F | colours, R G B per frame |
 
     Both forms carry `X-C3S-Maps-Version`. A 409 (maps being built) comes with `Retry-After`."""
-    return _flask(track_reply(current_app, scene_id, number, request.headers.get("Accept")))
+    return as_response(track_reply(current_app, scene_id, number, request.headers.get("Accept")))
 
 
 @bp.get("/scenes/<int:scene_id>/pixels/<int:number>/color")
@@ -362,14 +148,7 @@ def color(scene_id: int, number: int):
     """The pixel's colour now, for devices that cannot play a track: the frame showing, when
     the answer next changes (`until_ms`) and the show's phase. `Cache-Control: max-age` never
     outlasts the current frame. Public (see the module docstring)."""
-    return _flask(color_reply(current_app, scene_id, number))
-
-
-def _require_staff(scene) -> None:
-    user = current_user()
-    if not any(has_permission(db_session(), user, right, scene)
-               for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} may see where its pixels are")
+    return as_response(color_reply(current_app, scene_id, number))
 
 
 @bp.get("/scenes/<int:scene_id>/layout")
@@ -378,20 +157,14 @@ def _require_staff(scene) -> None:
 def layout(scene_id: int):
     """The located pixels in ascending number, the order of every colour map, with their scene
     positions (the scene's staff). Compare `maps_version` with a map's `X-C3S-Maps-Version`."""
-    from sqlalchemy import select
-
-    from c3s.models import Pixel
-
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
-    rows = session.execute(select(Pixel.number, Pixel.x, Pixel.y)
-                           .where(Pixel.scene_id == scene.id, Pixel.status == "located")
-                           .order_by(Pixel.number)).all()
+    require_staff(scene, to="see where its pixels are")
+    rows = show.located_pixels(session, scene.id)
     body = {"layout_version": scene.layout_version, "maps_version": show.scene_maps_version(scene),
             "numbers": [r[0] for r in rows], "x": [r[1] for r in rows], "y": [r[2] for r in rows],
             "width": scene.width, "height": scene.height}
-    return _flask(_reply(200, json.dumps(body, separators=(",", ":")).encode(), Cache_Control="no-cache"))
+    return as_response(json_reply(body, Cache_Control="no-cache"))
 
 
 @bp.get("/scenes/<int:scene_id>/frames/<int:frame_id>/map")
@@ -406,24 +179,9 @@ def frame_map(scene_id: int, frame_id: int):
     preview (the scene's staff); the pixels' positions are in `GET .../layout`."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_staff(scene, to="see where its pixels are")
     session.rollback()
-    return _flask(_map_reply(current_app, scene_id, frame_id))
-
-
-@_guarded
-def _map_reply(app: Flask, scene_id: int, frame_id: int) -> Reply:
-    found = _current_maps(app, scene_id)
-    if isinstance(found, Reply):
-        return found
-    reader, state, maps = found
-    if frame_id not in maps.timeline.frame_ids:
-        return _error(404, f"scene {scene_id} has no frame {frame_id}")
-    data = reader.frame_map(maps, maps.timeline.frame_ids.index(frame_id))
-    if data is None:
-        return _not_ready(app, reader, state)[1] or _expired(state)
-    return _reply(200, data, "application/octet-stream", Cache_Control="private, no-cache",
-                  X_C3S_Maps_Version=maps.version)
+    return as_response(map_reply(current_app, scene_id, frame_id))
 
 
 def init_app(app: Flask) -> None:
