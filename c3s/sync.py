@@ -25,8 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from c3s.errors import Unavailable
 from c3s.models import LocateJob, Observation, Pixel, Scene, as_utc
-from c3s.show import Unavailable
 
 SECTION_GRID = (4, 3)  # columns x rows of the scene sections the report ranks
 WORST_SECTIONS = 3

@@ -3,7 +3,7 @@ show's timeline, a pixel's track and its current colour (GET only; HEAD and ever
 to Flask). Routing, request objects, context pushes, response objects and schema serialisation
 cost more than the answer itself at thousands of polls a second per core, so these four routes
 are matched with one regular expression and answered by the same functions the Flask views call
-(:mod:`c3s.web.api.show`, which also documents them in the OpenAPI spec)."""
+(:mod:`c3s.web.playback`; :mod:`c3s.web.api.show` documents them in the OpenAPI spec)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ import re
 
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
+
+from c3s.errors import C3SError
+from c3s.web.errors import INTERNAL_ERROR, error_parts
+from c3s.web.playback import Reply, color_reply, show_reply, time_reply, track_reply
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,6 @@ class ShowFastPath:
         return self.wsgi_app(environ, start_response)
 
     def _answer(self, match: re.Match, environ):
-        from c3s.web.api.show import Reply, color_reply, show_reply, time_reply, track_reply
-
         is_time, scene, is_show, number, kind = match.groups()
         try:
             if is_time:
@@ -49,11 +51,18 @@ class ShowFastPath:
             if kind == "color":
                 return color_reply(self.app, scene_id, int(number))
             return track_reply(self.app, scene_id, int(number), environ.get("HTTP_ACCEPT"))
+        except C3SError as error:
+            status, body, headers = error_parts(error)
+            return _json_reply(status, body, headers)
         except Exception:  # noqa: BLE001 - answered like Flask's handler in c3s.web.errors
             self.app.logger.exception("unhandled error in the show's fast path")
-            body = json.dumps({"message": "internal error; the operators have been told", "detail": {}})
-            return Reply(500, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                               ("Cache-Control", "no-store")], body.encode())
+            return _json_reply(500, {"message": INTERNAL_ERROR, "detail": {}}, {"Cache-Control": "no-store"})
+
+
+def _json_reply(status: int, body: dict, headers: dict[str, str]) -> Reply:
+    data = json.dumps(body).encode()
+    pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers.items()]
+    return Reply(status, pairs, data)
 
 
 def _query_value(query: str, name: str) -> str | None:

@@ -222,7 +222,8 @@ def test_noisy_camera_positions_snap_to_the_right_seats(app, client, session):
     session.add(job)
     session.commit()
     with app.app_context():  # as in the worker, whose tasks run inside the app context
-        finished = run_job(session, store, job.id, max_pixels=4_000_000)
+        finished = run_job(session, store, job.id, max_pixels=4_000_000,
+                           request_build=app.extensions["c3s"].request_build)
     assert finished.status == "done", finished.reason
     assert finished.stats["snap_pixels"] == len(truth)
 

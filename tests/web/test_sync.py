@@ -8,8 +8,8 @@ import pytest
 
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.models import LocateJob, Pixel, Scene
+from c3s.show import unpack_track
 from c3s.sync import summarise
-from c3s.web.api.show import unpack_track
 from tests.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
 from tests.web.test_show import add_pixels
 
