@@ -98,30 +98,25 @@ def summarise(offset_ms: Sequence[float], x: Sequence[float], y: Sequence[float]
             "worst_sections": _sections(offsets, x, y, size)[:WORST_SECTIONS]}
 
 
-def _newest_check(session: Session, scene_id: int) -> LocateJob | None:
+def _recent_checks(session: Session, scene_id: int) -> list[LocateJob]:
+    """The scene's newest finished blink jobs that timed at least one phone, newest first."""
     jobs = session.scalars(select(LocateJob).where(LocateJob.scene_id == scene_id, LocateJob.method == "blink",
                                                    LocateJob.status == "done")
                            .order_by(LocateJob.id.desc()).limit(HISTORY)).all()
-    return next((job for job in jobs if (job.stats or {}).get("sync", {}).get("phones")), None)
+    return [job for job in jobs if ((job.stats or {}).get("sync") or {}).get("phones")]
 
 
-def _history(session: Session, scene_id: int) -> list[dict]:
-    jobs = session.scalars(select(LocateJob).where(LocateJob.scene_id == scene_id, LocateJob.method == "blink",
-                                                   LocateJob.status == "done")
-                           .order_by(LocateJob.id.desc()).limit(HISTORY)).all()
-    checks = []
-    for job in jobs:
-        summary = (job.stats or {}).get("sync") or {}
-        if summary.get("phones"):
-            checks.append({"job_id": job.id, "filmed_at": as_utc(job.created_at).isoformat(),
-                           **{k: summary[k] for k in ("phones", "median_ms", "p95_abs_ms", "spread_p95_ms")}})
-    return checks
+def _summary_row(job: LocateJob) -> dict:
+    summary = job.stats["sync"]
+    return {"job_id": job.id, "filmed_at": as_utc(job.created_at).isoformat(),
+            **{k: summary[k] for k in ("phones", "median_ms", "p95_abs_ms", "spread_p95_ms")}}
 
 
 def scene_report(session: Session, scene: Scene) -> dict:
     """The newest sync check of the scene (summary and every phone it measured, by number, with
     its scene position), the corrections phones play with now, and the recent checks."""
-    job = _newest_check(session, scene.id)
+    checks = _recent_checks(session, scene.id)
+    job = checks[0] if checks else None
     corrections = np.array(session.scalars(select(Pixel.offset_ms).where(
         Pixel.scene_id == scene.id, Pixel.status == "located", Pixel.offset_ms.is_not(None))).all(), float)
     report = {"scene_id": scene.id, "width": scene.width, "height": scene.height, "check": None,
@@ -129,7 +124,7 @@ def scene_report(session: Session, scene: Scene) -> dict:
                               "median_ms": round(float(np.median(corrections)), 2) if len(corrections) else None,
                               "p95_abs_ms": (round(float(np.percentile(np.abs(corrections), 95)), 2)
                                              if len(corrections) else None)},
-              "history": _history(session, scene.id)}
+              "history": [_summary_row(check) for check in checks]}
     if job is None:
         return report
     rows = session.execute(select(Pixel.number, Observation.x, Observation.y, Observation.offset_ms,
