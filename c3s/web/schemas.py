@@ -409,3 +409,36 @@ class LayoutOut(Schema):
     y = List(Float())
     width = Float()
     height = Float()
+
+
+class CheckSummaryOut(Schema):
+    job_id = Integer()
+    filmed_at = String(metadata={"description": "when the clip was uploaded (ISO 8601)"})
+    phones = Integer(metadata={"description": "phones whose light the clip timed"})
+    median_ms = Float(allow_none=True, metadata={"description": "the crowd's median offset (ms, positive = late)"})
+    p95_abs_ms = Float(allow_none=True, metadata={"description": "95 % of phones land within this of the server clock"})
+    spread_p95_ms = Float(allow_none=True, metadata={"description": "95 % of phones within this of the median"})
+
+
+class CheckOut(CheckSummaryOut):
+    max_abs_ms = Float(allow_none=True)
+    histogram = Dict(metadata={"description": "`bin_ms`, `edges_ms` (one more than counts), `counts`"})
+    worst_sections = List(Dict(), metadata={
+        "description": "scene grid cells (`section`, `x0`..`y1`, `phones`, `median_ms`, `p95_abs_ms`), worst first"})
+    pixels = Dict(metadata={"description": "per phone timed: `numbers`, `x`, `y` (scene units, as the clip saw "
+                                           "them), `offset_ms` (measured) and `correction_ms` (played with then)"})
+
+
+class CorrectionsOut(Schema):
+    pixels = Integer(metadata={"description": "located pixels that play with a correction"})
+    median_ms = Float(allow_none=True)
+    p95_abs_ms = Float(allow_none=True)
+
+
+class SyncOut(Schema):
+    scene_id = Integer()
+    width = Float()
+    height = Float()
+    check = Nested(CheckOut, allow_none=True, metadata={"description": "the newest sync check; null before any"})
+    corrections = Nested(CorrectionsOut)
+    history = List(Nested(CheckSummaryOut), metadata={"description": "recent checks, newest first"})

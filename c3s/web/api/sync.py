@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from apiflask import APIBlueprint, Schema
-from apiflask.fields import Dict, Float, Integer, List, Nested, String
+from apiflask import APIBlueprint
 
 from c3s import scenes
 from c3s.errors import Forbidden
@@ -11,43 +10,11 @@ from c3s.permissions import has_permission
 from c3s.sync import scene_report
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session
+from c3s.web.schemas import SyncOut
 
 bp = APIBlueprint("sync", __name__, tag="Show")
 
 STAFF = ("scene_admin", "moderator", "observer")
-
-
-class CheckSummaryOut(Schema):
-    job_id = Integer()
-    filmed_at = String(metadata={"description": "when the clip was uploaded (ISO 8601)"})
-    phones = Integer(metadata={"description": "phones whose light the clip timed"})
-    median_ms = Float(allow_none=True, metadata={"description": "the crowd's median offset (ms, positive = late)"})
-    p95_abs_ms = Float(allow_none=True, metadata={"description": "95 % of phones land within this of the server clock"})
-    spread_p95_ms = Float(allow_none=True, metadata={"description": "95 % of phones within this of the median"})
-
-
-class CheckOut(CheckSummaryOut):
-    max_abs_ms = Float(allow_none=True)
-    histogram = Dict(metadata={"description": "`bin_ms`, `edges_ms` (one more than counts), `counts`"})
-    worst_sections = List(Dict(), metadata={
-        "description": "scene grid cells (`section`, `x0`..`y1`, `phones`, `median_ms`, `p95_abs_ms`), worst first"})
-    pixels = Dict(metadata={"description": "per phone timed: `numbers`, `x`, `y` (scene units, as the clip saw "
-                                           "them), `offset_ms` (measured) and `correction_ms` (played with then)"})
-
-
-class CorrectionsOut(Schema):
-    pixels = Integer(metadata={"description": "located pixels that play with a correction"})
-    median_ms = Float(allow_none=True)
-    p95_abs_ms = Float(allow_none=True)
-
-
-class SyncOut(Schema):
-    scene_id = Integer()
-    width = Float()
-    height = Float()
-    check = Nested(CheckOut, allow_none=True, metadata={"description": "the newest sync check; null before any"})
-    corrections = Nested(CorrectionsOut)
-    history = List(Nested(CheckSummaryOut), metadata={"description": "recent checks, newest first"})
 
 
 @bp.get("/scenes/<int:scene_id>/sync")
