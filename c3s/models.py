@@ -120,6 +120,7 @@ class Scene(Base):
         CheckConstraint("layout_version >= 0", name="scenes_layout_version_nonnegative"),
         CheckConstraint("next_pixel_number >= 0", name="scenes_next_pixel_number_nonnegative"),
         CheckConstraint("frames_version >= 0", name="scenes_frames_version_nonnegative"),
+        CheckConstraint("sync_burst_ms BETWEEN 1 AND 60000", name="scenes_sync_burst_bounded"),
         UniqueConstraint("id", "width", "height", name="scenes_id_size_key"),
         Index("scenes_owner_idx", "owner_id"),
     )
@@ -146,6 +147,9 @@ class Scene(Base):
     # Bumped by every frame upload, retime, reorder and delete (c3s/frames.py); with
     # layout_version it names the colour maps (c3s/show/versions.py).
     frames_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    # A sync burst inside the show (c3s/sync.py): phones blink from sync_burst_at for sync_burst_ms.
+    sync_burst_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sync_burst_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         Timestamp, server_default=func.now(), default=utcnow, onupdate=utcnow

@@ -290,3 +290,8 @@ ALTER TABLE observations ADD COLUMN IF NOT EXISTS correction_ms DOUBLE PRECISION
     CONSTRAINT observations_correction_bounded CHECK (correction_ms BETWEEN -1000 AND 1000);
 ALTER TABLE pixels ADD COLUMN IF NOT EXISTS offset_ms DOUBLE PRECISION
     CONSTRAINT pixels_offset_bounded CHECK (offset_ms BETWEEN -1000 AND 1000);
+-- A sync burst inside the show: from this time, for this long, every phone plays its blink
+-- pattern (its correction applied) instead of the show, so a clip of the crowd is a sync check.
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_at TIMESTAMPTZ;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_ms INTEGER
+    CONSTRAINT scenes_sync_burst_bounded CHECK (sync_burst_ms BETWEEN 1 AND 60000);

@@ -25,8 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from c3s.errors import Unavailable
-from c3s.models import LocateJob, Observation, Pixel, Scene, as_utc
+from c3s.errors import Conflict, Unavailable
+from c3s.models import LocateJob, Observation, Pixel, Scene, User, as_utc
+from c3s.permissions import require
+from c3s.vision.blink import N_SLOTS, SLOT_MS
 
 SECTION_GRID = (4, 3)  # columns x rows of the scene sections the report ranks
 WORST_SECTIONS = 3
@@ -34,6 +36,10 @@ MAX_HISTOGRAM_BINS = 60
 HISTORY = 10
 # The track route reads a scene's corrections at most this often per process.
 OFFSETS_REFRESH_S = 5.0
+# A sync burst: two blink periods (the decoder wants more than one), announced early enough that
+# every phone has polled the show (every 10 s) before it starts.
+BURST_MS = 2 * N_SLOTS * SLOT_MS
+BURST_LEAD_MS = 15_000
 
 
 def _bin_width(span_ms: float) -> float:
@@ -139,6 +145,25 @@ def scene_report(session: Session, scene: Scene) -> dict:
                                   "offset_ms": [round(r[3], 2) for r in rows],
                                   "correction_ms": [None if r[4] is None else round(r[4], 2) for r in rows]}}
     return report
+
+
+def schedule_burst(session: Session, user: User, scene: Scene, *, start_at_ms: float | None = None,
+                   duration_ms: float = BURST_MS) -> dict:
+    """Have every phone of the playing show blink its pattern from ``start_at_ms`` (Unix ms on
+    the server clock; None: :data:`BURST_LEAD_MS` from now) for ``duration_ms``, each with its
+    correction, then go on with the show: film the crowd meanwhile and upload the clip with its
+    start time, and the job is a sync check. Needs ``scene_admin``; the caller commits."""
+    from datetime import UTC, datetime, timedelta
+
+    require(session, user, "scene_admin", scene)
+    if scene.status != "playing":
+        raise Conflict(f"scene {scene.id} is not playing: before the show its phones blink anyway, so "
+                       "film them then; a burst interrupts a show that is on")
+    start = round(time.time() * 1000 + BURST_LEAD_MS if start_at_ms is None else start_at_ms)
+    scene.sync_burst_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=start)
+    scene.sync_burst_ms = int(round(duration_ms))
+    session.flush()
+    return {"start_ms": start, "duration_ms": scene.sync_burst_ms}
 
 
 class OffsetTable:

@@ -30,9 +30,11 @@ def show_body(state: SceneState, timeline: Timeline, *, maps_ready: bool, t_ms: 
     (:func:`frames_body`), or None to leave it out. ``phase`` and ``maps_ready`` extend the
     contract."""
     moment = moment_at(timeline, state.status, state.start_ms, state.loop, t_ms)
+    burst = (None if state.burst_start_ms is None
+             else {"start_ms": state.burst_start_ms, "duration_ms": state.burst_ms})
     head = json.dumps({"status": state.status, "start_ms": state.start_ms, "loop": state.loop,
                        "total_ms": timeline.total_ms, "maps_version": state.version, "phase": moment.phase,
-                       "maps_ready": maps_ready}, separators=_COMPACT).encode()
+                       "maps_ready": maps_ready, "sync_burst": burst}, separators=_COMPACT).encode()
     if frames is None:
         return head
     return head[:-1] + b',"frames":' + frames + b"}"

@@ -378,6 +378,9 @@ class ShowOut(Schema):
     maps_version = String(metadata={"description": "changes whenever layout, frames or fit change"})
     phase = String(metadata={"description": "before, playing or ended, now"})
     maps_ready = Boolean(metadata={"description": "whether the colour maps of maps_version are built"})
+    sync_burst = Dict(allow_none=True, metadata={
+        "description": "a sync check inside the show: from `start_ms` for `duration_ms` every phone blinks "
+                       "its pattern (its correction applied) instead of the show; null when none is set"})
 
 
 class TrackOut(Schema):
@@ -442,3 +445,15 @@ class SyncOut(Schema):
     check = Nested(CheckOut, allow_none=True, metadata={"description": "the newest sync check; null before any"})
     corrections = Nested(CorrectionsOut)
     history = List(Nested(CheckSummaryOut), metadata={"description": "recent checks, newest first"})
+
+
+class SyncBurstIn(Schema):
+    start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False, validate=Range(0, 4_102_444_800_000),
+                        metadata={"description": "Unix ms on the server clock; null: 15 s from now"})
+    duration_ms = Float(load_default=2400.0, allow_nan=False, validate=Range(1200, 60_000),
+                        metadata={"description": "at least one blink period (1.2 s); two by default"})
+
+
+class SyncBurstOut(Schema):
+    start_ms = Integer()
+    duration_ms = Integer()

@@ -173,4 +173,22 @@ def test_a_timed_phone_plays_the_show_its_offset_earlier(live_server, new_contex
     assert len(log) >= 8
     early = np.array([e["serverMs"] - e["dueMs"] for e in log])  # each frame 30 ms before its time
     assert np.percentile(early, 95) <= -20 and early.min() >= -31, np.sort(early)[-5:]
+
+    # A sync burst inside the show: the phone blinks its pattern then, 30 ms early too.
+    burst = client.post(f"/api/scenes/{scene['id']}/sync/burst", headers=auth(owner),
+                        json={"start_at_ms": server_ms() + 1500, "duration_ms": 1200}).json
+    page.wait_for_timeout(3500)
+    expected = pattern(number)
+    colors = ["#" + "".join(f"{c:02x}" for c in rgb) for rgb in expected.colors]
+    end = burst["start_ms"] + burst["duration_ms"]
+    blinked = [e for e in page.evaluate("window.c3s.state.player.log")  # slot changes inside it
+               if burst["start_ms"] < e["dueMs"] and e["appliedMs"] < end]
+    assert len(blinked) >= 12
+    for entry in blinked:
+        slot = round(entry["dueMs"] / expected.slot_ms)
+        assert abs(entry["dueMs"] - slot * expected.slot_ms) < 1e-6 and entry["index"] == slot % len(colors)
+    early = np.array([e["serverMs"] - e["dueMs"] for e in blinked])
+    assert np.percentile(early, 95) <= -20 and early.min() >= -31, np.sort(early)[-5:]
+    after = [e for e in page.evaluate("window.c3s.state.player.log") if e["dueMs"] >= end]
+    assert after and all(e["index"] in (0, 1, 2) for e in after)  # back to the show's frames
     assert _uncaught(errors) == []

@@ -135,3 +135,27 @@ def test_a_job_run_again_keeps_its_first_correction(playing, session):
     observation = session.query(Observation).filter(Observation.job_id == check.id).one()
     assert (observation.offset_ms, observation.correction_ms) == (4.0, 50.0)
     assert session.get(Pixel, ids[9]).offset_ms == pytest.approx(52.0)
+
+
+def test_a_sync_burst_inside_the_show_reaches_every_phone(playing, session):
+    client, scene, owner = playing["client"], playing["scene"], playing["owner"]
+    path = f"/api/scenes/{scene}/sync/burst"
+    assert client.get(f"/api/scenes/{scene}/show?frames=false").json["sync_burst"] is None
+    _, observer = make_user(session, ("observer", scene))
+    assert client.post(path, headers=auth(observer), json={}).status_code == 403
+    assert client.post(path, headers=auth(owner), json={"duration_ms": 500}).status_code == 422
+    import time
+
+    before = time.time() * 1000
+    burst = client.post(path, headers=auth(owner), json={}).json
+    assert burst["duration_ms"] == 2400 and before + 14_000 <= burst["start_ms"] <= before + 16_000
+    for frames in ("false", "true"):
+        shown = client.get(f"/api/scenes/{scene}/show?frames={frames}").json
+        assert shown["sync_burst"] == burst
+    chosen = client.post(path, headers=auth(owner), json={"start_at_ms": 1.8e12, "duration_ms": 3600}).json
+    assert chosen == {"start_ms": 1_800_000_000_000, "duration_ms": 3600}
+    assert client.get(f"/api/scenes/{scene}/show").json["sync_burst"] == chosen
+
+    client.delete(f"/api/scenes/{scene}/show", headers=auth(owner))
+    refused = client.post(path, headers=auth(owner), json={})
+    assert refused.status_code == 409 and "not playing" in refused.json["message"]

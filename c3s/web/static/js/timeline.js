@@ -116,3 +116,19 @@ export function trackSteps(startMs, durations, colors, loop) {
              changesAt: cycleStart + ends[i] };
   };
 }
+
+/** Steps of `steps`, except during a sync burst [startMs, startMs + durationMs), when
+ * `burstSteps` (the phone's blink pattern) play instead: the crowd filmed then is a sync check. */
+export function withBurst(steps, startMs, durationMs, burstSteps) {
+  const endMs = startMs + durationMs;
+  return (t) => {
+    if (t >= startMs && t < endMs) {
+      const b = burstSteps(t);
+      return { ...b, phase: "playing", burst: true, startsAt: Math.max(b.startsAt, startMs),
+               changesAt: Math.min(b.changesAt, endMs) };
+    }
+    const s = steps(t);
+    if (t < startMs && (s.changesAt == null || s.changesAt > startMs)) return { ...s, changesAt: startMs };
+    return s;
+  };
+}
