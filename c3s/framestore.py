@@ -58,6 +58,8 @@ from gridfs.errors import CorruptGridFile, NoFile
 from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from c3s.errors import TooLarge  # ``put`` read more than ``max_bytes``; nothing was stored
+
 __all__ = [
     "FileCorrupt",
     "FileMissing",
@@ -66,6 +68,7 @@ __all__ = [
     "GridFSStore",
     "StoredFile",
     "TooLarge",
+    "check_mongo_url",
     "mongo_client_options",
     "open_store",
     "parse_write_concern",
@@ -107,10 +110,6 @@ class FileCorrupt(Exception):
 
 class FileMissing(KeyError):
     """No file has this id."""
-
-
-class TooLarge(ValueError):
-    """``put`` read more than ``max_bytes``; nothing was stored."""
 
 
 @runtime_checkable
@@ -285,16 +284,10 @@ def _uri_query_options(url: str) -> dict[str, str]:
     return {key.lower(): val for key, val in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
 
 
-def mongo_client_options(url: str, *, write_concern: str = "majority") -> dict[str, Any]:
-    """Validate a MongoDB URI and return the keyword arguments C3S passes to ``MongoClient``.
-
-    The production deployment is a replica set: without ``replicaSet=`` in the URI (and not a
-    ``mongodb+srv://`` URI, whose DNS TXT record usually names the set) the driver talks to one
-    server only, so a warning is logged. Retryable writes and an acknowledged write concern are
-    required for GridFS uploads to survive a failover, so a URI that turns them off is rejected.
-    ``readPreference`` and the timeouts get C3S defaults unless the URI sets them.
-    Raises ValueError naming ``C3S_MONGO_URL`` (or ``C3S_MONGO_WRITE_CONCERN``) for a bad value.
-    """
+def check_mongo_url(url: str) -> dict[str, str]:
+    """Raise ValueError naming ``C3S_MONGO_URL`` unless ``url`` is a MongoDB URI GridFS can use
+    (checked when the settings are read, so a bad one stops start-up); returns its query options,
+    lower-cased names."""
     scheme = urlsplit(url).scheme
     if scheme not in ("mongodb", "mongodb+srv"):
         raise ValueError(f"{MONGO_URL_SETTING} must start with mongodb:// or mongodb+srv://, got {url!r}")
@@ -309,6 +302,21 @@ def mongo_client_options(url: str, *, write_concern: str = "majority") -> dict[s
         raise ValueError(f"{MONGO_URL_SETTING} sets retryWrites=false; GridFS uploads need retryable writes")
     if query.get("w") == "0":
         raise ValueError(f"{MONGO_URL_SETTING} sets w=0; GridFS needs acknowledged writes")
+    return query
+
+
+def mongo_client_options(url: str, *, write_concern: str = "majority") -> dict[str, Any]:
+    """Validate a MongoDB URI and return the keyword arguments C3S passes to ``MongoClient``.
+
+    The production deployment is a replica set: without ``replicaSet=`` in the URI (and not a
+    ``mongodb+srv://`` URI, whose DNS TXT record usually names the set) the driver talks to one
+    server only, so a warning is logged. Retryable writes and an acknowledged write concern are
+    required for GridFS uploads to survive a failover, so a URI that turns them off is rejected.
+    ``readPreference`` and the timeouts get C3S defaults unless the URI sets them.
+    Raises ValueError naming ``C3S_MONGO_URL`` (or ``C3S_MONGO_WRITE_CONCERN``) for a bad value.
+    """
+    scheme = urlsplit(url).scheme
+    query = check_mongo_url(url)
     if scheme == "mongodb" and not query.get("replicaset"):
         log.warning(
             "%s has no replicaSet= option: the frame store will talk to a single server, "
