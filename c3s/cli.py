@@ -8,6 +8,8 @@ import importlib.util
 
 import click
 
+from c3s.bench import BENCHMARKS
+
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are `module:attribute` strings imported on demand."""
@@ -57,16 +59,6 @@ COMMANDS = {
     "bench": "c3s.cli:bench",
 }
 
-BENCHMARKS = {
-    "qr": "c3s.bench.qr:command",
-    "blink": "c3s.bench.blink:command",
-    "colormap": "c3s.bench.colormap:command",
-    "api": "c3s.bench.api:command",
-    "seats": "c3s.bench.seats:command",
-    "sound": "c3s.bench.sound:command",
-    "locate": "c3s.bench.locate:command",
-    "all": "c3s.bench.all:command",
-}
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)

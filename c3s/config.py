@@ -119,7 +119,7 @@ def _secret(name: str, raw: str) -> str:
 
 
 def _mongo_url(name: str, raw: str) -> str:
-    from c3s.framestore import check_mongo_url
+    from c3s.mongo import check_mongo_url
 
     url = _parse_url(name, raw, ("mongodb", "mongodb+srv"))
     try:

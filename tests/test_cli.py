@@ -9,7 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from c3s.cli import BENCHMARKS, COMMANDS, LazyGroup, load_command, main
+from c3s.bench import BENCHMARKS
+from c3s.cli import COMMANDS, LazyGroup, load_command, main
 
 
 @pytest.mark.parametrize(("name", "target"), sorted({**COMMANDS, **BENCHMARKS}.items()))

@@ -10,6 +10,8 @@ import time
 
 import click
 
+from c3s.bench import BENCHMARKS
+
 
 def _run(name: str, quick: bool) -> dict:
     argv = [sys.executable, "-m", "c3s.cli", "bench", name, "--json", *(["--quick"] if quick else [])]
@@ -44,8 +46,6 @@ def _last_json_object(text: str) -> dict | None:
 @click.option("--only", multiple=True, metavar="NAME", help="Run only these benchmarks (repeatable).")
 def command(as_json: bool, quick: bool, only: tuple[str, ...]):
     """Run every benchmark with `--json` and gather their results; exits 1 when one fails."""
-    from c3s.cli import BENCHMARKS
-
     names = [name for name in BENCHMARKS if name != "all"]
     unknown = sorted(set(only) - set(names))
     if unknown:
