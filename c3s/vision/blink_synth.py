@@ -136,7 +136,7 @@ def make_clip(
     clock_error_ms: float = 4.0,
     latency_ms: tuple[float, float] = (40.0, 70.0),
     rise_fall_ms: float = 15.0,
-    readout_ms: float = 20.0,
+    readout_ms: float | None = None,
     jpeg_quality: int | None = None,
     numbers: np.ndarray | None = None,
     xy: np.ndarray | None = None,
@@ -175,9 +175,10 @@ def make_clip(
     rise_fall_ms : float
         Largest difference (ms) between a phone's black-to-white and white-to-black latencies;
         the difference is drawn uniformly from [-rise_fall_ms, rise_fall_ms] per phone.
-    readout_ms : float
-        Rolling-shutter readout time (ms): row ``y`` starts exposing ``readout_ms * y / height``
-        after the top row (0 = global shutter).
+    readout_ms : float, optional
+        Rolling-shutter readout time (ms, at most the frame interval): row ``y`` starts exposing
+        ``readout_ms * y / height`` after the top row (0 = global shutter). Default 20 ms, or the
+        frame interval if shorter.
     jpeg_quality : int, optional
         If given, every frame goes through JPEG at this quality (compression artefacts).
     numbers : np.ndarray, shape (n_phones,), optional
@@ -195,6 +196,7 @@ def make_clip(
         raise ValueError("frames must be at least 64 x 64 pixels")
     if not 1.0 <= fps <= 240.0:
         raise ValueError(f"fps must be in 1..240, got {fps}")
+    readout_ms = min(20.0, 1000.0 / fps) if readout_ms is None else readout_ms
     _check_timing(fps, exposure_ms, clock_error_ms, latency_ms, rise_fall_ms, readout_ms)
     rng = np.random.default_rng(seed)
     n_distractors = int(0.02 * n_phones) + 8 if n_distractors is None else n_distractors
