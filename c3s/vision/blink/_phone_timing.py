@@ -16,6 +16,8 @@ from c3s.vision.blink._timing import _LATE_BIAS
 
 PERIOD_MS = N_SLOTS * SLOT_MS
 _PHASE_STEP_MS = 1.5
+_CLEAR_MARKER = 0.3  # the best cycle shift must beat the next by this (normalised levels)
+_MIN_CROWD = 20  # clear markers needed before unclear blobs borrow the crowd's cycle
 
 
 def phone_slot_phase(z: np.ndarray, t_ms: np.ndarray, *, slot_ms: float = SLOT_MS) -> np.ndarray:
@@ -109,21 +111,29 @@ def phone_cycle_start(zread: np.ndarray, phase_ms: np.ndarray) -> np.ndarray:
 
     White (every channel on) is only ever slot 0 and black only slot 1, so the shift that puts
     the blob's brightest all-channel reading before its darkest is its cycle phase; a wrong
-    shift cannot decode (no cyclic shift of a pattern is a pattern).
+    shift cannot decode (no cyclic shift of a pattern is a pattern). A blob whose marker was
+    hidden (occluded) shows no clear best shift: it takes the cycle nearest the crowd's
+    (phones' offsets spread over tens of ms, less than a cycle), which at worst fails to decode.
     """
     all_on = np.nanmin(zread, axis=2)  # (n, J)
     any_on = np.nanmax(zread, axis=2)
     inst = np.arange(zread.shape[1])
-    best = np.full(len(zread), -np.inf)
-    shift = np.zeros(len(zread), np.int64)
+    score = np.empty((len(zread), N_SLOTS))
     for k in range(N_SLOTS):
         slot = (inst + k) % N_SLOTS
         white = np.nanmean(np.where(slot == 0, all_on, np.nan), axis=1)
         black = np.nanmean(np.where(slot == 1, 1.0 - any_on, np.nan), axis=1)
-        score = np.nan_to_num(white, nan=0.0) + np.nan_to_num(black, nan=0.0)
-        better = score > best
-        best[better], shift[better] = score[better], k
-    return np.mod(phase_ms + SLOT_MS * ((N_SLOTS - shift) % N_SLOTS), PERIOD_MS)
+        score[:, k] = np.nan_to_num(white, nan=0.0) + np.nan_to_num(black, nan=0.0)
+    shift = np.argmax(score, axis=1)
+    top2 = np.sort(score, axis=1)[:, -2:]
+    start = np.mod(phase_ms + SLOT_MS * ((N_SLOTS - shift) % N_SLOTS), PERIOD_MS)
+    clear = top2[:, 1] - top2[:, 0] >= _CLEAR_MARKER
+    if clear.sum() >= _MIN_CROWD and (~clear).any():
+        angle = 2 * np.pi * start[clear] / PERIOD_MS
+        centre = np.angle(np.mean(np.exp(1j * angle))) * PERIOD_MS / (2 * np.pi)
+        near = np.mod(phase_ms[~clear] - centre + 0.5 * SLOT_MS, SLOT_MS) - 0.5 * SLOT_MS
+        start[~clear] = np.mod(centre + near, PERIOD_MS)
+    return start
 
 
 def hide_dark_frames_per_phone(values, z_frames, t_ms, start_ms, frame_ms):
