@@ -22,15 +22,10 @@ _SHARPNESS = 4.0  # a measurable offset costs this many noise variances more 4 m
 
 
 def _edge_table(bits: np.ndarray) -> np.ndarray:
-    """Per blob and slot ``s`` (m, 16) int64: for slots s-1 .. s+2, 9 bits each of which
-    channels are lit, turn on at the slot's start and turn off at its end (one gather a frame)."""
-    prev, nxt = np.roll(bits, 1, axis=1), np.roll(bits, -1, axis=1)
-    flags = np.concatenate([bits, (bits > prev), (nxt < bits)], axis=2).astype(np.int64)
-    code = flags @ (1 << np.arange(9))  # (m, 16)
-    return sum(np.roll(code, -d, axis=1) << (9 * (d + 1)) for d in (-1, 0, 1, 2))
-
-
-_CHANNEL = np.arange(3)
+    """Per blob and slot (m, 16, 9): the slot's channel bits, their change from the previous
+    slot and their change into the next (+1 on, -1 off, 0 none), for one gather a frame."""
+    return np.concatenate([bits, bits - np.roll(bits, 1, axis=1), np.roll(bits, -1, axis=1) - bits],
+                          axis=2)
 
 
 def _lit(table, u, exposure, half_gap):
@@ -38,21 +33,20 @@ def _lit(table, u, exposure, half_gap):
 
     ``table`` from :func:`_edge_table`, ``u`` (m, F) frame times in pattern time (ms after a
     slot-0 start, >= 0), ``half_gap`` (m,): channels turn on that much later than the slot
-    boundary and off that much earlier.
+    boundary and off that much earlier, so a change ``delta`` (+1/-1) happens at the boundary
+    plus ``half_gap * delta``. The window starts in slot ``k``; it sees slot ``k - 1`` until the
+    change at slot ``k``'s start (when that came late) and slot ``k + 1`` from the change at
+    its end (exposures up to 55 ms: later slots are never reached).
     """
-    k0 = np.floor(u / SLOT_MS).astype(np.int64)
-    window = np.take_along_axis(table, k0 % N_SLOTS, axis=1)  # (m, F)
+    k = np.floor(u / SLOT_MS)
+    row = np.take_along_axis(table, (k.astype(np.int64) % N_SLOTS)[:, :, None], axis=1)
+    cur, into, out = row[:, :, :3], row[:, :, 3:6], row[:, :, 6:]
     h = half_gap[:, None, None]
-    start, end = u[:, :, None], (u + exposure)[:, :, None]
-    lit = np.zeros((*u.shape, 3))
-    for d in range(4):  # slots k0 - 1 .. k0 + 2
-        code = (window >> (9 * d))[:, :, None]
-        cur = (code >> _CHANNEL) & 1
-        edge = (k0 + d - 1)[:, :, None] * SLOT_MS
-        rise_at = edge + h * ((code >> (_CHANNEL + 3)) & 1)
-        fall_at = edge + SLOT_MS - h * ((code >> (_CHANNEL + 6)) & 1)
-        lit += cur * np.clip(np.minimum(fall_at, end) - np.maximum(rise_at, start), 0.0, None)
-    return lit / exposure
+    since_start = (u - k * SLOT_MS)[:, :, None]  # ms after slot k's boundary
+    before_end = SLOT_MS - since_start
+    late_start = np.clip(h * into - since_start, 0.0, exposure)  # still the previous slot
+    past_end = np.clip(exposure - before_end - h * out, 0.0, exposure)  # already the next
+    return cur + (out * past_end - into * late_start) / exposure
 
 
 def _colour_response(bits, slots):
@@ -71,7 +65,7 @@ class _Fit:
         self.values = values
         self.seen = np.isfinite(values)
         self.t_ms, self.table, self.response = t_ms, table, response
-        self.exposure = max(float(exposure), 0.25)
+        self.exposure = min(max(float(exposure), 0.25), 55.0)
 
     def cost(self, start, half_gap):
         u = np.mod(self.t_ms[None, :] - start[:, None], PERIOD_MS)
@@ -184,7 +178,7 @@ def measure_offsets(values, t_ms, start_ms, slots, numbers, row_frac, *, exposur
     vals = values[decoded].astype(np.float64)
     bits = pattern_bits(numbers[decoded]).astype(np.float64)
     response = _colour_response(bits, slots[decoded].astype(np.float64))
-    table = _edge_table(bits.astype(np.int64))
+    table = _edge_table(bits)
     coarse = start_ms[decoded].astype(np.float64)
     if exposure_ms is None:
         exposure_ms = _estimate_exposure(vals, t_ms, table, response, coarse, frame_ms)
