@@ -92,7 +92,7 @@ def score(clip, found: list[tuple]) -> dict:
             continue
         errors.append(err)
         if offset and offset[0] is not None:
-            offset_errors.append(abs(offset[0] - clip.offset_ms[i]))
+            offset_errors.append(offset[0] - clip.offset_ms[i])
     out = {
         "identified": len(errors),
         "recall": round(len(errors) / len(index), 5),
@@ -100,10 +100,13 @@ def score(clip, found: list[tuple]) -> dict:
         "median_position_error_px": round(float(np.median(errors)), 4) if errors else None,
     }
     if offset_errors:
-        out["offset_measured"] = len(offset_errors)
-        out["offset_error_ms_median"] = round(float(np.median(offset_errors)), 3)
-        out["offset_error_ms_p95"] = round(float(np.percentile(offset_errors, 95)), 3)
-        out["offset_error_ms_max"] = round(float(np.max(offset_errors)), 3)
+        signed = np.array(offset_errors)
+        size = np.abs(signed)
+        out["offset_measured"] = len(signed)
+        out["offset_error_ms_median"] = round(float(np.median(size)), 3)  # |measured - true|
+        out["offset_error_ms_p95"] = round(float(np.percentile(size, 95)), 3)
+        out["offset_error_ms_max"] = round(float(size.max()), 3)
+        out["offset_bias_ms"] = round(float(np.median(signed)), 3)  # median measured - true
     return out
 
 
