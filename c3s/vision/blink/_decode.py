@@ -108,9 +108,15 @@ def _finish_quiet(tracks: _Tracks, t_ms, options: dict):
     z_frames, contrast = _normalise(values)
     frame_ms = float(np.median(np.diff(t_rel)))
     timing = _crowd_timing if options["timing"] == "crowd" else _phone_timing
-    values, start, slots, repeat_spread = timing(values, z_frames, contrast, t_rel, frame_ms,
-                                                 options["min_contrast"])
-    numbers, reasons, n_erased, margin = _classify(slots, options["min_contrast"], repeat_spread)
+    raw = values
+    values, start, slots, repeat_spread, clear = timing(values, z_frames, contrast, t_rel,
+                                                        frame_ms, options["min_contrast"])
+    decoded = _classify(slots, options["min_contrast"], repeat_spread)
+    numbers, reasons, n_erased, margin = decoded
+    if options["timing"] != "crowd":
+        trial = _Trial(raw, z_frames, t_rel, frame_ms, values, start, slots, repeat_spread)
+        _retry_failed(trial, decoded, clear, options["min_contrast"])
+        values, start, slots = trial.values, trial.start, trial.slots
     position = _positions(tracks, n)
     offset, extra = np.full(n, np.nan), {}
     if options["timing"] != "crowd" and options["server_clock"]:
@@ -130,19 +136,67 @@ _PERIOD_MS = N_SLOTS * SLOT_MS
 
 def _phone_timing(values, z_frames, contrast, t_ms, frame_ms, min_contrast):
     """Each blob on its own slot grid: returns the values with hidden frames removed, each
-    blob's slot-0 start (n,) (ms from the first frame), slot readings and repeat spreads."""
+    blob's slot-0 start (n,) (ms from the first frame), slot readings, repeat spreads and
+    whether its marker was clear (n,)."""
     phase = phone_slot_phase(z_frames, t_ms)
     _, zread, _ = phone_readings(values, z_frames, t_ms, phase, frame_ms)
-    start = phone_cycle_start(zread, phase)
+    start, clear = phone_cycle_start(zread, phase)
+    return (*_read_slots(values, z_frames, t_ms, start, frame_ms), clear)
+
+
+def _read_slots(values, z_frames, t_ms, start, frame_ms):
+    """Hidden frames removed, then each blob's 16 slots read on its grid (slot 0 at ``start``)."""
     values = hide_dark_frames_per_phone(values, z_frames, t_ms, start, frame_ms)
     readings, _, weight = phone_readings(values, z_frames, t_ms, start, frame_ms)
     slots, repeat_spread = _per_slot(readings, np.arange(readings.shape[1]) % N_SLOTS, weight)
     return values, start, slots, repeat_spread
 
 
+@dataclass
+class _Trial:
+    """What a retry needs: the blobs' raw and normalised values, frame times, and the current
+    hidden-frame values, slot-0 starts, slot readings and repeat spreads (updated in place)."""
+
+    raw: np.ndarray
+    z_frames: np.ndarray
+    t_ms: np.ndarray
+    frame_ms: float
+    values: np.ndarray
+    start: np.ndarray
+    slots: np.ndarray
+    spread: np.ndarray
+
+
+_RETRY_SHIFTS_MS = (-SLOT_MS, SLOT_MS, -8.0, 8.0)
+
+
+def _retry_failed(trial: _Trial, decoded, clear, min_contrast) -> None:
+    """Read refused blobs once more on a shifted grid: a slot either way where the marker was
+    hidden (the cycle was the crowd's guess), a few ms either way else (a dim blob's own slot
+    phase is noisy). A retry counts only when it passes every check; ``decoded`` (numbers,
+    reasons, erasures, margins) and ``trial`` are updated in place."""
+    numbers, reasons, n_erased, margin = decoded
+    for shift in _RETRY_SHIFTS_MS:
+        rows = np.flatnonzero((numbers < 0) & (reasons != "low_contrast")
+                              & ((abs(shift) < SLOT_MS) | ~clear))
+        if len(rows) == 0:
+            continue
+        start = np.mod(trial.start[rows] + shift, _PERIOD_MS)
+        values, _, slots, spread = _read_slots(trial.raw[rows], trial.z_frames[rows], trial.t_ms,
+                                               start, trial.frame_ms)
+        all_slots, all_spread = trial.slots.copy(), trial.spread.copy()
+        all_slots[rows], all_spread[rows] = slots, spread
+        nums, why, erased, marg = _classify(all_slots, min_contrast, all_spread)
+        won = nums[rows] >= 0
+        take = rows[won]
+        numbers[take], reasons[take], n_erased[take], margin[take] = nums[take], "", erased[take], marg[take]
+        trial.values[take], trial.start[take] = values[won], start[won]
+        trial.slots[take], trial.spread[take] = slots[won], spread[won]
+
+
 def _crowd_timing(values, z_frames, contrast, t_ms, frame_ms, min_contrast):
     """One slot grid for the whole crowd (phones assumed on the server clock within ~15 ms);
-    the same returns as :func:`_phone_timing`."""
+    the same returns as :func:`_phone_timing` (values, starts, slots, spreads, clear markers)."""
     good = np.flatnonzero(np.all(contrast >= min_contrast, axis=1))
     n = len(values)
     sample = good[:: max(1, len(good) // 1500)] if len(good) else np.arange(min(n, 1500))
@@ -155,7 +209,7 @@ def _crowd_timing(values, z_frames, contrast, t_ms, frame_ms, min_contrast):
     )
     slots, repeat_spread = _per_slot(readings, (labels + k0) % N_SLOTS, weight)
     slot0 = phase + ((-k0) % N_SLOTS) * SLOT_MS  # label l starts at phase + l * SLOT_MS
-    return values, np.full(n, slot0), slots, repeat_spread
+    return values, np.full(n, slot0), slots, repeat_spread, np.ones(n, bool)
 
 
 def _dedupe(numbers, reasons, n_erased, margin, position, offset) -> list[BlinkDetection]:

@@ -99,8 +99,9 @@ def phone_readings(values, z_frames, t_ms, start_ms, frame_ms):
     return readings, zread, weight.astype(np.float32)
 
 
-def phone_cycle_start(zread: np.ndarray, phase_ms: np.ndarray) -> np.ndarray:
-    """Each blob's slot-0 start (ms, in [0, 1200)) from its own white-then-black marker.
+def phone_cycle_start(zread: np.ndarray, phase_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each blob's slot-0 start (ms, in [0, 1200)) from its own white-then-black marker, and
+    whether that marker was clear (n,) bool.
 
     Parameters
     ----------
@@ -133,7 +134,7 @@ def phone_cycle_start(zread: np.ndarray, phase_ms: np.ndarray) -> np.ndarray:
         centre = np.angle(np.mean(np.exp(1j * angle))) * PERIOD_MS / (2 * np.pi)
         near = np.mod(phase_ms[~clear] - centre + 0.5 * SLOT_MS, SLOT_MS) - 0.5 * SLOT_MS
         start[~clear] = np.mod(centre + near, PERIOD_MS)
-    return start
+    return start, clear
 
 
 def hide_dark_frames_per_phone(values, z_frames, t_ms, start_ms, frame_ms):
