@@ -39,8 +39,8 @@ The decoder
 :func:`decode_frames` streams frames (memory holds per-blob time series and, until the first
 detection, the frames of the first ~140 ms): blobs are detected on the per-pixel maximum of those
 opening frames and re-detected now and then, followed under global drift (median shift of all
-blobs), measured in a small window (per-channel sums and a centroid). At the end it recovers each blob's
-slot boundaries (least within-slot variance of its own frames), its cycle phase (its own
+blobs), measured in a small window (per-channel sums and a centroid). At the end it recovers each
+blob's slot boundaries (least within-slot variance of its own frames), its cycle phase (its own
 white-then-black marker), hides frames where a blob went dark outside its black slot (occlusion),
 reads each blob's 16 slots (a slot seen in two cycles: the better-covered, undimmed repeats),
 normalises them by the blob's own per-channel off/on levels (two-means), and classifies each data
@@ -50,9 +50,12 @@ colour bleed). Unclear slots become erasures; the Reed-Solomon check accepts a n
 check symbol confirms it, and a decode resting on one check symbol must also be the soft
 decoder's choice. Blobs refused for erasures or a failed check get a soft-decision pass
 (:func:`soft_decode`, per-channel noise of the blob's own fit), then one with a colour model
-learnt from the crowd's decoded blobs of similar brightness. A blob whose repeated slots changed
-between cycles (no phone does that) gets no decode that rests on one check symbol. Positions are
-intensity-weighted centroids in the coordinates of the first frame (drift removed).
+learnt from the crowd's decoded blobs of similar brightness. A blob whose marker was hidden takes
+the cycle nearest the crowd's; a refused blob is read once more on a grid shifted by a slot
+either way (hidden marker) or by 8 ms either way (a dim blob's noisy phase), each retry held to
+every check. A blob whose repeated slots changed between cycles (no phone does that) gets no
+decode that rests on one check symbol. Positions are intensity-weighted centroids in the
+coordinates of the first frame (drift removed).
 
 Each decoded phone then gets its light-output offset (``BlinkDetection.offset_ms``): its pattern
 is known, so every frame is predicted (the share of the frame's exposure each channel was lit,
