@@ -14,6 +14,8 @@ import re
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
+from c3s.show import now_ms
+
 log = logging.getLogger(__name__)
 
 _ROUTE = re.compile(r"/api/(?:(time)|scenes/(\d{1,30})/(?:(show)|pixels/(\d{1,30})/(color|track)))")
@@ -31,18 +33,20 @@ class ShowFastPath:
         if environ.get("REQUEST_METHOD") == "GET":
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
-                reply = self._answer(match, environ)
+                reply = self._answer(match, environ, now_ms())
                 start_response(_STATUS_LINES[reply.status], reply.headers)
+                if reply.restamp is not None:
+                    return _restamped(reply)
                 return [reply.body]
         return self.wsgi_app(environ, start_response)
 
-    def _answer(self, match: re.Match, environ):
+    def _answer(self, match: re.Match, environ, received_ms: float):
         from c3s.web.api.show import Reply, color_reply, show_reply, time_reply, track_reply
 
         is_time, scene, is_show, number, kind = match.groups()
         try:
             if is_time:
-                return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"))
+                return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"), received_ms)
             scene_id = int(scene)
             if is_show:
                 return show_reply(self.app, scene_id, _query_value(environ.get("QUERY_STRING", ""), "frames"))
@@ -54,6 +58,13 @@ class ShowFastPath:
             body = json.dumps({"message": "internal error; the operators have been told", "detail": {}})
             return Reply(500, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                ("Cache-Control", "no-store")], body.encode())
+
+
+def _restamped(reply):
+    """The body, rendered when the server asks for its first bytes: the WSGI servers write the
+    status line and headers with them, so the clock's stamp is as late as the answer can be."""
+    body = reply.restamp()
+    yield body if len(body) == len(reply.body) else reply.body
 
 
 def _query_value(query: str, name: str) -> str | None:

@@ -18,7 +18,7 @@ import logging
 import math
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Float, Integer, List, Nested, String
@@ -55,6 +55,8 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    # Renders the body again, the same length, at the moment it is written (the clock's stamp).
+    restamp: Callable[[], bytes] | None = None
 
 
 def _reply(status: int, body: bytes, content_type: str = _JSON, **headers: str) -> Reply:
@@ -87,9 +89,12 @@ def build_sender(app: Flask) -> Callable[[str, int], None]:
 # ------------------------------------------------------------------ shared implementations
 
 
-def time_reply(t0: str | None) -> Reply:
-    """``{"t0": <echo>, "server_ms": <Unix ms>}`` for NTP-style offset estimation."""
-    server_ms = now_ms()
+def time_reply(t0: str | None, received_ms: float | None = None) -> Reply:
+    """``{"t0": <echo>, "server_ms": <Unix ms>, "received_ms": <Unix ms>}`` for NTP-style offset
+    estimation: ``received_ms`` is when the request reached the app, ``server_ms`` when the answer
+    left (:attr:`Reply.restamp` stamps it again as the bytes are written). ``server_ms`` has a
+    fixed width (3 decimals), so the restamped body keeps its Content-Length."""
+    received_ms = now_ms() if received_ms is None else received_ms
     echo = None
     if t0 not in (None, ""):
         try:
@@ -100,8 +105,14 @@ def time_reply(t0: str | None) -> Reply:
             return _error(422, "t0 must be the client's clock as a number of Unix milliseconds",
                           {"t0": t0})
         echo = int(echo) if echo.is_integer() else echo
-    body = f'{{"t0":{json.dumps(echo)},"server_ms":{server_ms!r}}}'.encode()
-    return _reply(200, body, Cache_Control="no-store")
+    head = f'{{"t0":{json.dumps(echo)},"received_ms":{received_ms:.3f},"server_ms":'.encode()
+
+    def render() -> bytes:
+        return head + f"{now_ms():.3f}}}".encode()
+
+    body = render()
+    # Timing-Allow-Origin lets a page on another origin read the fetch's Resource Timing.
+    return replace(_reply(200, body, Cache_Control="no-store", Timing_Allow_Origin="*"), restamp=render)
 
 
 def _not_ready(app: Flask, reader: ShowReader, state: SceneState) -> tuple[ShowMaps | None, Reply | None]:
@@ -292,7 +303,8 @@ class ClockQuery(Schema):
 
 class ClockOut(Schema):
     t0 = Float(allow_none=True, metadata={"description": "the t0 sent, echoed (null when none)"})
-    server_ms = Float(metadata={"description": "the server clock when answering, Unix ms"})
+    server_ms = Float(metadata={"description": "the server clock as the answer's bytes were written, Unix ms"})
+    received_ms = Float(metadata={"description": "the server clock when the request reached it, Unix ms"})
 
 
 class ShowQuery(Schema):
@@ -362,9 +374,9 @@ _CONFLICT = "the colour maps are being built (a build is queued; Retry-After say
 @bp.output(ClockOut)
 @bp.doc(responses={422: "t0 is not a number"})
 def server_time(query):
-    """The server clock, for NTP-style sync: send `t0` (your clock), keep the sample with the
-    lowest round trip and take `server_ms` as the server's time at its midpoint. Public,
-    `Cache-Control: no-store`."""
+    """The server clock, for NTP-style sync: send `t0` (your clock); `received_ms` is when the
+    request arrived and `server_ms` when the answer left, so the server's own time drops out of
+    the round trip. Public, `Cache-Control: no-store`, over keep-alive connections."""
     return _flask(time_reply(request.args.get("t0")))
 
 
