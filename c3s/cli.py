@@ -56,6 +56,7 @@ BENCHMARKS = {
     "sound": "c3s.bench.sound:command",
     "homography": "c3s.bench.homography:command",
     "locate": "c3s.bench.locate:command",
+    "clock": "c3s.bench.clock:command",
 }
 
 
