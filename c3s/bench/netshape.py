@@ -75,6 +75,7 @@ class Shaper:
         self.upstream = upstream
         self.rng = random.Random(seed)
         self.server: asyncio.base_events.Server | None = None
+        self.connections: set[asyncio.Task] = set()
 
     async def start(self, port: int = 0) -> int:
         self.server = await asyncio.start_server(self._connection, "127.0.0.1", port)
@@ -83,21 +84,26 @@ class Shaper:
     async def _connection(self, client_reader, client_writer) -> None:
         loop = asyncio.get_running_loop()
         accepted = loop.time()
+        self.connections.add(asyncio.current_task())
+        writers = [client_writer]
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.upstream)
+            writers.append(server_writer)
+            handshake_s = (self.profile.one_way_ms(self.rng, self.profile.up_ms)
+                           + self.profile.one_way_ms(self.rng, self.profile.down_ms)) / 1000
+            up = self._pipe(client_reader, server_writer, self.profile.up_ms, not_before=accepted + handshake_s)
+            down = self._pipe(server_reader, client_writer, self.profile.down_ms, not_before=0.0)
+            await asyncio.gather(up, down, return_exceptions=True)
         except OSError:
-            client_writer.close()
-            return
-        handshake_s = (self.profile.one_way_ms(self.rng, self.profile.up_ms)
-                       + self.profile.one_way_ms(self.rng, self.profile.down_ms)) / 1000
-        up = self._pipe(client_reader, server_writer, self.profile.up_ms, not_before=accepted + handshake_s)
-        down = self._pipe(server_reader, client_writer, self.profile.down_ms, not_before=0.0)
-        await asyncio.gather(up, down, return_exceptions=True)
-        for writer in (client_writer, server_writer):
-            writer.close()
+            pass  # the server is gone: the client sees its connection close
+        finally:
+            self.connections.discard(asyncio.current_task())
+            for writer in writers:
+                writer.close()
+            await asyncio.gather(*(writer.wait_closed() for writer in writers), return_exceptions=True)
 
     async def _pipe(self, reader, writer, base_ms: float, *, not_before: float) -> None:
-        """Forward one direction: each chunk is due after its delay, and never before the last."""
+        """Forward one direction: nothing leaves before `not_before` (the loop's clock, s)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -115,14 +121,16 @@ class Shaper:
                 await writer.drain()
 
         sender = asyncio.create_task(deliver())
-        last_due = not_before
+        last_due = 0.0
         try:
             while True:
                 try:
                     data = await reader.read(CHUNK_BYTES)
                 except (ConnectionError, OSError):
                     data = b""
-                due = max(loop.time() + self.profile.one_way_ms(self.rng, base_ms) / 1000, last_due)
+                # Sent once the handshake is done, delivered after its delay, never before the last.
+                sent = max(loop.time(), not_before)
+                due = max(sent + self.profile.one_way_ms(self.rng, base_ms) / 1000, last_due)
                 last_due = due
                 queue.put_nowait((due, data))
                 if not data:
@@ -134,9 +142,13 @@ class Shaper:
             if not sender.done():
                 sender.cancel()
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Stop listening and drop the open connections."""
         if self.server is not None:
             self.server.close()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
 
 
 @contextlib.contextmanager
@@ -154,6 +166,7 @@ def shaped(profile: str, upstream_port: int, *, seed: int = 0) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()
 
 
 def _upstream(text: str) -> tuple[str, int]:
