@@ -148,6 +148,7 @@ class PixelOut(Schema):
     located_at = DateTime(allow_none=True)
     excluded_reason = String(allow_none=True)
     joined_at = DateTime()
+    clock_uncertainty_ms = Float(allow_none=True, metadata={"description": "the phone's clock uncertainty, ms"})
 
 
 class JoinOut(Schema):
