@@ -58,3 +58,22 @@ def test_fresh_connections_cost_a_handshake_yet_the_bracket_still_holds(browser,
         result = trial(browser, f"http://127.0.0.1:{port}", skew_ms=500.0, options={"budgetMs": 1500})
     assert result["error_ms"] > 2.0, result
     assert abs(result["error_ms"]) <= result["boundMs"] + 0.2, result
+
+
+def test_a_phone_reports_its_clock_and_the_dashboard_shows_it(live_server, new_context, session):
+    from tests.factories import make_scene, make_user
+
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(live_server.app.test_client(), owner)
+    phone = new_context().new_page()
+    phone.goto(f"{live_server.url}/s/{scene['id']}?poll_ms=300")
+    phone.wait_for_function("window.c3s.clock.uncertaintyMs !== null")
+    uncertainty = phone.evaluate("window.c3s.clock.uncertaintyMs")
+    dashboard = new_context(1200, 900)
+    dashboard.add_init_script(f"localStorage.setItem('c3s.session_token', {owner!r})")
+    page = dashboard.new_page()
+    page.goto(f"{live_server.url}/operator")
+    page.wait_for_function("document.getElementById('clock-quality').textContent.includes('1 of 1 phones')",
+                           timeout=20_000)
+    text = page.text_content("#clock-quality")
+    assert f"median {uncertainty:.1f} ms" in text, (text, uncertainty)
