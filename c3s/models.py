@@ -260,6 +260,8 @@ class Pixel(Base):
     # The seat a camera-found position snapped to (schema.sql adds these with ALTER TABLE).
     seat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("seats.id", ondelete="SET NULL"))
     seat_confidence: Mapped[float | None] = mapped_column(Double)
+    # The phone's last reported clock offset uncertainty (clock.js uncertaintyMs), ms.
+    clock_uncertainty_ms: Mapped[float | None] = mapped_column(Double)
 
     scene: Mapped[Scene] = relationship()
     user: Mapped[User] = relationship()

@@ -280,3 +280,6 @@ CREATE INDEX IF NOT EXISTS pixels_seat_idx ON pixels (seat_id);
 -- cached colour maps (c3s/show.py), so maps of older frames are never served.
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS frames_version INTEGER NOT NULL DEFAULT 0
     CONSTRAINT scenes_frames_version_nonnegative CHECK (frames_version >= 0);
+
+-- The phone's last reported clock offset uncertainty (clock.js uncertaintyMs, ms; PUT .../me/clock).
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS clock_uncertainty_ms DOUBLE PRECISION;
