@@ -268,6 +268,8 @@ class Pixel(Base):
     # The light-output offset blink clips measured (ms, positive = late): the phone plays the
     # show this much earlier (schema.sql adds it with ALTER TABLE).
     offset_ms: Mapped[float | None] = mapped_column(Double)
+    # The phone's last reported clock offset uncertainty (clock.js uncertaintyMs), ms.
+    clock_uncertainty_ms: Mapped[float | None] = mapped_column(Double)
 
     scene: Mapped[Scene] = relationship()
     user: Mapped[User] = relationship()

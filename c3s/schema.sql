@@ -295,3 +295,5 @@ ALTER TABLE pixels ADD COLUMN IF NOT EXISTS offset_ms DOUBLE PRECISION
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_at TIMESTAMPTZ;
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_ms INTEGER
     CONSTRAINT scenes_sync_burst_bounded CHECK (sync_burst_ms BETWEEN 1 AND 60000);
+-- The phone's last reported clock offset uncertainty (clock.js uncertaintyMs, ms; PUT .../me/clock).
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS clock_uncertainty_ms DOUBLE PRECISION;

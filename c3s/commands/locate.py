@@ -4,6 +4,7 @@ Contract (other tools rely on it exactly)::
 
     c3s locate --method qr [--anchors FILE] [--json] IMAGE...
     c3s locate --method blink [--fps F] [--anchors FILE] [--json] VIDEO_OR_FOLDER
+        [--start-ms T] [--readout-ms R] [--exposure-ms E]
 
 With ``--json`` one JSON object goes to stdout::
 
@@ -11,6 +12,11 @@ With ``--json`` one JSON object goes to stdout::
      "detections": [{"input": "photo.jpg", "code": "<payload>", "x_img": 812.5, "y_img": 1033.0,
                      "x_scene": 41.9, "y_scene": 12.1}],
      "homography": {"anchors_found": 8, "inliers": 8, "rms_scene": 0.03}}
+
+Blink detections also carry ``offset_ms``: when that phone's light changed relative to the server
+clock (ms, positive = late; display latency plus clock error, rolling-shutter row time removed),
+or null when it cannot be measured (a video without ``--start-ms``, whose frames have no server
+time). A folder's timestamps are server-clock times of each frame's top-row exposure start.
 
 ``x_scene``/``y_scene`` and ``homography`` are null when no mapping could be fitted. Each image is
 mapped on the anchors it shows itself; with several images ``homography`` sums ``anchors_found``
@@ -123,15 +129,15 @@ def _locate_qr(images, anchors: dict[str, tuple[float, float]]) -> tuple[list[di
     return detections, _summary(fits)
 
 
-def _locate_blink(path: str, fps: float | None,
-                  anchors: dict[str, tuple[float, float]]) -> tuple[list[dict], dict | None]:
+def _locate_blink(path: str, fps: float | None, anchors: dict[str, tuple[float, float]],
+                  timing: dict) -> tuple[list[dict], dict | None]:
     from c3s.vision import blink
 
     try:
-        found = blink.locate_clip(path, fps=fps)
+        found = blink.locate_clip(path, fps=fps, **timing)
     except ValueError as exc:
         raise click.UsageError(f"{path!r}: {exc}") from None
-    rows = [_row(path, str(d.code), d.x_img, d.y_img) for d in found]
+    rows = [{**_row(path, str(d.code), d.x_img, d.y_img), "offset_ms": d.offset_ms} for d in found]
     mapping = _map_rows(rows, anchors)
     return rows, _summary([mapping] if mapping is not None else [])
 
@@ -166,13 +172,23 @@ def _print_table(result: dict) -> None:
 @click.option("--fps", type=float, default=None,
               help="Frame rate of a folder of frames (blink only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--start-ms", type=float, default=None,
+              help="Server-clock time (Unix ms) of the video's first frame, top row (blink only): "
+                   "gives each detection its offset_ms.")
+@click.option("--readout-ms", type=click.FloatRange(0, 1000), default=None,
+              help="Camera rolling-shutter readout, top to bottom row (blink only; default: "
+                   "estimated from the crowd).")
+@click.option("--exposure-ms", type=click.FloatRange(0, 1000, min_open=True), default=None,
+              help="Camera exposure time (blink only; default: estimated from the crowd).")
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... | VIDEO_OR_FOLDER")
 def locate_command(method: str, anchors_file: str | None, fps: float | None, as_json: bool,
+                   start_ms: float | None, readout_ms: float | None, exposure_ms: float | None,
                    inputs: tuple[str, ...]) -> None:
     """Decode pixel codes offline and report where they are, in image and scene coordinates."""
+    timing = {"start_ms": start_ms, "readout_ms": readout_ms, "exposure_ms": exposure_ms}
     if method == "qr":
-        if fps is not None:
-            raise click.UsageError("--fps applies to --method blink only")
+        if fps is not None or any(v is not None for v in timing.values()):
+            raise click.UsageError("--fps and the --*-ms options apply to --method blink only")
         anchors = _read_anchors(anchors_file)
         images = _read_images(inputs)
         start = time.perf_counter()
@@ -186,7 +202,7 @@ def locate_command(method: str, anchors_file: str | None, fps: float | None, as_
             raise click.UsageError(f"cannot read {inputs[0]!r}: no such file or folder")
         anchors = _read_anchors(anchors_file)
         start = time.perf_counter()
-        detections, homography = _locate_blink(inputs[0], fps, anchors)
+        detections, homography = _locate_blink(inputs[0], fps, anchors, timing)
     elapsed_ms = (time.perf_counter() - start) * 1000.0
     result = {"method": method, "elapsed_ms": round(elapsed_ms, 1), "detections": detections,
               "homography": homography}

@@ -14,17 +14,19 @@ newest observation wins, averaged (median) with the older ones that agree within
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from c3s.models import LocateJob, Observation, Pixel, Scene, as_utc, utcnow
+from c3s.errors import Conflict, Forbidden
+from c3s.models import LocateJob, Observation, Pixel, Scene, User, as_utc, utcnow
 from c3s.show import bump_layout
 
 CONSISTENT_SIGMAS = 3.0
@@ -214,3 +216,51 @@ def commit_sightings(session: Session, job: LocateJob, scene: Scene,
     session.flush()
     located, moved = fuse_pixels(session, scene, pixel_ids)
     return CommitResult(recorded=len(pixel_ids), outside_scene=outside, located=located, moved=moved)
+
+
+# ------------------------------------------------------------------ what phones report themselves
+
+
+def require_locatable(user: User, pixel: Pixel, *, to: str) -> None:
+    """Only the pixel itself may ``to`` ("report its GPS position", ...), and only while it can
+    be located: Forbidden for another user or an excluded pixel, Conflict for one that left."""
+    if pixel.user_id != user.id:
+        raise Forbidden(f"only the pixel itself may {to}")
+    if pixel.status == "excluded":
+        raise Forbidden("you were excluded from this scene by a moderator")
+    if pixel.status not in LOCATABLE_STATUSES:
+        raise Conflict(f"pixel {pixel.number} is {pixel.status} and cannot be located; join the scene "
+                       "again first")
+
+
+def direct_job(session: Session, scene: Scene, user: User, method: str, stats: dict) -> LocateJob:
+    """A finished job for a sighting the phone reported itself (seat, GPS): no file, no worker.
+    `file_id` is unique but names no stored file (the store ignores unknown ids on delete)."""
+    now = utcnow()
+    job = LocateJob(scene_id=scene.id, observer_id=user.id, method=method,
+                    file_id=f"{method}:{uuid.uuid4().hex}", status="done", stats=stats,
+                    attempts=1, created_at=now, started_at=now, finished_at=now)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def withdraw_observations(session: Session, scene: Scene, pixel_id: int, method: str, *,
+                          refuse: bool = True) -> None:
+    """Delete the pixel's observations of one method (a statement the phone replaced). With
+    `refuse` the pixel is re-fused at once from what remains, or loses its position when nothing
+    remains; without it the caller writes a replacement through `commit_sightings`."""
+    gone = session.execute(delete(Observation).where(
+        Observation.pixel_id == pixel_id, Observation.method == method)).rowcount
+    if not (gone and refuse):
+        return
+    session.flush()
+    remaining = session.scalar(select(func.count()).select_from(Observation)
+                               .where(Observation.pixel_id == pixel_id))
+    if remaining:
+        fuse_pixels(session, scene, [pixel_id])
+        return
+    session.execute(update(Pixel).where(Pixel.id == pixel_id, Pixel.status == "located").values(
+        status="joined", x=None, y=None, sigma=None, located_by=None, confidence=None, located_at=None))
+    bump_layout(session, scene.id)
+    session.expire_all()

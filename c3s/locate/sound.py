@@ -16,9 +16,9 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, object_session
 
-from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
+from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
-from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting
+from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting, require_locatable
 from c3s.locate.mapping import LocateFailed
 from c3s.models import LocateJob, Pixel, Scene, Speaker, User
 from c3s.permissions import require
@@ -177,10 +177,7 @@ def create_sound_job(session: Session, pending: PendingFiles, user: User, scene:
                      data: bytes, filename: str, start_ms: float) -> LocateJob:
     """Store a pixel's recording and queue its job (the caller commits, then enqueues). Obviously
     unusable files are refused here; everything else is the worker's to judge."""
-    if pixel.user_id != user.id:
-        raise Forbidden("only the pixel itself may upload its recording")
-    if pixel.status not in LOCATABLE_STATUSES:
-        raise Conflict(f"pixel {pixel.number} is {pixel.status} and cannot be located")
+    require_locatable(user, pixel, to="upload its recording")
     if not data:
         raise Invalid("the uploaded recording is empty")
     schedule_for(scene, speaker_positions(session, scene), 0.0)  # refuses a scene without speakers

@@ -148,6 +148,7 @@ class PixelOut(Schema):
     located_at = DateTime(allow_none=True)
     excluded_reason = String(allow_none=True)
     joined_at = DateTime()
+    clock_uncertainty_ms = Float(allow_none=True, metadata={"description": "the phone's clock uncertainty, ms"})
 
 
 class JoinOut(Schema):
@@ -350,7 +351,8 @@ class ClockQuery(_ApiSchema):  # the fast path answers GET without the NUL check
 
 class ClockOut(Schema):
     t0 = Float(allow_none=True, metadata={"description": "the t0 sent, echoed (null when none)"})
-    server_ms = Float(metadata={"description": "the server clock when answering, Unix ms"})
+    server_ms = Float(metadata={"description": "the server clock as the answer's bytes were written, Unix ms"})
+    received_ms = Float(metadata={"description": "the server clock when the request reached it, Unix ms"})
 
 
 class ShowQuery(_ApiSchema):  # as ClockQuery

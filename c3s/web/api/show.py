@@ -67,9 +67,9 @@ _CONFLICT = "the colour maps are being built (a build is queued; Retry-After say
 @bp.output(ClockOut)
 @bp.doc(responses={422: "t0 is not a number"})
 def server_time(query):
-    """The server clock, for NTP-style sync: send `t0` (your clock), keep the sample with the
-    lowest round trip and take `server_ms` as the server's time at its midpoint. Public,
-    `Cache-Control: no-store`."""
+    """The server clock, for NTP-style sync: send `t0` (your clock); `received_ms` is when the
+    request arrived and `server_ms` when the answer left, so the server's own time drops out of
+    the round trip. Public, `Cache-Control: no-store`, over keep-alive connections."""
     return as_response(time_reply(request.args.get("t0")))
 
 

@@ -180,8 +180,20 @@ async function applyBurst(burst) {
   state.player.stepAt = withBurst(state.baseSteps, burst.start_ms, burst.duration_ms, blink);
 }
 
+/** Tell the operator how well this phone knows the server clock, when that changed. */
+async function reportClock() {
+  const value = clock.uncertaintyMs;
+  const last = state.reportedUncertaintyMs;
+  if (value === null || (last != null && Math.abs(value - last) <= Math.max(1, last / 2))) return;
+  try {
+    await api(`/api/scenes/${sceneId}/me/clock`, { method: "PUT", token: state.token, body: { uncertainty_ms: value } });
+    state.reportedUncertaintyMs = value;
+  } catch { /* the next check-in tries again; the show does not depend on it */ }
+}
+
 /** One look at the scene: excluded? show started, changed or stopped? */
 async function checkIn(round) {
+  await reportClock();
   // The show's timeline is the cheap public read a stadium polls; the pixel's own row (needs
   // the token and the database) is read one round in four.
   if (round % 4 === 0) {
