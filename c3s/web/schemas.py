@@ -213,6 +213,11 @@ class JobUploadIn(Schema):
     start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
                      metadata={"description": "a clip's first frame on the server clock (Unix ms): with it, "
                                               "a blink clip also times each phone's light (a sync check)"})
+    readout_ms = Float(load_default=None, allow_none=True, validate=Range(0, 100), allow_nan=False,
+                       metadata={"description": "the filming camera's rolling-shutter readout (top to bottom "
+                                                "row, ms), if known; otherwise estimated from the crowd"})
+    exposure_ms = Float(load_default=None, allow_none=True, validate=Range(0.1, 1000), allow_nan=False,
+                        metadata={"description": "the clip's exposure per frame (ms), if known"})
 
 
 class JobOut(Schema):
