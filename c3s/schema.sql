@@ -280,3 +280,12 @@ CREATE INDEX IF NOT EXISTS pixels_seat_idx ON pixels (seat_id);
 -- cached colour maps (c3s/show.py), so maps of older frames are never served.
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS frames_version INTEGER NOT NULL DEFAULT 0
     CONSTRAINT scenes_frames_version_nonnegative CHECK (frames_version >= 0);
+
+-- Sound in 3-D venues: speaker heights (scene units) and playback delays (a PA zone's delay
+-- alignment), the phone height at a seat (scene units; NULL: not known), and the air's
+-- temperature range (NULL maximum: temperature_c is a single reading) and humidity (NULL: unknown).
+ALTER TABLE speakers ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE speakers ADD COLUMN IF NOT EXISTS delay_ms DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE seats ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS temperature_max_c DOUBLE PRECISION;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS humidity_pct DOUBLE PRECISION;

@@ -4,6 +4,7 @@ Contract (other tools rely on it exactly)::
 
     c3s locate --method qr [--anchors FILE] [--json] IMAGE...
     c3s locate --method blink [--fps F] [--anchors FILE] [--json] VIDEO_OR_FOLDER
+    c3s locate --method sound --venue VENUE.json --start-ms MS [--json] RECORDING.wav...
 
 With ``--json`` one JSON object goes to stdout::
 
@@ -17,6 +18,8 @@ mapped on the anchors it shows itself; with several images ``homography`` sums `
 and ``inliers`` over the images that could be mapped and pools their ``rms_scene``.
 ``input`` is the path as given on the command line. ``elapsed_ms`` is the time spent decoding
 and mapping, after the images are read (for blink, the clip is read while it is decoded).
+For sound, MS is the recordings' start in server time as the phone believes it, and each
+detection is described in `c3s.commands.locate_sound`.
 """
 
 from __future__ import annotations
@@ -31,16 +34,29 @@ import click
 MAX_PHOTO_PIXELS = 200_000_000  # far above any phone camera, well below what would exhaust memory
 
 
+def read_json(path: str, what: str):
+    """The JSON value in `path`, or a `click.UsageError` naming `what` file could not be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise click.UsageError(f"cannot read the {what} file {path!r}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.UsageError(f"the {what} file {path!r} is not valid JSON: {exc}") from None
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {path!r}: {exc.strerror}") from None
+
+
 def _read_anchors(path: str | None) -> dict[str, tuple[float, float]]:
     if path is None:
         return {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = json.load(handle)
-    except OSError as exc:
-        raise click.UsageError(f"cannot read the anchors file {path!r}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise click.UsageError(f"the anchors file {path!r} is not valid JSON: {exc}") from None
+    raw = read_json(path, "anchors")
     if not isinstance(raw, dict):
         raise click.UsageError(
             f'the anchors file {path!r} must hold one JSON object {{"<payload>": [x, y], ...}}')
@@ -62,11 +78,7 @@ def _read_images(paths: tuple[str, ...]):
 
     images = []
     for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise click.UsageError(f"cannot read {path!r}: {exc.strerror}") from None
+        data = read_bytes(path)
         try:
             images.append((path, load_photo(data, max_pixels=MAX_PHOTO_PIXELS)))
         except ValueError as exc:
@@ -158,18 +170,28 @@ def _print_table(result: dict) -> None:
 
 
 @click.command("locate")
-@click.option("--method", type=click.Choice(["qr", "blink"]), required=True,
-              help="qr: QR codes in photos; blink: blink patterns in a video or frame folder.")
+@click.option("--method", type=click.Choice(["qr", "blink", "sound"]), required=True,
+              help="qr: QR codes in photos; blink: blink patterns in a video or frame folder; "
+                   "sound: speaker chirps in WAV recordings.")
 @click.option("--anchors", "anchors_file", type=str, default=None, metavar="FILE",
               help='JSON {"<payload>": [x_scene, y_scene], ...}: codes whose scene position is '
                    "known (qr only).")
 @click.option("--fps", type=float, default=None,
               help="Frame rate of a folder of frames (blink only).")
+@click.option("--venue", "venue_file", type=str, default=None, metavar="VENUE.json",
+              help="Speakers [[x, y, z], ...], schedule_start_ms, temperature_c (sound only).")
+@click.option("--start-ms", type=float, default=None, metavar="MS",
+              help="Server time of the recordings' first sample, as the phone believes it (sound only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... | VIDEO_OR_FOLDER")
-def locate_command(method: str, anchors_file: str | None, fps: float | None, as_json: bool,
-                   inputs: tuple[str, ...]) -> None:
+@click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... | VIDEO_OR_FOLDER | RECORDING.wav...")
+def locate_command(method: str, anchors_file: str | None, fps: float | None, venue_file: str | None,
+                   start_ms: float | None, as_json: bool, inputs: tuple[str, ...]) -> None:
     """Decode pixel codes offline and report where they are, in image and scene coordinates."""
+    if method != "sound" and (venue_file is not None or start_ms is not None):
+        raise click.UsageError("--venue and --start-ms apply to --method sound only")
+    if method == "sound":
+        _locate_sound_command(venue_file, start_ms, anchors_file, fps, as_json, inputs)
+        return
     if method == "qr":
         if fps is not None:
             raise click.UsageError("--fps applies to --method blink only")
@@ -194,3 +216,23 @@ def locate_command(method: str, anchors_file: str | None, fps: float | None, as_
         click.echo(json.dumps(result))
     else:
         _print_table(result)
+
+
+def _locate_sound_command(venue_file, start_ms, anchors_file, fps, as_json, inputs) -> None:
+    from c3s.commands.locate_sound import locate_sound, print_sound_table, read_recordings
+    from c3s.commands.sound_tracks import read_venue
+
+    if anchors_file is not None or fps is not None:
+        raise click.UsageError("--anchors and --fps do not apply to --method sound")
+    if venue_file is None or start_ms is None or not math.isfinite(start_ms):
+        raise click.UsageError("--method sound needs --venue VENUE.json and --start-ms MS")
+    venue, schedule_start_ms, metres_per_unit = read_venue(venue_file)
+    recordings = read_recordings(inputs, start_ms)
+    start = time.perf_counter()
+    detections = locate_sound(recordings, venue, schedule_start_ms, metres_per_unit)
+    result = {"method": "sound", "elapsed_ms": round((time.perf_counter() - start) * 1000.0, 1),
+              "detections": detections, "homography": None}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_sound_table(result)
