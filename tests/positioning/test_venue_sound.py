@@ -37,7 +37,7 @@ def venue(**kwargs) -> Venue:
     return Venue(**options)
 
 
-def recording(position, seed, *, snr_db=10.0, delays=None, rirs=None):
+def recording(position, seed, *, snr_db=10.0, delays=None, rirs=None, schedule_start_ms=START_MS):
     rng = np.random.default_rng(seed)
     truth = venue(speaker_delay_ms=np.zeros(len(SPEAKERS)) if delays is None else np.asarray(delays, float))
     pra.constants.set("c", TRUE_C)
@@ -46,9 +46,9 @@ def recording(position, seed, *, snr_db=10.0, delays=None, rirs=None):
     offset = rng.uniform(-200, 200)
     schedule = venue_schedule(truth, 0.0)
     phone = sound_room.Phone(np.asarray(position, float), offset, rng.uniform(-50, 50),
-                             START_MS + rng.uniform(1e6, 2e6) + offset,
+                             schedule_start_ms + rng.uniform(1e6, 2e6) + offset,
                              schedule.period_ms + schedule.slot_ms + 300)
-    heard, power = sound_room.clean_recording(truth, START_MS, rirs, phone)
+    heard, power = sound_room.clean_recording(truth, schedule_start_ms, rirs, phone)
     return sound_room.noisy_recording(heard, power, phone, snr_db=snr_db, band_hz=(2000, 8000), seed=seed)
 
 
