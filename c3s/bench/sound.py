@@ -97,6 +97,7 @@ def _stats(results: list[dict], truths: list[np.ndarray]) -> dict:
         "no_fix": len(results) - len(errors),
         "uncertain": int(np.sum(~p)),
         "placed": int(np.sum(p)),
+        "median_uncertainty_m": round(float(np.median(s)), 4) if s.size else None,
         "median_error_m": pct(50),
         "p95_error_m": pct(95),
         "within_0_5_m": round(float(np.mean(used <= 0.5)), 4) if used.size else None,
@@ -154,6 +155,8 @@ def run(n_arena: int, n_stadium: int) -> dict:
         {"case": "arena, 0 dB crowd noise", "snr_db": 0.0, "temperature_c": told},
         {"case": "arena, 10 dB, told 12 C (8 C too cold)", "snr_db": 10.0, "temperature_c": 12.0},
         {"case": "arena, 10 dB, told a range 10-30 C", "snr_db": 10.0, "temperature_c": [10.0, 30.0]},
+        {"case": "arena, -10 dB crowd noise", "snr_db": -10.0, "temperature_c": told},
+        {"case": "arena, -20 dB crowd noise", "snr_db": -20.0, "temperature_c": told},
     ]
     stadium_cases = [
         {"case": "open-air stadium, 10 dB crowd noise", "snr_db": 10.0, "temperature_c": told},
