@@ -111,6 +111,11 @@ class SceneIn(Schema):
     geo_metres_per_unit = Float(allow_none=True, validate=_SIZE, allow_nan=False)
     max_gps_accuracy_m = Float(validate=_SIZE, allow_nan=False)
     temperature_c = Float(validate=Range(-40, 60), allow_nan=False)
+    temperature_max_c = Float(allow_none=True, validate=Range(-40, 60), allow_nan=False,
+                              metadata={"description": "with temperature_c, the air's range; null: "
+                                                       "temperature_c is a single reading"})
+    humidity_pct = Float(allow_none=True, validate=Range(0, 100), allow_nan=False,
+                         metadata={"description": "relative humidity; null: unknown (0-100 %)"})
 
 
 class SceneOut(Schema):
@@ -132,6 +137,8 @@ class SceneOut(Schema):
     geo_metres_per_unit = Float(allow_none=True)
     max_gps_accuracy_m = Float()
     temperature_c = Float()
+    temperature_max_c = Float(allow_none=True)
+    humidity_pct = Float(allow_none=True)
     layout_version = Integer()
     created_at = DateTime()
     updated_at = DateTime()
@@ -302,6 +309,9 @@ class PositionOut(Schema):
 class SpeakerIn(Schema):
     x = Float(required=True, allow_nan=False)
     y = Float(required=True, allow_nan=False)
+    z = Float(load_default=0.0, allow_nan=False, metadata={"description": "height, scene units"})
+    delay_ms = Float(load_default=0.0, allow_nan=False, validate=Range(-2000, 2000),
+                     metadata={"description": "the speaker's playback delay (PA delay alignment)"})
 
 
 class SpeakersIn(Schema):
@@ -313,6 +323,8 @@ class SpeakerOut(Schema):
     index = Integer()
     x = Float()
     y = Float()
+    z = Float()
+    delay_ms = Float()
 
 
 class SpeakersOut(Schema):
