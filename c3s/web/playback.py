@@ -194,9 +194,10 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
     if rgb is None:
         return _not_ready(app, reader_of(app), state)[1] or _expired(state)
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
+    offset = app.extensions["c3s_offsets"].offset(scene_id, number)  # the phone plays this early
     if accept and "application/octet-stream" in accept:
-        return _reply(200, pack_track(number, state, maps, rgb), "application/octet-stream", **headers)
-    return _reply(200, track_body(number, state, maps, rgb), **headers)
+        return _reply(200, pack_track(number, state, maps, rgb, offset), "application/octet-stream", **headers)
+    return _reply(200, track_body(number, state, maps, rgb, offset), **headers)
 
 
 def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
