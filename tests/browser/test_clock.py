@@ -61,7 +61,7 @@ def test_fresh_connections_cost_a_handshake_yet_the_bracket_still_holds(browser,
 
 
 def test_a_phone_reports_its_clock_and_the_dashboard_shows_it(live_server, new_context, session):
-    from tests.factories import make_scene, make_user
+    from tests.helpers.factories import make_scene, make_user
 
     _, owner = make_user(session, "scene_admin")
     scene = make_scene(live_server.app.test_client(), owner)

@@ -16,8 +16,8 @@ from c3s import show
 from c3s.models import Pixel, Scene, User, utcnow
 from c3s.show import unpack_track
 from c3s.vision.colormap import ColorMapper, unpack_color_map
-from tests import factories
-from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
+from tests.helpers import factories
+from tests.helpers.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
 
 SCENE_W, SCENE_H = 100.0, 50.0
 FRAME_W, FRAME_H = 200, 100

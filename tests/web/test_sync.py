@@ -10,7 +10,7 @@ from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.models import LocateJob, Pixel, Scene
 from c3s.show import unpack_track
 from c3s.sync import summarise
-from tests.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
+from tests.helpers.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
 from tests.web.test_show import add_pixels
 
 SIZE = (100.0, 50.0)
