@@ -330,7 +330,9 @@ def decode_frames(
         row (Android reports it as ``SENSOR_ROLLING_SHUTTER_SKEW``; 0 for a global shutter).
         Default: estimated from the crowd, as the drift of measured offsets down the frame
         (phones' own offsets do not depend on their image row); 0 with fewer than 50 decoded
-        phones.
+        phones. The estimate is good to about ``3.5 * spread / sqrt(phones)`` (offsets spread by
+        22 ms: +-1.7 ms with 2,000 phones, +-4.5 ms with 300), and an error ``e`` in it moves
+        the offset of a phone at row ``y`` by ``e * y / height``: give it for small crowds.
     exposure_ms : float, optional
         Exposure time of each pixel (ms; Android: ``SENSOR_EXPOSURE_TIME``). Default: the one
         that best explains the decoded phones' frames.
