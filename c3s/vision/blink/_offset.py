@@ -28,7 +28,7 @@ def _edge_table(bits: np.ndarray) -> np.ndarray:
                           axis=2)
 
 
-def _lit(table, u, exposure, half_gap):
+def _lit(table: np.ndarray, u: np.ndarray, exposure: float, half_gap: np.ndarray) -> np.ndarray:
     """Share of ``[u, u + exposure]`` each channel is lit, (m, F, 3).
 
     ``table`` from :func:`_edge_table`, ``u`` (m, F) frame times in pattern time (ms after a
@@ -123,7 +123,7 @@ def _estimate_exposure(values, t_ms, table, response, start, frame_ms):
     return float(trials[best] + shift * (trials[1] - trials[0]))
 
 
-def _estimate_readout(offset, row_frac, frame_ms) -> float:
+def _estimate_readout(offset: np.ndarray, row_frac: np.ndarray, frame_ms: float) -> float:
     """Rolling-shutter readout (ms) from the crowd: offsets measured against the top row's
     time drift earlier down the frame by the readout (phones' own offsets do not depend on
     their row). A line fitted with two rounds of outlier trimming; 0 with too few blobs."""
@@ -138,8 +138,10 @@ def _estimate_readout(offset, row_frac, frame_ms) -> float:
     return float(np.clip(-slope, 0.0, frame_ms))
 
 
-def measure_offsets(values, t_ms, start_ms, slots, numbers, row_frac, *, exposure_ms,
-                    readout_ms, frame_ms):
+def measure_offsets(values: np.ndarray, t_ms: np.ndarray, start_ms: np.ndarray,
+                    slots: np.ndarray, numbers: np.ndarray, row_frac: np.ndarray, *,
+                    exposure_ms: float | None, readout_ms: float | None, frame_ms: float
+                    ) -> tuple[np.ndarray, dict]:
     """Light-output offsets of the decoded blobs, on the clip's clock.
 
     Parameters
