@@ -20,6 +20,13 @@ class Services:
         self.database.configure(config)
         self._store: FrameStore | None = None
         self._redis = None
+        self._token_key: bytes | None = None
+
+    @property
+    def token_key(self) -> bytes:
+        if self._token_key is None:
+            self._token_key = self.config.token_key_bytes()
+        return self._token_key
 
     @property
     def store(self) -> FrameStore:
