@@ -186,7 +186,7 @@ class Rush:
         if found_scene is None:
             raise NotFound(f"scene {scene_id} does not exist")
         if number is None:
-            raise NotFound("you have not joined this scene")
+            raise NotFound("you have not joined this scene", detail={"reason": "not_joined"})
         return MyPixel(scene_id, number, status, reason,
                        self._calibration(scene_id, number, method, accuracy, georeferenced))
 
@@ -197,7 +197,7 @@ class Rush:
             scene = scenes.get_scene(session, scene_id)
             pixel = scenes.pixel_of(session, scene, user)
             if pixel is None:
-                raise NotFound("you have not joined this scene")
+                raise NotFound("you have not joined this scene", detail={"reason": "not_joined"})
             return MyPixel(scene.id, pixel.number, pixel.status, pixel.excluded_reason,
                            scenes.calibration(scene, pixel))
 
