@@ -3,10 +3,12 @@ real PostgreSQL and Redis, loaded from a separate process on 127.0.0.1, with the
 :mod:`c3s.bench.api` (the same server plan, CPU pinning, closed-loop load generator and CPU
 accounting of the server, the bench database's backends and Redis).
 
-Set-up, from scratch each run: a fresh PostgreSQL database, a QR-located scene that is
-calibrating, :data:`N_PHONES` phones already joined (for the check-ins) and
-:data:`N_BASELINE_GUESTS` guests with device tokens who have not joined yet (for the baseline's
-join step), all bulk inserted with their tokens hashed under the server's token key.
+Set-up, from scratch each run: a fresh PostgreSQL database, a QR-located scene whose show is
+playing (:data:`N_FRAMES` frames, colour maps built into Redis), :data:`N_PHONES` phones already
+joined and located (for the check-ins) and :data:`N_BASELINE_GUESTS` guests with device tokens
+who have not joined yet (for the baseline's join step), all bulk inserted with their tokens
+hashed under the server's token key. Phones joining during the run are not located, so the
+show's maps stay current throughout, as they do while latecomers join a playing show.
 
 Phases:
 
@@ -35,6 +37,8 @@ import click
 from c3s.bench import api as machinery
 
 N_PHONES = 4096
+N_FRAMES = 10
+SCENE = (160.0, 90.0)
 N_BASELINE_GUESTS = 20_000
 STADIUM_PHONES = 100_000
 RUSH_S = 120
@@ -68,12 +72,14 @@ def baseline_blueprint():
     return bp
 
 
-def _populate(url: str) -> tuple[int, list[str], list[str]]:
-    """The scene, the joined phones' tokens and the not-yet-joined guests' tokens."""
+def _populate(url: str, store) -> tuple[int, list[str], list[str]]:
+    """The scene and its show, the joined phones' tokens and the not-yet-joined guests' tokens."""
     import psycopg2
     from psycopg2.extras import execute_values
 
     from c3s.accounts import hash_token, new_token
+    from c3s.bench.colormap import natural_frame, stand_positions
+    from c3s.vision.media import encode_png
 
     key = machinery.BENCH_TOKEN_KEY.encode()
     connection = psycopg2.connect(url)
@@ -82,8 +88,8 @@ def _populate(url: str) -> tuple[int, list[str], list[str]]:
                        "RETURNING id")
         owner = cursor.fetchone()[0]
         cursor.execute("INSERT INTO scenes (name, owner_id, method_id, width, height, next_pixel_number)"
-                       " SELECT 'Bench rush', %s, id, 160, 90, %s FROM methods WHERE code = 'qr' RETURNING id",
-                       (owner, N_PHONES))
+                       " SELECT 'Bench rush', %s, id, %s, %s, %s FROM methods WHERE code = 'qr' RETURNING id",
+                       (owner, *SCENE, N_PHONES))
         scene_id = cursor.fetchone()[0]
         cursor.execute("INSERT INTO users (is_guest) SELECT true FROM generate_series(1, %s) RETURNING id",
                        (N_PHONES + N_BASELINE_GUESTS,))
@@ -95,8 +101,19 @@ def _populate(url: str) -> tuple[int, list[str], list[str]]:
         execute_values(cursor, "INSERT INTO api_tokens (user_id, token_hash, kind, expires_at, last_used_at)"
                        " VALUES %s", [(u, hash_token(t, key), "device") for u, t in zip(users, tokens, strict=True)],
                        template="(%s, %s, %s, now() + interval '1 day', now())", page_size=2000)
-        execute_values(cursor, "INSERT INTO pixels (scene_id, scene_width, scene_height, user_id, number) VALUES %s",
-                       [(scene_id, 160, 90, u, n) for n, u in enumerate(users[:N_PHONES])], page_size=2000)
+        positions = stand_positions(N_PHONES, SCENE).clip(0, SCENE)
+        execute_values(cursor, "INSERT INTO pixels (scene_id, scene_width, scene_height, user_id, number, status,"
+                       " x, y, sigma, located_by, confidence, located_at) VALUES %s",
+                       [(scene_id, *SCENE, u, n, float(x), float(y)) for n, (u, (x, y))
+                        in enumerate(zip(users[:N_PHONES], positions, strict=True))],
+                       template="(%s, %s, %s, %s, %s, 'located', %s, %s, 0.1, 'qr', 0.9, now())", page_size=2000)
+        for position in range(N_FRAMES):
+            stored = store.put(encode_png(natural_frame(180, 320, seed=position)), filename=f"bench-{position}.png",
+                               content_type="image/png", metadata={"scene_id": scene_id, "kind": "frame"})
+            cursor.execute("INSERT INTO frames (scene_id, position, duration_ms, file_id, width, height)"
+                           " VALUES (%s, %s, 500, %s, 320, 180)", (scene_id, position, stored.file_id))
+        cursor.execute("UPDATE scenes SET frames_version = 1, layout_version = 1, status = 'playing',"
+                       " show_loop = true, show_start_at = now() WHERE id = %s", (scene_id,))
     connection.close()
     return scene_id, tokens[:N_PHONES], tokens[N_PHONES:]
 
@@ -162,6 +179,8 @@ def stadium(join: dict, check_in: dict) -> dict:
 def run(*, quick: bool, seconds: float | None, plan: machinery.ServerPlan | None = None) -> dict:
     import redis
 
+    from c3s.framestore import FileSystemStore
+
     plan = plan or machinery.ServerPlan()
     seconds = seconds or (3.0 if quick else 8.0)
     warmup_s = 1.0 if quick else 2.0
@@ -172,8 +191,10 @@ def run(*, quick: bool, seconds: float | None, plan: machinery.ServerPlan | None
     url = machinery._create_database()
     process = scene_id = None
     try:
-        scene_id, phones, guests = _populate(url)
         with tempfile.TemporaryDirectory(prefix="c3s-bench-join-") as instance:
+            store = FileSystemStore(Path(instance) / "files")
+            scene_id, phones, guests = _populate(url, store)
+            machinery._build(url, store, redis_client, scene_id)
             port = machinery._free_port()
             process = machinery._start_server(machinery.server_env(url, instance), port, machine.server_cpus,
                                               Path(instance) / "gunicorn.log", plan)
