@@ -8,6 +8,8 @@ class C3SError(Exception):
     """An error a person can act on; `status` is the HTTP status the API answers with."""
 
     status = 400
+    # When set, the answer tells the caller to ask again after this many seconds.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, detail: dict | None = None):
         super().__init__(message)
@@ -41,3 +43,11 @@ class TooLarge(C3SError):
 
 class UnsupportedMedia(C3SError):
     status = 415
+
+
+class Unavailable(C3SError):
+    """A service (the database, Redis) does not answer right now; the message says so without
+    internals (the cause is chained and logged)."""
+
+    status = 503
+    retry_after_s = 2

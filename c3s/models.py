@@ -144,7 +144,7 @@ class Scene(Base):
     layout_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     next_pixel_number: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     # Bumped by every frame upload, retime, reorder and delete (c3s/frames.py); with
-    # layout_version it names the colour maps (c3s/show.py).
+    # layout_version it names the colour maps (c3s/show/versions.py).
     frames_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

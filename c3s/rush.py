@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from c3s import accounts, scenes
 from c3s.db import ThreadConnections
-from c3s.errors import C3SError, Conflict, NotFound
-from c3s.models import Pixel, Scene, utcnow
+from c3s.errors import Conflict, NotFound, Unavailable
+from c3s.models import Scene, utcnow
 
 _JOIN_SQL = """
 WITH scene AS (
@@ -68,10 +67,17 @@ _PREPARED = {
 }
 
 
-class Unavailable(C3SError):
-    """The database does not answer; the request may be repeated."""
+@dataclass(frozen=True)
+class Locating:
+    """What the scene's method needs to tell a phone how it will be located."""
 
-    status = 503
+    method: str
+    max_gps_accuracy_m: float
+    georeferenced: bool
+
+    @classmethod
+    def of(cls, scene: Scene) -> Locating:
+        return cls(scene.method.code, scene.max_gps_accuracy_m, scene.geo_lat is not None)
 
 
 @dataclass(frozen=True)
@@ -86,14 +92,14 @@ class GuestPixel:
     scene_id: int
     number: int
     status: str
-    calibration: dict
+    locating: Locating
 
     def json(self) -> dict:
+        """The answer's fields but the calibration (which the web layer adds)."""
         return {"token": self.token, "kind": "device", "expires_at": _iso(self.expires_at),
                 "user": {"id": self.user_id, "email": None, "display_name": self.display_name,
                          "is_guest": True, "created_at": _iso(self.created_at)},
-                "scene_id": self.scene_id, "number": self.number, "status": self.status,
-                "calibration": self.calibration}
+                "scene_id": self.scene_id, "number": self.number, "status": self.status}
 
 
 @dataclass(frozen=True)
@@ -104,11 +110,12 @@ class MyPixel:
     number: int
     status: str
     excluded_reason: str | None
-    calibration: dict
+    locating: Locating
 
     def json(self) -> dict:
+        """The answer's fields but the calibration (which the web layer adds)."""
         return {"scene_id": self.scene_id, "number": self.number, "status": self.status,
-                "excluded_reason": self.excluded_reason, "calibration": self.calibration}
+                "excluded_reason": self.excluded_reason}
 
 
 def _iso(moment: datetime) -> str:
@@ -144,7 +151,7 @@ class Rush:
             self._why_not_joined(scene_id)
         user_id, created_at, expires_at, number, status, method, accuracy, georeferenced = row
         return GuestPixel(token, user_id, display_name, created_at, expires_at, scene_id, number, status,
-                          self._calibration(scene_id, number, method, accuracy, georeferenced))
+                          Locating(method, accuracy, georeferenced))
 
     def _why_not_joined(self, scene_id: int) -> None:
         found = self.statements.query("SELECT status FROM scenes WHERE id = %s", (scene_id,))
@@ -160,10 +167,9 @@ class Rush:
             user = accounts.create_guest(session, display_name=display_name)
             token, row = accounts.issue_token(session, user, kind="device", ttl_s=self.ttl_s, key=self.key)
             pixel = scenes.join(session, user, scene)
-            calibration = scenes.calibration(scene, pixel)
             session.commit()
             return GuestPixel(token, user.id, user.display_name, user.created_at, row.expires_at, scene.id,
-                              pixel.number, pixel.status, calibration)
+                              pixel.number, pixel.status, Locating.of(scene))
 
     # ------------------------------------------------------------------------ checking in
 
@@ -187,8 +193,7 @@ class Rush:
             raise NotFound(f"scene {scene_id} does not exist")
         if number is None:
             raise NotFound("you have not joined this scene", detail={"reason": "not_joined"})
-        return MyPixel(scene_id, number, status, reason,
-                       self._calibration(scene_id, number, method, accuracy, georeferenced))
+        return MyPixel(scene_id, number, status, reason, Locating(method, accuracy, georeferenced))
 
     def _orm_my_pixel(self, scene_id: int, token: str) -> MyPixel:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -198,17 +203,7 @@ class Rush:
             pixel = scenes.pixel_of(session, scene, user)
             if pixel is None:
                 raise NotFound("you have not joined this scene", detail={"reason": "not_joined"})
-            return MyPixel(scene.id, pixel.number, pixel.status, pixel.excluded_reason,
-                           scenes.calibration(scene, pixel))
-
-    def _calibration(self, scene_id: int, number: int, method: str, accuracy: float, georeferenced: bool) -> dict:
-        plain = scenes.calibration_of(method, scene_id, number, max_gps_accuracy_m=accuracy,
-                                      georeferenced=georeferenced)
-        if plain is not None:
-            return plain
-        with Session(self.engine) as session:  # sound: the instructions depend on the speakers
-            scene = session.scalar(select(Scene).where(Scene.id == scene_id))
-            return scenes.calibration(scene, Pixel(number=number))
+            return MyPixel(scene.id, pixel.number, pixel.status, pixel.excluded_reason, Locating.of(scene))
 
 
 class _Statements:

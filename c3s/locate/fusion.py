@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from c3s.models import LocateJob, Observation, Pixel, Scene, as_utc, utcnow
+from c3s.show import bump_layout
 
 CONSISTENT_SIGMAS = 3.0
 MOVE_CONFIRMATIONS = 2
@@ -164,8 +165,7 @@ def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
         session.execute(update(Pixel), changes)
     located = len(changes)
     if located:
-        session.execute(update(Scene).where(Scene.id == scene.id)
-                        .values(layout_version=Scene.layout_version + 1))
+        bump_layout(session, scene.id)
     return located, moved
 
 

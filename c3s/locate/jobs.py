@@ -17,7 +17,6 @@ from c3s.locate.mapping import LocateFailed, PixelRef
 from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
-from c3s.show import request_build
 
 UPLOAD_METHODS = ("qr", "blink")
 
@@ -102,11 +101,13 @@ def start(session: Session, job_id: int) -> LocateJob | None:
 
 
 def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
+            request_build: Callable[[int], object],
             request_snap: Callable[[int], object] | None = None) -> LocateJob | None:
-    """Run one job to `done` or `failed`. Transient errors (database, store, broker) propagate
-    so the task is retried; the job stays `running` until a later attempt finishes it. A camera
-    job in a seated scene then asks ``request_snap`` (scene id) for the round's seat snapping;
-    without one it snaps the scene itself, right away."""
+    """Run one job to `done` or `failed`; ``request_build(scene_id)`` is called once it is
+    committed (the layout may have changed). Transient errors (database, store, broker)
+    propagate so the task is retried; the job stays `running` until a later attempt finishes it.
+    A camera job in a seated scene then asks ``request_snap`` (scene id) for the round's seat
+    snapping; without one it snaps the scene itself, right away."""
     job = start(session, job_id)
     if job is None:
         return session.get(LocateJob, job_id)

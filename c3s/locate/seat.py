@@ -38,6 +38,7 @@ from c3s.positioning.seats import (
     seat_label,
     snap_to_seats,
 )
+from c3s.show import bump_layout
 
 # A typed seat is the person's word: sure enough to anchor blink clips (mapping.ANCHOR_MIN_CONFIDENCE
 # is 0.8), not as sure as a code seen in a photo.
@@ -281,8 +282,7 @@ def withdraw_observations(session: Session, scene: Scene, pixel_id: int, method:
         return
     session.execute(update(Pixel).where(Pixel.id == pixel_id, Pixel.status == "located").values(
         status="joined", x=None, y=None, sigma=None, located_by=None, confidence=None, located_at=None))
-    session.execute(update(Scene).where(Scene.id == scene.id)
-                    .values(layout_version=Scene.layout_version + 1))
+    bump_layout(session, scene.id)
     session.expire_all()
 
 
@@ -364,8 +364,7 @@ def snap_round(session: Session, scene: Scene) -> dict:
     session.execute(update(Pixel).where(Pixel.scene_id == scene.id, Pixel.seat_id.is_not(None),
                                         Pixel.id.in_(claimed) | (Pixel.status != "located"))
                     .values(seat_id=None, seat_confidence=None).execution_options(synchronize_session=False))
-    session.execute(update(Scene).where(Scene.id == scene.id)
-                    .values(layout_version=Scene.layout_version + 1))
+    bump_layout(session, scene.id)
     session.expire_all()
     return _record_round(session, scene, {
         "snap_pixels": len(ids), "snap_confident": int(confident.sum()),

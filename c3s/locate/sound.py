@@ -141,7 +141,7 @@ def speaker_wav(schedule: ChirpSchedule, speaker: int) -> bytes:
 
 
 def recording_instructions(scene: Scene, base_url: str) -> dict:
-    """What the pixel page needs to record a usable clip (for `scenes.calibration`)."""
+    """What the pixel page needs to record a usable clip (for `c3s.web.calibration`)."""
     out: dict[str, Any] = {"method": "sound", "recording_url": f"{base_url}/sound",
                            "sample_rate_hz": SAMPLE_RATE_HZ, "max_duration_ms": MAX_RECORDING_S * 1000}
     session = object_session(scene)

@@ -7,7 +7,7 @@ from pymongo.errors import PyMongoError
 from sqlalchemy.exc import OperationalError
 
 from c3s.locate.jobs import fail_unexpectedly, run_job
-from c3s.web.context import config, services
+from c3s.services import config, services
 
 # Known transient failures: the database or the file store briefly unreachable.
 TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
@@ -20,7 +20,7 @@ def locate_job(self, job_id: int) -> str:
     with services().database.session() as session:
         try:
             job = run_job(session, services().store, job_id, max_pixels=config().max_image_pixels,
-                          request_snap=request_snap)
+                          request_build=services().request_build, request_snap=request_snap)
         except TRANSIENT:
             raise
         except Exception as error:
@@ -44,9 +44,7 @@ def request_snap(scene_id: int) -> bool:
     jobs of one calibration round finish together, and one snap after them covers them all.
     True when this call queued it. Without Redis (the embedded default) tasks run in process,
     so the snap runs now."""
-    from c3s.tasks import send
-
-    redis = services().redis
+    send, redis = services().send, services().redis
     if redis is not None and not redis.set(_snap_pending_key(scene_id), b"1", nx=True, ex=SNAP_PENDING_TTL_S):
         return False
     try:
@@ -65,7 +63,6 @@ def snap_seats(scene_id: int) -> dict:
 
     from c3s.locate.seat import snap_round
     from c3s.models import Scene
-    from c3s.show import request_build
 
     redis = services().redis
     if redis is not None:  # jobs finishing from now on need a snap after this one
@@ -78,7 +75,7 @@ def snap_seats(scene_id: int) -> dict:
         counts = snap_round(session, scene) if scene is not None else {}
         session.commit()
     if counts:
-        request_build(scene_id)  # the snap moved pixels: rebuild the show's maps (coalesced)
+        services().request_build(scene_id)  # the snap moved pixels: rebuild the show's maps (coalesced)
     return counts
 
 
@@ -92,8 +89,9 @@ MAX_ATTEMPTS = 3
 def sweep_stale_jobs_task() -> dict:
     """Re-send lost locate jobs and fail those that keep losing their worker (runs on a beat)."""
     from c3s.locate.jobs import sweep_stale_jobs
-    from c3s.tasks import TASK_TIME_LIMIT_S, send
+    from c3s.tasks import TASK_TIME_LIMIT_S
 
+    send = services().send
     with services().database.session() as session:
         result = sweep_stale_jobs(session, lambda job_id: send("c3s.tasks.locate.locate_job", job_id),
                                   queued_after_s=STALE_QUEUED_S, running_after_s=TASK_TIME_LIMIT_S + 60,

@@ -3,8 +3,9 @@ timeline, a pixel's track and its current colour, a phone's check-in (GET …/me
 one-request guest join (POST …/guests); HEAD and everything else go to Flask. Routing, request
 objects, context pushes, response objects and schema serialisation cost more than the answer
 itself at thousands of requests a second per core, so these routes are matched with regular
-expressions and answered by the same functions the Flask views call (:mod:`c3s.web.api.show`
-and :mod:`c3s.web.api.rush`, which also document them in the OpenAPI spec)."""
+expressions and answered by the same functions the Flask views call (:mod:`c3s.web.playback`
+and :mod:`c3s.web.rush`; :mod:`c3s.web.api.show` and :mod:`c3s.web.api.rush` document them in
+the OpenAPI spec)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ import re
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
+from c3s.errors import C3SError
+from c3s.web.errors import INTERNAL_ERROR, error_parts
+from c3s.web.playback import Reply, color_reply, show_reply, time_reply, track_reply
+from c3s.web.rush import guest_join_reply, me_reply, parse_guest_body
+
 log = logging.getLogger(__name__)
 
 _ROUTE = re.compile(r"/api/(?:(time)|scenes/(\d{1,30})/(?:(show)|pixels/(\d{1,30})/(color|track)))")
-# The join rush (c3s.web.api.rush): GET …/me, the phone's check-in, and POST …/guests, the join.
+# The join rush: GET …/me, the phone's check-in, and POST …/guests, the join.
 _PHONE_ROUTE = re.compile(r"/api/scenes/(\d{1,30})/(me|guests)")
 _PHONE_METHOD = {"me": "GET", "guests": "POST"}
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
@@ -47,9 +53,7 @@ class ShowFastPath:
                 return [reply.body]
         return self.wsgi_app(environ, start_response)
 
-    def _answer(self, match: re.Match, environ):
-        from c3s.web.api.show import color_reply, show_reply, time_reply, track_reply
-
+    def _answer(self, match: re.Match, environ) -> Reply:
         is_time, scene, is_show, number, kind = match.groups()
         if is_time:
             return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"))
@@ -60,26 +64,28 @@ class ShowFastPath:
             return color_reply(self.app, scene_id, int(number))
         return track_reply(self.app, scene_id, int(number), environ.get("HTTP_ACCEPT"))
 
-    def _answer_phone(self, match: re.Match, environ):
-        from c3s.web.api.rush import guest_join_reply, me_reply, parse_guest_body
-
+    def _answer_phone(self, match: re.Match, environ) -> Reply:
         scene_id = int(match[1])
         if match[2] == "me":
             return me_reply(self.app, scene_id, environ.get("HTTP_AUTHORIZATION"),
                             _query_value(environ.get("QUERY_STRING", ""), "show"))
-        body = parse_guest_body(_read_body(environ))
-        return body if not isinstance(body, dict) else guest_join_reply(self.app, scene_id, body)
+        return guest_join_reply(self.app, scene_id, parse_guest_body(_read_body(environ)))
 
-    def _guarded(self, answer, match: re.Match, environ):
-        from c3s.web.api.show import Reply
-
+    def _guarded(self, answer, match: re.Match, environ) -> Reply:
         try:
             return answer(match, environ)
+        except C3SError as error:
+            status, body, headers = error_parts(error)
+            return _json_reply(status, body, headers)
         except Exception:  # noqa: BLE001 - answered like Flask's handler in c3s.web.errors
             self.app.logger.exception("unhandled error in the fast path")
-            body = json.dumps({"message": "internal error; the operators have been told", "detail": {}})
-            return Reply(500, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                               ("Cache-Control", "no-store")], body.encode())
+            return _json_reply(500, {"message": INTERNAL_ERROR, "detail": {}}, {"Cache-Control": "no-store"})
+
+
+def _json_reply(status: int, body: dict, headers: dict[str, str]) -> Reply:
+    data = json.dumps(body).encode()
+    pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers.items()]
+    return Reply(status, pairs, data)
 
 
 def _read_body(environ, limit: int = 65536) -> bytes:

@@ -333,3 +333,96 @@ class SoundUploadIn(Schema):
     file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone"})
     start_ms = Float(required=True, allow_nan=False, validate=Range(min=0),
                      metadata={"description": "synced-clock ms of the first sample"})
+
+
+# The show (c3s.web.api.show): bodies built by c3s.show.wire, documented here.
+
+
+class ClockQuery(_ApiSchema):  # the fast path answers GET without the NUL check; HEAD matches it
+    t0 = String(load_default=None, metadata={"description": "the client's clock, Unix ms (echoed)"})
+
+
+class ClockOut(Schema):
+    t0 = Float(allow_none=True, metadata={"description": "the t0 sent, echoed (null when none)"})
+    server_ms = Float(metadata={"description": "the server clock when answering, Unix ms"})
+
+
+class ShowQuery(_ApiSchema):  # as ClockQuery
+    frames = String(load_default=None, metadata={"description": "false or 0: leave the frame list out"})
+
+
+class ShowStartIn(Schema):
+    start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False,
+                        validate=Range(0, 4_102_444_800_000),
+                        metadata={"description": "Unix ms on the server clock; null: 3 s from now"})
+    loop = Boolean(load_default=False)
+
+
+class ShowFrameOut(Schema):
+    id = Integer()
+    duration_ms = Integer()
+
+
+class ShowOut(Schema):
+    status = String(metadata={"description": "the scene's status: playing while the show is on"})
+    start_ms = Integer(allow_none=True, metadata={"description": "Unix ms; null when not scheduled"})
+    loop = Boolean()
+    total_ms = Integer(metadata={"description": "one pass through every frame"})
+    frames = List(Nested(ShowFrameOut), metadata={"description": "left out when asked with frames=false"})
+    maps_version = String(metadata={"description": "changes whenever layout, frames or fit change"})
+    phase = String(metadata={"description": "before, playing or ended, now"})
+    maps_ready = Boolean(metadata={"description": "whether the colour maps of maps_version are built"})
+
+
+class TrackOut(Schema):
+    number = Integer()
+    start_ms = Integer(allow_none=True)
+    loop = Boolean()
+    durations_ms = List(Integer())
+    colors = List(String(), metadata={"description": "#rrggbb per frame, in show order"})
+    maps_version = String()
+    status = String(metadata={"description": "the scene's status"})
+
+
+class ColorOut(Schema):
+    color = String(metadata={"description": "#rrggbb to show now (black before and after the show)"})
+    frame = Integer(metadata={"description": "index of the frame showing; -1 before and after"})
+    until_ms = Integer(allow_none=True, metadata={"description": "Unix ms when this answer changes; "
+                                                                 "null when not known"})
+    status = String(metadata={"description": "before, playing or ended"})
+
+
+class LayoutOut(Schema):
+    layout_version = Integer()
+    maps_version = String()
+    numbers = List(Integer())
+    x = List(Float())
+    y = List(Float())
+    width = Float()
+    height = Float()
+
+
+class GuestJoinOut(Schema):
+    token = String(metadata={"description": "shown once; send as 'Authorization: Bearer <token>'"})
+    kind = String(metadata={"description": "device"})
+    expires_at = DateTime()
+    user = Nested(UserOut)
+    scene_id = Integer()
+    number = Integer(metadata={"description": "the pixel's number in the scene"})
+    status = String()
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+
+
+class MeQuery(Schema):
+    show = Boolean(load_default=False, metadata={
+        "description": "true: add the show's timeline head (as GET …/show?frames=false answers it)"})
+
+
+class MeOut(Schema):
+    scene_id = Integer()
+    number = Integer()
+    status = String(metadata={"description": "joined, located, excluded or left"})
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded the pixel"})
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+    show = Dict(metadata={"description": "with show=true only: the show's timeline head, as "
+                                         "GET …/show?frames=false answers it (ShowOut without frames)"})

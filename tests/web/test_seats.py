@@ -222,7 +222,8 @@ def test_noisy_camera_positions_snap_to_the_right_seats(app, client, session):
     session.add(job)
     session.commit()
     with app.app_context():  # as in the worker, whose tasks run inside the app context
-        finished = run_job(session, store, job.id, max_pixels=4_000_000)
+        finished = run_job(session, store, job.id, max_pixels=4_000_000,
+                           request_build=app.extensions["c3s"].request_build)
     assert finished.status == "done", finished.reason
     assert finished.stats["snap_pixels"] == len(truth)
 
@@ -266,7 +267,6 @@ def test_snap_leaves_claimed_seats_to_their_claimants(client, session):
 def test_a_calibration_round_of_camera_jobs_is_snapped_once(app, client, session, monkeypatch):
     """Jobs finishing while a snap is queued ask for none of their own; the one snap covers them
     all and puts its counts on each; a job after the snap started asks for the next round's."""
-    import c3s.tasks
     from c3s.tasks.locate import request_snap, snap_seats
 
     scene_id, _ = _grid_scene(client, session, cols=4, rows=1)
@@ -282,7 +282,7 @@ def test_a_calibration_round_of_camera_jobs_is_snapped_once(app, client, session
     commit_sightings(session, jobs[0], scene, [Sighting(pixel.id, 0.3, 0.3, 0.1, 1.0)])
     session.commit()
     sent = []
-    monkeypatch.setattr(c3s.tasks, "send", lambda name, *args: sent.append((name, *args)))
+    monkeypatch.setattr(app.extensions["c3s"], "send", lambda name, *args: sent.append((name, *args)))
     with app.app_context():
         asked = [request_snap(scene_id) for _ in jobs]
         assert asked == [True, False, False, False, False] and sent == [("c3s.tasks.locate.snap_seats", scene_id)]
