@@ -54,6 +54,7 @@ def baseline_blueprint():
     from c3s import scenes
     from c3s.errors import NotFound
     from c3s.web.auth import current_user, token_auth
+    from c3s.web.calibration import calibration
     from c3s.web.context import db_session
 
     bp = APIBlueprint("bench_join", __name__)
@@ -67,7 +68,7 @@ def baseline_blueprint():
         if pixel is None:
             raise NotFound("you have not joined this scene")
         return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
-                "excluded_reason": pixel.excluded_reason, "calibration": scenes.calibration(scene, pixel)}
+                "excluded_reason": pixel.excluded_reason, "calibration": calibration(scene, pixel)}
 
     return bp
 
@@ -216,6 +217,9 @@ def run(*, quick: bool, seconds: float | None, plan: machinery.ServerPlan | None
 
 
 def _result(phases: dict) -> dict:
+    for name, phase in phases.items():
+        if not phase["requests"] or not phase["requests_per_api_cpu_s"]:
+            raise click.ClickException(f"phase {name} answered no request well: {phase['statuses']}")
     join, me = phases["join"], phases["me"]
     baseline = _pair(phases["baseline_guest"], phases["baseline_join"])
     ratio = round(per_core(join) / per_core(baseline), 1)
