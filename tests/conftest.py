@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, text
 
 from c3s.db import driver_url, init_db, make_engine
 
+# Every app, server and worker a test starts hashes tokens with this key (test settings are code).
+os.environ.setdefault("C3S_TOKEN_KEY", "c3s-test-token-key-not-a-secret")
 ADMIN_URL = os.environ.get("C3S_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("C3S_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 KEPT_TABLES = {"permissions", "methods"}

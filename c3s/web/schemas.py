@@ -471,3 +471,31 @@ class SyncBurstIn(Schema):
 class SyncBurstOut(Schema):
     start_ms = Integer()
     duration_ms = Integer()
+
+
+class GuestJoinOut(Schema):
+    token = String(metadata={"description": "shown once; send as 'Authorization: Bearer <token>'"})
+    kind = String(metadata={"description": "device"})
+    expires_at = DateTime()
+    user = Nested(UserOut)
+    scene_id = Integer()
+    number = Integer(metadata={"description": "the pixel's number in the scene"})
+    status = String()
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+
+
+class MeQuery(Schema):
+    show = Boolean(load_default=False, metadata={
+        "description": "true: add the show's timeline head (as GET …/show?frames=false answers it)"})
+
+
+class MeOut(Schema):
+    scene_id = Integer()
+    number = Integer()
+    status = String(metadata={"description": "joined, located, excluded or left"})
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded the pixel"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "this phone's measured light-output offset (ms, positive = late); it plays that much earlier"})
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+    show = Dict(metadata={"description": "with show=true only: the show's timeline head, as "
+                                         "GET …/show?frames=false answers it (ShowOut without frames)"})
