@@ -12,7 +12,7 @@ from c3s.vision.blink import pattern
 from c3s.vision.qrcode import pixel_payload
 from tests.browser.conftest import console_errors
 from tests.browser.helpers import screenshot_rgb, server_ms
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 pytestmark = pytest.mark.browser
 
