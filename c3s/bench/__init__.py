@@ -8,5 +8,6 @@ BENCHMARKS = {
     "seats": "c3s.bench.seats:command",
     "sound": "c3s.bench.sound:command",
     "locate": "c3s.bench.locate:command",
+    "clock": "c3s.bench.clock:command",
     "all": "c3s.bench.all:command",
 }

@@ -99,17 +99,18 @@ def import_seat_map(session: Session, user: User, scene: Scene, seat_map: SeatMa
     # One import at a time per scene.
     session.execute(select(Scene.id).where(Scene.id == scene.id).with_for_update())
     existing = {(r.section, r.row, r.seat): r for r in session.execute(
-        select(Seat.id, Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y, Seat.spacing)
+        select(Seat.id, Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y, Seat.spacing, Seat.z)
         .where(Seat.scene_id == scene.id))}
     spacing = _spacing(seat_map.positions, scene)
+    heights = seat_map.heights if seat_map.heights is not None else np.full(len(seat_map), np.nan)
     new_rows, changed_rows, moved_ids, kept = [], [], [], 0
-    for label, (x, y), gap in zip(seat_map.labels, seat_map.positions, spacing, strict=True):
-        row = {"x": float(x), "y": float(y), "spacing": float(gap)}
+    for label, (x, y), gap, z in zip(seat_map.labels, seat_map.positions, spacing, heights, strict=True):
+        row = {"x": float(x), "y": float(y), "spacing": float(gap), "z": float(z) if np.isfinite(z) else None}
         old = existing.pop(tuple(label), None)
         if old is None:
             new_rows.append({"scene_id": scene.id, "section": label.section, "row": label.row,
                              "seat": label.seat, **row})
-        elif (old.x, old.y, old.spacing) == (row["x"], row["y"], row["spacing"]):
+        elif (old.x, old.y, old.spacing, old.z) == (row["x"], row["y"], row["spacing"], row["z"]):
             kept += 1
         else:
             changed_rows.append({"id": old.id, **row})

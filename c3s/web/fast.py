@@ -15,6 +15,7 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from c3s.errors import C3SError
+from c3s.show import now_ms
 from c3s.web.errors import INTERNAL_ERROR, error_parts
 from c3s.web.playback import Reply, color_reply, show_reply, time_reply, track_reply
 
@@ -35,16 +36,18 @@ class ShowFastPath:
         if environ.get("REQUEST_METHOD") == "GET":
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
-                reply = self._answer(match, environ)
+                reply = self._answer(match, environ, now_ms())
                 start_response(_STATUS_LINES[reply.status], reply.headers)
+                if reply.restamp is not None:
+                    return _restamped(reply)
                 return [reply.body]
         return self.wsgi_app(environ, start_response)
 
-    def _answer(self, match: re.Match, environ):
+    def _answer(self, match: re.Match, environ, received_ms: float):
         is_time, scene, is_show, number, kind = match.groups()
         try:
             if is_time:
-                return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"))
+                return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"), received_ms)
             scene_id = int(scene)
             if is_show:
                 return show_reply(self.app, scene_id, _query_value(environ.get("QUERY_STRING", ""), "frames"))
@@ -63,6 +66,13 @@ def _json_reply(status: int, body: dict, headers: dict[str, str]) -> Reply:
     data = json.dumps(body).encode()
     pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers.items()]
     return Reply(status, pairs, data)
+
+
+def _restamped(reply):
+    """The body, rendered when the server asks for its first bytes: the WSGI servers write the
+    status line and headers with them, so the clock's stamp is as late as the answer can be."""
+    body = reply.restamp()
+    yield body if len(body) == len(reply.body) else reply.body
 
 
 def _query_value(query: str, name: str) -> str | None:

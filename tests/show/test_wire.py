@@ -46,10 +46,11 @@ def test_a_truncated_or_foreign_track_is_refused():
 
 
 def test_the_show_json_with_and_without_its_frames():
-    state = SceneState(7, "playing", 1000, True, "3.2.abcd1234")
+    state = SceneState(7, "playing", 1000, True, "3.2.abcd1234", burst_start_ms=900, burst_ms=50)
     timeline = Timeline.of([(10, 100), (11, 200)])
     full = json.loads(show_body(state, timeline, maps_ready=True, t_ms=1150, frames=frames_body(timeline)))
     light = json.loads(show_body(state, timeline, maps_ready=True, t_ms=1150, frames=None))
     assert full == {**light, "frames": [{"id": 10, "duration_ms": 100}, {"id": 11, "duration_ms": 200}]}
     assert light == {"status": "playing", "start_ms": 1000, "loop": True, "total_ms": 300,
-                     "maps_version": "3.2.abcd1234", "phase": "playing", "maps_ready": True}
+                     "maps_version": "3.2.abcd1234", "phase": "playing", "maps_ready": True,
+                     "sync_burst": {"start_ms": 900, "duration_ms": 50}}

@@ -159,7 +159,7 @@ def test_track_and_poll_colours_are_the_frame_at_each_pixel(stage):
         body = track(stage, number).json
         assert body == {"number": number, "start_ms": start_ms, "loop": False,
                         "durations_ms": [MINUTE, MINUTE], "colors": [expected[0][number], expected[1][number]],
-                        "maps_version": timeline["maps_version"], "status": "playing"}
+                        "maps_version": timeline["maps_version"], "status": "playing", "offset_ms": None}
         response = poll(stage, number)
         assert response.json == {"color": expected[1][number], "frame": 1, "until_ms": start_ms + 2 * MINUTE,
                                  "status": "playing"}

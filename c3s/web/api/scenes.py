@@ -99,7 +99,7 @@ def join(scene_id: int):
 
 def _join_body(scene: Scene, pixel: Pixel) -> dict:
     return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
-            "calibration": calibration(scene, pixel)}
+            "calibration": calibration(scene, pixel), "offset_ms": pixel.offset_ms}
 
 
 @bp.get("/scenes/<int:scene_id>/me")
