@@ -19,8 +19,8 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.conftest import REDIS_URL
 from tests.helpers.factories import auth, make_scene, make_user, multipart
+from tests.helpers.services import REDIS_URL
 
 pytestmark = pytest.mark.slow
 PHONES = int(os.environ.get("C3S_LOAD_PHONES", "20000"))

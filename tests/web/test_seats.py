@@ -15,7 +15,7 @@ from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.jobs import run_job
 from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim
-from tests.helpers.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import add_pixel, auth, make_scene, make_user, multipart
 
 
 def grid_csv(sections=("A",), rows=4, seats=5, pitch=0.5, origin=(1.0, 1.0)) -> str:
@@ -199,11 +199,7 @@ def test_noisy_camera_positions_snap_to_the_right_seats(app, client, session):
     rng = np.random.default_rng(3)
     truth, sightings = {}, []
     for number, seat in enumerate(seats.values()):
-        user, _ = make_user(session, guest=True)
-        pixel = Pixel(scene_id=scene_id, scene_width=scene.width, scene_height=scene.height,
-                      user_id=user.id, number=number)
-        session.add(pixel)
-        session.flush()
+        pixel = add_pixel(session, scene_id, number, size=(scene.width, scene.height))
         truth[pixel.id] = seat
         x, y = np.array([seat.x, seat.y]) + rng.normal(0, 0.1, 2)  # 0.2 x the 0.5 pitch
         sightings.append(Sighting(pixel_id=pixel.id, x=float(x), y=float(y), sigma=0.1, confidence=1.0))
@@ -242,13 +238,7 @@ def test_snap_leaves_claimed_seats_to_their_claimants(client, session):
     scene_id, _ = _grid_scene(client, session, cols=4, rows=1)
     scene = session.get(Scene, scene_id)
     seats = session.scalars(select(Seat).order_by(Seat.x)).all()
-    pixels = []
-    for number in range(2):
-        user, _ = make_user(session, guest=True)
-        pixels.append(Pixel(scene_id=scene_id, scene_width=scene.width, scene_height=scene.height,
-                            user_id=user.id, number=number))
-    session.add_all(pixels)
-    session.flush()
+    pixels = [add_pixel(session, scene_id, number, size=(scene.width, scene.height)) for number in range(2)]
     # Pixel 0 sits in seat 0 by its own claim; pixel 1 is seen by the camera right between
     # seats 0 and 1, leaning to seat 0.
     session.add(SeatClaim(seat_id=seats[0].id, pixel_id=pixels[0].id, accepted=True))
