@@ -55,6 +55,7 @@ COMMANDS = {
     "worker": "c3s.commands.worker:worker_command",
     "locate": "c3s.commands.locate:locate_command",
     "blink-pattern": "c3s.commands.blink_pattern:blink_pattern_command",
+    "sound-tracks": "c3s.commands.sound_tracks:sound_tracks_command",
     "demo": "c3s.commands.demo:demo_command",
     "bench": "c3s.cli:bench",
 }

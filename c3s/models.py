@@ -142,6 +142,8 @@ class Scene(Base):
     geo_metres_per_unit: Mapped[float | None] = mapped_column(Double)
     max_gps_accuracy_m: Mapped[float] = mapped_column(Double, server_default=text("15"), default=15.0)
     temperature_c: Mapped[float] = mapped_column(Double, server_default=text("20"), default=20.0)
+    temperature_max_c: Mapped[float | None] = mapped_column(Double)  # None: a single reading
+    humidity_pct: Mapped[float | None] = mapped_column(Double)  # None: unknown
     layout_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     next_pixel_number: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     # Bumped by every frame upload, retime, reorder and delete (c3s/frames.py); with
@@ -364,6 +366,7 @@ class Seat(Base):
     x: Mapped[float] = mapped_column(Double)
     y: Mapped[float] = mapped_column(Double)
     spacing: Mapped[float] = mapped_column(Double)
+    z: Mapped[float | None] = mapped_column(Double)  # phone height at the seat, scene units
 
 
 class SeatClaim(Base):
@@ -398,3 +401,5 @@ class Speaker(Base):
     index: Mapped[int] = mapped_column(Integer)
     x: Mapped[float] = mapped_column(Double)
     y: Mapped[float] = mapped_column(Double)
+    z: Mapped[float] = mapped_column(Double, server_default=text("0"), default=0.0)
+    delay_ms: Mapped[float] = mapped_column(Double, server_default=text("0"), default=0.0)

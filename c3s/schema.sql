@@ -297,3 +297,11 @@ ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_ms INTEGER
     CONSTRAINT scenes_sync_burst_bounded CHECK (sync_burst_ms BETWEEN 1 AND 60000);
 -- The phone's last reported clock offset uncertainty (clock.js uncertaintyMs, ms; PUT .../me/clock).
 ALTER TABLE pixels ADD COLUMN IF NOT EXISTS clock_uncertainty_ms DOUBLE PRECISION;
+-- Sound in 3-D venues: speaker heights (scene units) and playback delays (a PA zone's delay
+-- alignment), the phone height at a seat (scene units; NULL: not known), and the air's
+-- temperature range (NULL maximum: temperature_c is a single reading) and humidity (NULL: unknown).
+ALTER TABLE speakers ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE speakers ADD COLUMN IF NOT EXISTS delay_ms DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE seats ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS temperature_max_c DOUBLE PRECISION;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS humidity_pct DOUBLE PRECISION;

@@ -111,6 +111,11 @@ class SceneIn(Schema):
     geo_metres_per_unit = Float(allow_none=True, validate=_SIZE, allow_nan=False)
     max_gps_accuracy_m = Float(validate=_SIZE, allow_nan=False)
     temperature_c = Float(validate=Range(-40, 60), allow_nan=False)
+    temperature_max_c = Float(allow_none=True, validate=Range(-40, 60), allow_nan=False,
+                              metadata={"description": "with temperature_c, the air's range; null: "
+                                                       "temperature_c is a single reading"})
+    humidity_pct = Float(allow_none=True, validate=Range(0, 100), allow_nan=False,
+                         metadata={"description": "relative humidity; null: unknown (0-100 %)"})
 
 
 class SceneOut(Schema):
@@ -132,6 +137,8 @@ class SceneOut(Schema):
     geo_metres_per_unit = Float(allow_none=True)
     max_gps_accuracy_m = Float()
     temperature_c = Float()
+    temperature_max_c = Float(allow_none=True)
+    humidity_pct = Float(allow_none=True)
     layout_version = Integer()
     created_at = DateTime()
     updated_at = DateTime()
@@ -313,6 +320,9 @@ class PositionOut(Schema):
 class SpeakerIn(Schema):
     x = Float(required=True, allow_nan=False)
     y = Float(required=True, allow_nan=False)
+    z = Float(load_default=0.0, allow_nan=False, metadata={"description": "height, scene units"})
+    delay_ms = Float(load_default=0.0, allow_nan=False, validate=Range(-2000, 2000),
+                     metadata={"description": "the speaker's playback delay (PA delay alignment)"})
 
 
 class SpeakersIn(Schema):
@@ -324,6 +334,8 @@ class SpeakerOut(Schema):
     index = Integer()
     x = Float()
     y = Float()
+    z = Float()
+    delay_ms = Float()
 
 
 class SpeakersOut(Schema):
@@ -464,3 +476,31 @@ class SyncBurstIn(Schema):
 class SyncBurstOut(Schema):
     start_ms = Integer()
     duration_ms = Integer()
+
+
+class GuestJoinOut(Schema):
+    token = String(metadata={"description": "shown once; send as 'Authorization: Bearer <token>'"})
+    kind = String(metadata={"description": "device"})
+    expires_at = DateTime()
+    user = Nested(UserOut)
+    scene_id = Integer()
+    number = Integer(metadata={"description": "the pixel's number in the scene"})
+    status = String()
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+
+
+class MeQuery(Schema):
+    show = Boolean(load_default=False, metadata={
+        "description": "true: add the show's timeline head (as GET …/show?frames=false answers it)"})
+
+
+class MeOut(Schema):
+    scene_id = Integer()
+    number = Integer()
+    status = String(metadata={"description": "joined, located, excluded or left"})
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded the pixel"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "this phone's measured light-output offset (ms, positive = late); it plays that much earlier"})
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+    show = Dict(metadata={"description": "with show=true only: the show's timeline head, as "
+                                         "GET …/show?frames=false answers it (ShowOut without frames)"})

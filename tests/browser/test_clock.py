@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.serving import WSGIRequestHandler
 
-from c3s.bench.clock import serve_in_thread, trial
+from c3s.bench.clock import CLOCK_MODULE, SKEW_SCRIPT, serve_in_thread, trial
 from c3s.bench.netshape import shaped
 from c3s.config import Config
 from c3s.web import create_app
@@ -40,6 +40,34 @@ def test_clock_lands_near_the_true_offset(browser, keep_alive_port, profile, max
     assert result["samples"] >= 6
 
 
+RESYNC = """async ([module]) => {
+  const { ServerClock } = await import(module);
+  const clock = new ServerClock();
+  const before = performance.now();
+  const first = await clock.sync();
+  const between = performance.now() - before;
+  const again = await clock.sync({ samples: 4, maxSamples: 4 });
+  return { first, again, between, driftPpm: clock.driftPpm };
+}"""
+
+
+def test_a_short_resync_keeps_what_the_first_sync_learnt(browser, keep_alive_port):
+    """Four round trips a minute keep the first sync's precision: its brackets carry over,
+    widened for drift, so the bound never grows by more than that."""
+    with shaped("wifi", keep_alive_port, seed=5) as port:
+        context = browser.new_context()
+        try:
+            context.add_init_script(SKEW_SCRIPT % 777.7)
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}{CLOCK_MODULE}")
+            found = page.evaluate(RESYNC, [CLOCK_MODULE])
+        finally:
+            context.close()
+    first, again = found["first"], found["again"]
+    assert again["samples"] == 4 and abs(again["offsetMs"] + 777.7) <= 3.0, found
+    assert again["boundMs"] <= first["boundMs"] + found["between"] * found["driftPpm"] * 1e-6 + 0.01, found
+
+
 def test_an_asymmetric_path_shifts_the_clock_by_half_the_asymmetry(browser, keep_alive_port):
     """80 ms up, 20 ms down: a round trip cannot tell, so the estimate is 30 ms late, and the
     clock says the truth is only known within ±50 ms (half the shortest round trip)."""
@@ -61,7 +89,7 @@ def test_fresh_connections_cost_a_handshake_yet_the_bracket_still_holds(browser,
 
 
 def test_a_phone_reports_its_clock_and_the_dashboard_shows_it(live_server, new_context, session):
-    from tests.factories import make_scene, make_user
+    from tests.helpers.factories import make_scene, make_user
 
     _, owner = make_user(session, "scene_admin")
     scene = make_scene(live_server.app.test_client(), owner)

@@ -12,7 +12,7 @@ from c3s.vision.blink import pattern
 from c3s.vision.qrcode import pixel_payload
 from tests.browser.conftest import console_errors
 from tests.browser.helpers import screenshot_rgb, server_ms
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -146,7 +146,7 @@ def test_a_timed_phone_plays_the_show_its_offset_earlier(live_server, new_contex
     from sqlalchemy import update
 
     from c3s.models import Pixel, utcnow
-    from tests.factories import multipart, png, quadrant_frame
+    from tests.helpers.factories import multipart, png, quadrant_frame
 
     client = live_server.app.test_client()
     _, owner = make_user(session, "scene_admin")

@@ -16,7 +16,7 @@ import numpy as np
 from c3s.vision.blink._code import N_SLOTS, SLOT_MS, pattern_bits
 
 PERIOD_MS = N_SLOTS * SLOT_MS
-_SAMPLE_BLOBS = 200  # blobs used to estimate the exposure when it is not given
+_SAMPLE_BLOBS = 120  # blobs used to estimate the exposure when it is not given
 _MIN_READOUT_BLOBS = 50  # decoded blobs needed to estimate the rolling-shutter readout
 _SHARPNESS = 4.0  # a measurable offset costs this many noise variances more 4 ms away
 
@@ -28,7 +28,7 @@ def _edge_table(bits: np.ndarray) -> np.ndarray:
                           axis=2)
 
 
-def _lit(table, u, exposure, half_gap):
+def _lit(table: np.ndarray, u: np.ndarray, exposure: float, half_gap: np.ndarray) -> np.ndarray:
     """Share of ``[u, u + exposure]`` each channel is lit, (m, F, 3).
 
     ``table`` from :func:`_edge_table`, ``u`` (m, F) frame times in pattern time (ms after a
@@ -68,11 +68,11 @@ class _Fit:
         self.exposure = min(max(float(exposure), 0.25), 55.0)
 
     def cost(self, start, half_gap):
-        u = np.mod(self.t_ms[None, :] - start[:, None], PERIOD_MS)
-        lit = _lit(self.table, u, self.exposure, half_gap)
+        u = np.mod(self.t_ms[None, :] - start[:, None], PERIOD_MS).astype(np.float32)
+        lit = _lit(self.table, u, np.float32(self.exposure), half_gap.astype(np.float32))
         predicted = lit @ self.response[:, :3] + self.response[:, 3:4]
-        resid = np.where(self.seen, self.values - predicted, 0.0)
-        return (resid * resid).sum(axis=(1, 2))
+        resid = np.where(self.seen, self.values - predicted, np.float32(0.0))
+        return (resid * resid).sum(axis=(1, 2), dtype=np.float64)
 
     def search(self, start, half_gap, steps, *, gap: bool = False):
         """Best of ``start`` (or ``half_gap``) plus each of ``steps`` (ms), per blob, refined by a
@@ -94,11 +94,13 @@ def _fit_blobs(fit: _Fit, start, *, rounds: int = 2):
     """Offsets (ms, clip clock) and half rise/fall gaps of the blobs of ``fit``, from coarse
     slot-0 starts; also each blob's cost and how sharply it rises 4 ms away (noise units)."""
     gap = np.zeros(len(start))
-    start, _ = fit.search(start + 0.5 * fit.exposure, gap, np.arange(-21.0, 21.1, 3.0))
-    gap, _ = fit.search(start, gap, np.arange(-9.0, 9.1, 1.5), gap=True)
+    # the coarse start (slot grid) is within about +-8 ms of the fitted one, half an exposure
+    # early (its frames straddle a change from half an exposure before it)
+    start, _ = fit.search(start + 0.5 * fit.exposure, gap, np.arange(-13.5, 13.6, 3.0))
+    gap, _ = fit.search(start, gap, np.arange(-9.0, 9.1, 2.0), gap=True)
     for _ in range(rounds):
-        start, _ = fit.search(start, gap, np.arange(-1.5, 1.6, 0.25))
-        gap, cost = fit.search(start, gap, np.arange(-1.0, 1.1, 0.25), gap=True)
+        start, _ = fit.search(start, gap, np.arange(-1.5, 1.6, 0.5))
+        gap, cost = fit.search(start, gap, np.arange(-1.0, 1.1, 0.5), gap=True)
     noise = cost / np.maximum(fit.seen.sum(axis=(1, 2)) - 14, 1)
     rise = np.minimum(fit.cost(start - 4.0, gap), fit.cost(start + 4.0, gap)) - cost
     return start, gap, cost, rise / np.maximum(noise, 1e-9)
@@ -121,7 +123,7 @@ def _estimate_exposure(values, t_ms, table, response, start, frame_ms):
     return float(trials[best] + shift * (trials[1] - trials[0]))
 
 
-def _estimate_readout(offset, row_frac, frame_ms) -> float:
+def _estimate_readout(offset: np.ndarray, row_frac: np.ndarray, frame_ms: float) -> float:
     """Rolling-shutter readout (ms) from the crowd: offsets measured against the top row's
     time drift earlier down the frame by the readout (phones' own offsets do not depend on
     their row). A line fitted with two rounds of outlier trimming; 0 with too few blobs."""
@@ -136,8 +138,10 @@ def _estimate_readout(offset, row_frac, frame_ms) -> float:
     return float(np.clip(-slope, 0.0, frame_ms))
 
 
-def measure_offsets(values, t_ms, start_ms, slots, numbers, row_frac, *, exposure_ms,
-                    readout_ms, frame_ms):
+def measure_offsets(values: np.ndarray, t_ms: np.ndarray, start_ms: np.ndarray,
+                    slots: np.ndarray, numbers: np.ndarray, row_frac: np.ndarray, *,
+                    exposure_ms: float | None, readout_ms: float | None, frame_ms: float
+                    ) -> tuple[np.ndarray, dict]:
     """Light-output offsets of the decoded blobs, on the clip's clock.
 
     Parameters
@@ -175,10 +179,10 @@ def measure_offsets(values, t_ms, start_ms, slots, numbers, row_frac, *, exposur
             "exposure_estimated": exposure_ms is None, "readout_estimated": readout_ms is None}
     if len(decoded) == 0:
         return offset, info
-    vals = values[decoded].astype(np.float64)
+    vals = values[decoded].astype(np.float32)
     bits = pattern_bits(numbers[decoded]).astype(np.float64)
-    response = _colour_response(bits, slots[decoded].astype(np.float64))
-    table = _edge_table(bits)
+    response = _colour_response(bits, slots[decoded].astype(np.float64)).astype(np.float32)
+    table = _edge_table(bits).astype(np.float32)
     coarse = start_ms[decoded].astype(np.float64)
     if exposure_ms is None:
         exposure_ms = _estimate_exposure(vals, t_ms, table, response, coarse, frame_ms)

@@ -56,7 +56,9 @@ def phone_slot_phase(z: np.ndarray, t_ms: np.ndarray, *, slot_ms: float = SLOT_M
     return phases[np.argmin(smooth, axis=1)]
 
 
-def phone_readings(values, z_frames, t_ms, start_ms, frame_ms):
+def phone_readings(values: np.ndarray, z_frames: np.ndarray, t_ms: np.ndarray,
+                   start_ms: np.ndarray, frame_ms: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted mean of each blob's frames in each of its own slot instances.
 
     Parameters
@@ -137,7 +139,8 @@ def phone_cycle_start(zread: np.ndarray, phase_ms: np.ndarray) -> tuple[np.ndarr
     return start, clear
 
 
-def hide_dark_frames_per_phone(values, z_frames, t_ms, start_ms, frame_ms):
+def hide_dark_frames_per_phone(values: np.ndarray, z_frames: np.ndarray, t_ms: np.ndarray,
+                               start_ms: np.ndarray, frame_ms: float) -> np.ndarray:
     """NaN out frames where a blob is dark outside its own black slot (it was hidden).
 
     ``start_ms`` (n,) is each blob's slot-0 start; shapes as :func:`phone_readings`.

@@ -160,9 +160,12 @@ export async function soundRecorder(ctx) {
         await sleep(1500);
         job = await api(`${ctx.me.calibration.recording_url}/${job.id}`, { token: ctx.token });
       }
-      status.textContent = job.status === "done"
-        ? "Heard you. Wait for the show."
-        : `We could not place you: ${job.reason} Tap to try again.`;
+      // A fix less sure than half a seat is done but not placed: record again.
+      status.textContent = job.status !== "done"
+        ? `We could not place you: ${job.reason} Tap to try again.`
+        : job.stats && job.stats.placed === false
+          ? "Heard you, but not clearly enough to find your seat. Tap to try again."
+          : "Heard you. Wait for the show.";
     } catch (e) {
       status.textContent = e.name === "NotAllowedError"
         ? "Microphone access was refused. Allow it in the browser settings and tap again."
