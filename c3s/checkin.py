@@ -2,9 +2,9 @@
 have its track by the first frame. One home for the numbers the pixel page, the operator page
 and the server's default start all use.
 
-A phone asks for the show's timeline every CHECKIN_MS, spread by +-CHECKIN_JITTER so a stadium's
-polls do not arrive in waves: 100,000 phones every 10 s is 10,000 cached timeline reads a second
-(2.8 API cores at the measured 3,600 per core). The longest wait between two check-ins is
+A phone checks in (its pixel and the show's timeline head, one request on the fast path) every
+CHECKIN_MS, spread by +-CHECKIN_JITTER so a stadium's check-ins do not arrive in waves: 100,000
+phones every 10 s is 10,000 short reads a second. The longest wait between two check-ins is
 CHECKIN_MS * (1 + CHECKIN_JITTER) = 12.5 s; a phone that learns of the show then fetches its
 track (one request, a few ms when the maps are built) and needs its first frame on screen before
 the start. So a show starts at least MIN_LEAD_MS = 12.5 s + 2.5 s = 15 s ahead, and every phone
@@ -12,7 +12,7 @@ that is on the network and checking in has its track in time.
 
 While a phone waits to be placed it checks in faster (PLACING_CHECKIN_MS), so it shows its place
 within a few seconds of the observer's photo: 100,000 phones calibrating at once is 33,000 cheap
-reads a second, for the minutes calibration lasts.
+check-ins a second, for the minutes calibration lasts.
 """
 
 from __future__ import annotations

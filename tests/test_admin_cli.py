@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from c3s.cli import main
-from tests.factories import auth, make_scene
+from tests.helpers.factories import auth, make_scene
 
 PASSWORD = "a long first password"
 

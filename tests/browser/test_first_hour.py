@@ -26,7 +26,7 @@ from c3s.cli import main
 from c3s.vision.qrcode import anchor_payload
 from tests.browser.helpers import compose_photo, encode_jpeg
 from tests.browser.webkit import wait_js
-from tests.factories import auth, multipart
+from tests.helpers.factories import auth, multipart
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

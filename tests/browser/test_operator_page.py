@@ -13,7 +13,7 @@ from sqlalchemy import text
 from c3s.checkin import MIN_LEAD_MS
 from tests.browser.conftest import console_errors
 from tests.browser.test_observer_page import log_in
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 pytestmark = pytest.mark.browser
 

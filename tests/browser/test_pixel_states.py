@@ -13,7 +13,7 @@ from sqlalchemy import text
 from c3s.checkin import PLACING_CHECKIN_MS
 from tests.browser.conftest import console_errors
 from tests.browser.test_calibration_methods import SEATS
-from tests.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
+from tests.helpers.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
 
 pytestmark = pytest.mark.browser
 IPHONE_14 = (390, 664)  # CSS pixels left to the page by Safari's bars

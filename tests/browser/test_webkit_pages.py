@@ -17,7 +17,7 @@ from c3s.checkin import PLACING_CHECKIN_MS
 from c3s.vision.qrcode import pixel_payload
 from tests.browser.test_pixel_states import _place
 from tests.browser.webkit import wait_js
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 pytestmark = pytest.mark.browser
 

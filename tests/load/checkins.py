@@ -3,8 +3,8 @@ tests/load/test_start_lead.py.
 
 Each phone joined at a random moment, so its first check-in falls anywhere in one interval; then
 it checks in every CHECKIN_MS, spread by +-CHECKIN_JITTER (c3s/checkin.py, what the page uses). A
-check-in is the page's `GET /api/scenes/N/show?frames=false`; a phone that sees a start it has
-no track for fetches its track with its device token. Prints one JSON object: when each phone
+check-in is the page's `GET /api/scenes/N/me?show=1` (its pixel and the show's timeline head); a
+phone that sees a start it has no track for fetches its track, both with its device token. Prints one JSON object: when each phone
 got its track for each start (server ms), and the requests' errors and latency."""
 
 from __future__ import annotations
@@ -48,18 +48,20 @@ class Crowd:
 
     def check_in(self, conn, i: int) -> None:
         started = time.perf_counter()
-        conn.request("GET", f"/api/scenes/{self.scene_id}/show?frames=false")
+        auth = {"Authorization": f"Bearer {self.phones[i]['token']}"}
+        conn.request("GET", f"/api/scenes/{self.scene_id}/me?show=1", headers=auth)
         response = conn.getresponse()
-        show = json.loads(response.read())
+        body = json.loads(response.read())
         self.latencies.append(time.perf_counter() - started)
         if response.status != 200:
-            self.errors.append(f"show {response.status}")
+            self.errors.append(f"me {response.status}")
             return
+        show = body["show"]
         start = show["start_ms"]
         if start is None or show["phase"] not in ("before", "playing") or self.have.get(i) == start:
             return
         conn.request("GET", f"/api/scenes/{self.scene_id}/pixels/{self.phones[i]['number']}/track",
-                     headers={"Authorization": f"Bearer {self.phones[i]['token']}"})
+                     headers=auth)
         response = conn.getresponse()
         response.read()
         if response.status != 200:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from c3s.accounts import hash_token
 from c3s.checkin import CHECKIN_JITTER, CHECKIN_MS, MIN_LEAD_MS
 from tests.conftest import REDIS_URL
-from tests.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
+from tests.helpers.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
 from tests.load.test_phones import server  # noqa: F401 - the gunicorn fixture
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ PHONES = 2000
 CHECKINS = Path(__file__).with_name("checkins.py")
 
 
-def _placed_phones(engine, scene_id: int, width: float, height: float) -> list[dict]:
+def _placed_phones(engine, key: bytes, scene_id: int, width: float, height: float) -> list[dict]:
     """PHONES guests, each with a device token and a located pixel on a grid (calibration done)."""
     side = int(np.ceil(np.sqrt(PHONES)))
     now = datetime.now(UTC)
@@ -38,7 +38,7 @@ def _placed_phones(engine, scene_id: int, width: float, height: float) -> list[d
         tokens, pixels = [], []
         for number, user_id in enumerate(ids):
             token = f"lead-test-{number}-{user_id}"
-            tokens.append({"u": user_id, "h": hash_token(token), "c": now, "e": now + timedelta(hours=1)})
+            tokens.append({"u": user_id, "h": hash_token(token, key), "c": now, "e": now + timedelta(hours=1)})
             pixels.append({"s": scene_id, "w": width, "ht": height, "u": user_id, "n": number,
                            "x": (number % side + 0.5) * width / side, "y": (number // side + 0.5) * height / side})
             phones.append({"token": token, "number": number})
@@ -61,7 +61,7 @@ def test_placed_phones_hold_their_track_before_a_default_lead_start(server, sess
     client = app.test_client()
     _, owner = make_user(session, "scene_admin")
     scene = make_scene(client, owner, width=100.0, height=50.0)
-    phones = _placed_phones(clean_db, scene["id"], 100.0, 50.0)
+    phones = _placed_phones(clean_db, app.config["C3S"].token_key_bytes(), scene["id"], 100.0, 50.0)
     frame = png(quadrant_frame(((200, 0, 0), (0, 200, 0), (0, 0, 200), (90, 90, 90)), 64, 32))
     assert client.post(f"/api/scenes/{scene['id']}/frames", headers=auth(owner),
                        **multipart(file=(frame, "f.png"), duration_ms="3000")).status_code == 201

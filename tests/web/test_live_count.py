@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import text
 
-from tests.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
+from tests.helpers.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
 
 
 def test_track_fetches_are_counted_per_start_and_only_staff_read_them(client, session):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from c3s.models import LocateJob
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 
 def test_a_csv_uploaded_as_a_photo_is_refused_before_any_job(client, session):

@@ -14,7 +14,7 @@ from PIL import Image
 
 from c3s import posters
 from c3s.vision.qrcode import anchor_payload
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 ANCHORS = [{"key": "A1", "x": 0, "y": 0}, {"key": "A2", "x": 120, "y": 0},
            {"key": "A3", "x": 120, "y": 40}, {"key": "NW9", "x": 0, "y": 40}]

@@ -10,12 +10,11 @@ from sqlalchemy import func, select
 
 from c3s.models import Pixel
 from c3s.show import moment_at, now_ms
-from c3s.web.api.show import reader_of
-from c3s.web.auth import token_auth
+from c3s.web.auth import staff_scene, token_auth
 from c3s.web.context import read_db_session
+from c3s.web.playback import reader_of
 from c3s.web.playcount import tracks_fetched
 from c3s.web.schemas import Schema
-from c3s.web.staff import scene_for_staff
 
 bp = APIBlueprint("live", __name__, tag="Show")
 
@@ -33,7 +32,7 @@ class ShowPhonesOut(Schema):
 @bp.output(ShowPhonesOut)
 def show_phones(scene_id: int):
     """How many phones are ready for the show and playing it (the scene's staff)."""
-    scene = scene_for_staff(scene_id, "count its phones")
+    scene = staff_scene(scene_id, to="count its phones")
     located = read_db_session().scalar(select(func.count()).select_from(Pixel).where(
         Pixel.scene_id == scene.id, Pixel.status == "located"))
     reader = reader_of(current_app)

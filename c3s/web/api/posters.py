@@ -10,9 +10,8 @@ from flask import Response, url_for
 
 from c3s import posters
 from c3s.errors import Invalid
-from c3s.web.auth import token_auth
+from c3s.web.auth import staff_scene, token_auth
 from c3s.web.schemas import Schema
-from c3s.web.staff import scene_for_staff
 
 bp = APIBlueprint("posters", __name__, tag="Posters")
 
@@ -44,7 +43,7 @@ def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
 @bp.doc(responses=_RESPONSES)
 def join_poster(scene_id: int, query):
     """The join poster (A4 or A3): the phone link as a QR code and a short instruction."""
-    scene = scene_for_staff(scene_id, "print its posters")
+    scene = staff_scene(scene_id, to="print its posters")
     size = query["size"] or "a4"
     if size not in ("a4", "a3"):
         raise Invalid("the join poster comes in a4 or a3")
@@ -60,7 +59,7 @@ def join_poster(scene_id: int, query):
 def anchor_posters(scene_id: int, query):
     """One poster per reference anchor: its code, key and scene coordinates, and from how far a
     phone photo reads it. PDF holds every anchor (one page each); SVG one anchor (`key`)."""
-    scene = scene_for_staff(scene_id, "print its posters")
+    scene = staff_scene(scene_id, to="print its posters")
     anchors = [{"key": a.key, "x": a.x, "y": a.y} for a in scene.anchors]
     if query["key"] is not None:
         anchors = [a for a in anchors if a["key"] == query["key"].upper()]
