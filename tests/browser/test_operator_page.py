@@ -186,3 +186,14 @@ def test_dashboard_fits_a_phone_and_its_selects_are_dark(live_server, new_contex
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     assert page.evaluate("getComputedStyle(document.getElementById('scene-select')).colorScheme") == "dark"
     assert [e for e in errors if e.startswith("pageerror")] == []
+
+
+def test_an_operator_sees_only_their_scenes(live_server, new_context, session):
+    _, other_token = make_user(session, "scene_admin")
+    make_scene(live_server.app.test_client(), other_token, name="Someone else's")
+    mine, mine_token = make_user(session, "scene_admin")
+    make_scene(live_server.app.test_client(), mine_token, name="Mine")
+    page = new_context(1000, 900).new_page()
+    _ready(page, f"{live_server.url}/operator", mine)
+    options = page.locator("#scene-select option").all_inner_texts()
+    assert len(options) == 1 and "Mine" in options[0], options
