@@ -29,4 +29,4 @@ def calibration(scene: Scene, pixel: Pixel) -> dict[str, Any]:
         return {"method": "gps", "fix_url": f"{base}/gps", "max_accuracy_m": scene.max_gps_accuracy_m,
                 "georeferenced": scene.geo_lat is not None, "high_accuracy": True}
     # POST a mono WAV and the synced-clock time of its first sample (start_ms) to recording_url.
-    return recording_instructions(scene, base)
+    return {**recording_instructions(scene), "recording_url": f"{base}/sound"}
