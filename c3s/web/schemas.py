@@ -471,3 +471,24 @@ class SyncBurstIn(Schema):
 class SyncBurstOut(Schema):
     start_ms = Integer()
     duration_ms = Integer()
+
+
+# The phones' clocks (c3s.web.api.clock).
+
+
+class ClockReportIn(Schema):
+    uncertainty_ms = Float(required=True, allow_nan=False, validate=Range(0, 60_000.0),
+                           metadata={"description": "the phone's clock offset uncertainty, ms"})
+
+
+class ClockWorstOut(Schema):
+    number = Integer()
+    uncertainty_ms = Float()
+
+
+class ClockSummaryOut(Schema):
+    reporting = Integer(metadata={"description": "pixels (not left) that reported their clock"})
+    pixels = Integer(metadata={"description": "pixels in the scene that have not left"})
+    median_uncertainty_ms = Float(allow_none=True)
+    p95_uncertainty_ms = Float(allow_none=True)
+    worst = List(Nested(ClockWorstOut), metadata={"description": "the 10 least certain clocks"})
