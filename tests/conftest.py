@@ -4,6 +4,7 @@ tests/helpers/)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -20,6 +21,8 @@ from tests.helpers.workers import (
     worker_env,
 )
 
+# Every app, server and worker a test starts hashes tokens with this key (test settings are code).
+os.environ.setdefault("C3S_TOKEN_KEY", "c3s-test-token-key-not-a-secret")
 KEPT_TABLES = {"permissions", "methods"}
 
 

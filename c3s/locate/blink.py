@@ -26,7 +26,8 @@ def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
         path = Path(folder) / f"clip{suffix}"
         path.write_bytes(data)
         try:
-            result = decode_clip(path, fps=options.get("fps"))
+            result = decode_clip(path, **{key: options.get(key)
+                                          for key in ("fps", "start_ms", "readout_ms", "exposure_ms")})
         except ValueError as error:
             raise LocateFailed(f"the clip cannot be decoded: {error}") from None
     match = ImageMatch()

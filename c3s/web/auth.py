@@ -7,7 +7,7 @@ from flask import g
 
 from c3s import accounts, permissions
 from c3s.models import ApiToken, Scene, User
-from c3s.web.context import db_session
+from c3s.web.context import db_session, services
 
 token_auth = HTTPTokenAuth(scheme="Bearer", description="An API token from POST /api/tokens or /api/guests")
 
@@ -16,7 +16,7 @@ token_auth = HTTPTokenAuth(scheme="Bearer", description="An API token from POST 
 def _verify(token: str) -> User | None:
     if not token:
         return None
-    user, row = accounts.authenticate(db_session(), token)
+    user, row = accounts.authenticate(db_session(), token, key=services().token_key)
     g.api_token = row
     return user
 

@@ -7,9 +7,12 @@ import itertools
 from sqlalchemy import select
 
 from c3s import accounts
+from c3s.config import Config
 from c3s.models import Permission, Pixel, Scene, User, UserPermission, utcnow
 
 _counter = itertools.count(1)
+# The apps under test read C3S_TOKEN_KEY (tests/conftest.py sets it), so tokens made here work.
+TOKEN_KEY = Config.from_env().token_key_bytes()
 
 
 def make_user(session, *rights: str | tuple[str, int], guest: bool = False) -> tuple[User, str]:
@@ -23,7 +26,8 @@ def make_user(session, *rights: str | tuple[str, int], guest: bool = False) -> t
         name, scene_id = (right, None) if isinstance(right, str) else right
         permission = session.scalar(select(Permission).where(Permission.name == name))
         session.add(UserPermission(user_id=user.id, permission_id=permission.id, scene_id=scene_id))
-    token, _ = accounts.issue_token(session, user, kind="device" if guest else "session", ttl_s=3600)
+    token, _ = accounts.issue_token(session, user, kind="device" if guest else "session", ttl_s=3600,
+                                    key=TOKEN_KEY)
     session.commit()
     return user, token
 

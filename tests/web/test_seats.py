@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.jobs import run_job
-from c3s.locate.seat import snap_after_locate
+from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim
 from tests.helpers.factories import add_pixel, auth, make_scene, make_user, multipart
 
@@ -247,8 +247,40 @@ def test_snap_leaves_claimed_seats_to_their_claimants(client, session):
     session.flush()
     middle = (seats[0].x + seats[1].x) / 2 - 0.05
     commit_sightings(session, job, scene, [Sighting(pixels[1].id, middle, seats[0].y, 0.1, 1.0)])
-    stats = snap_after_locate(session, scene, "qr")
+    stats = snap_round(session, scene)
     assert stats["snap_pixels"] == 1 and stats["snap_free_seats"] == 3
     session.expire_all()
     assert session.get(Pixel, pixels[1].id).seat_id == seats[1].id
-    assert snap_after_locate(session, scene, "gps") == {}
+    assert needs_snap(session, scene, "qr") and not needs_snap(session, scene, "gps")
+
+
+def test_a_calibration_round_of_camera_jobs_is_snapped_once(app, client, session, monkeypatch):
+    """Jobs finishing while a snap is queued ask for none of their own; the one snap covers them
+    all and puts its counts on each; a job after the snap started asks for the next round's."""
+    from c3s.tasks.locate import request_snap, snap_seats
+
+    scene_id, _ = _grid_scene(client, session, cols=4, rows=1)
+    scene = session.get(Scene, scene_id)
+    user, _ = make_user(session, guest=True)
+    pixel = Pixel(scene_id=scene_id, scene_width=scene.width, scene_height=scene.height, user_id=user.id, number=0)
+    session.add(pixel)
+    session.flush()
+    jobs = [LocateJob(scene_id=scene_id, method="qr", file_id=f"photo-{i}", status="done", stats={"snap": "queued"})
+            for i in range(5)]
+    session.add_all(jobs)
+    session.flush()
+    commit_sightings(session, jobs[0], scene, [Sighting(pixel.id, 0.3, 0.3, 0.1, 1.0)])
+    session.commit()
+    sent = []
+    monkeypatch.setattr(app.extensions["c3s"], "send", lambda name, *args: sent.append((name, *args)))
+    with app.app_context():
+        asked = [request_snap(scene_id) for _ in jobs]
+        assert asked == [True, False, False, False, False] and sent == [("c3s.tasks.locate.snap_seats", scene_id)]
+        counts = snap_seats.run(scene_id)
+        assert counts["snap_pixels"] == 1
+        assert ("c3s.tasks.show.build_color_maps", scene_id) in sent  # the snap moved pixels
+        assert request_snap(scene_id) is True  # the next round
+        assert [s for s in sent if s[0] == "c3s.tasks.locate.snap_seats"] == [("c3s.tasks.locate.snap_seats", scene_id)] * 2
+    session.expire_all()
+    assert all(session.get(LocateJob, j.id).stats["snap"] == "done" for j in jobs)
+    assert all(session.get(LocateJob, j.id).stats["snap_pixels"] == 1 for j in jobs)

@@ -41,30 +41,28 @@ function showScreen(on) {
   $("fullscreen-button").hidden = !on || !document.fullscreenEnabled;
 }
 
-async function deviceToken() {
-  const kept = localStorage.getItem(TOKEN_KEY);
-  if (kept) return kept;
-  const guest = await api("/api/guests", { method: "POST", body: {} });
-  localStorage.setItem(TOKEN_KEY, guest.token);
-  return guest.token;
-}
-
-/** The phone's pixel in this scene: found again after a reload, or joined now. */
+/** The phone's pixel in this scene: found again after a reload, or joined now (a new phone
+ * becomes a guest and joins in one request). */
 async function findOrJoin() {
-  for (let attempt = 0; ; attempt += 1) {
-    state.token = await deviceToken();
+  const kept = localStorage.getItem(TOKEN_KEY);
+  if (kept) {
+    state.token = kept;
     try {
-      const me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
+      const me = await api(`/api/scenes/${sceneId}/me`, { token: kept });
       if (me.status !== "left") return me;
+      return await api(`/api/scenes/${sceneId}/join`, { method: "POST", token: kept });
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401 && attempt === 0) {
-        localStorage.removeItem(TOKEN_KEY); // expired or revoked: become a new guest
-        continue;
+      if (e instanceof ApiError && e.status === 404 && e.detail.reason === "not_joined") {
+        return api(`/api/scenes/${sceneId}/join`, { method: "POST", token: kept });
       }
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      if (!(e instanceof ApiError && e.status === 401)) throw e;
+      localStorage.removeItem(TOKEN_KEY); // expired or revoked: become a new guest
     }
-    return api(`/api/scenes/${sceneId}/join`, { method: "POST", token: state.token });
   }
+  const joined = await api(`/api/scenes/${sceneId}/guests`, { method: "POST", body: {} });
+  localStorage.setItem(TOKEN_KEY, joined.token);
+  state.token = joined.token;
+  return joined;
 }
 
 function showExcluded(reason) {
@@ -191,18 +189,14 @@ async function reportClock() {
   } catch { /* the next check-in tries again; the show does not depend on it */ }
 }
 
-/** One look at the scene: excluded? show started, changed or stopped? */
-async function checkIn(round) {
+/** One look at the scene: excluded? show started, changed or stopped? One request: the
+ * pixel's own row with the show's timeline head (GET …/me?show=1, on the server's fast path). */
+async function checkIn() {
   await reportClock();
-  // The show's timeline is the cheap public read a stadium polls; the pixel's own row (needs
-  // the token and the database) is read one round in four.
-  if (round % 4 === 0) {
-    state.me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
-    if (state.me.status === "excluded") return showExcluded(state.me.excluded_reason);
-    applyOffset(state.me.offset_ms);
-  }
-  const me = state.me;
-  const show = await api(`/api/scenes/${sceneId}/show?frames=false`);
+  const { show, ...me } = await api(`/api/scenes/${sceneId}/me?show=1`, { token: state.token });
+  state.me = me;
+  if (me.status === "excluded") return showExcluded(me.excluded_reason);
+  applyOffset(me.offset_ms);
   const was = state.show;
   state.show = show;
   if (showActive(show)) {
@@ -232,10 +226,10 @@ async function checkIn(round) {
 
 async function pollForever() {
   let failures = 0;
-  for (let round = 0; ; round += 1) {
+  for (;;) {
     if (["excluded"].includes(state.name)) return;
     try {
-      await checkIn(round);
+      await checkIn();
       failures = 0;
       $("message").classList.remove("offline");
     } catch (e) {
