@@ -66,6 +66,7 @@ async function syncCheck() {
     window.c3s.syncCheck.job = job;
     const sync = (job.stats || {}).sync || {};
     status.textContent = job.status === "failed" ? `Could not use the clip: ${job.reason}`
+      : job.stats.sync_refused ? `Not used for sync: ${job.stats.sync_refused}.`
       : sync.phones ? `${sync.phones} phones timed: 95 % land within ${sync.p95_abs_ms} ms of the server clock.`
         : "No phone could be timed in this clip; film closer, or with more of the crowd blinking.";
   } catch (e) {
