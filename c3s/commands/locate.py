@@ -186,7 +186,8 @@ def _print_table(result: dict) -> None:
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... | VIDEO_OR_FOLDER | RECORDING.wav...")
 def locate_command(method: str, anchors_file: str | None, fps: float | None, venue_file: str | None,
                    start_ms: float | None, as_json: bool, inputs: tuple[str, ...]) -> None:
-    """Decode pixel codes offline and report where they are, in image and scene coordinates."""
+    """Decode pixel codes offline and report where they are, in image and scene coordinates;
+    with --method sound, locate phones in 3-D from recordings of the venue's chirps."""
     if method != "sound" and (venue_file is not None or start_ms is not None):
         raise click.UsageError("--venue and --start-ms apply to --method sound only")
     if method == "sound":
