@@ -13,6 +13,8 @@ from c3s.errors import Forbidden, Invalid, NotFound
 from c3s.models import PERMISSIONS, Permission, Scene, User, UserPermission
 
 OWNER_RIGHTS = frozenset({"scene_admin", "moderator", "observer", "pixel"})
+# A scene's staff: who may see where its pixels are.
+STAFF_RIGHTS = ("scene_admin", "moderator", "observer")
 
 
 def grants_of(session: Session, user: User) -> set[tuple[str, int | None]]:
@@ -25,9 +27,12 @@ def grants_of(session: Session, user: User) -> set[tuple[str, int | None]]:
 
 
 def has_permission(session: Session, user: User, name: str, scene: Scene | None = None) -> bool:
+    return _holds(grants_of(session, user), user, name, scene)
+
+
+def _holds(grants: set[tuple[str, int | None]], user: User, name: str, scene: Scene | None) -> bool:
     if name not in PERMISSIONS:
         raise ValueError(f"unknown permission {name!r}")
-    grants = grants_of(session, user)
     if ("admin", None) in grants:
         return True
     if scene is not None and scene.owner_id == user.id and name in OWNER_RIGHTS:
@@ -43,6 +48,15 @@ def require(session: Session, user: User, name: str, scene: Scene | None = None)
     if not has_permission(session, user, name, scene):
         where = f" for scene {scene.id}" if scene is not None else ""
         raise Forbidden(f"you need the '{name}' permission{where}; ask an administrator to grant it")
+
+
+def require_staff(session: Session, user: User, scene: Scene, *, to: str) -> None:
+    """The user administers, moderates or observes the scene (one query), or Forbidden saying
+    that only its staff may ``to`` ("list its pixels", ...)."""
+    grants = grants_of(session, user)
+    if not any(_holds(grants, user, right, scene) for right in STAFF_RIGHTS):
+        raise Forbidden(f"only the staff of scene {scene.id} (administrators, moderators, observers) "
+                        f"may {to}")
 
 
 def _permission(session: Session, name: str) -> Permission:

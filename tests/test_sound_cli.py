@@ -65,8 +65,10 @@ def test_locate_sound_needs_its_venue_and_start(tmp_path, venue_file):
     runner = CliRunner()
     missing = runner.invoke(main, ["locate", "--method", "sound", str(wav)])
     assert missing.exit_code == 2 and "--venue" in missing.output
-    stray = runner.invoke(main, ["locate", "--method", "qr", "--start-ms", "0", str(wav)])
+    stray = runner.invoke(main, ["locate", "--method", "qr", "--venue", str(venue_file), str(wav)])
     assert stray.exit_code == 2 and "sound only" in stray.output
+    stray = runner.invoke(main, ["locate", "--method", "qr", "--start-ms", "0", str(wav)])
+    assert stray.exit_code == 2 and "--start-ms to blink and sound" in stray.output
     bad_venue = tmp_path / "bad.json"
     bad_venue.write_text(json.dumps({"units": "m", "speakers": [[0, 0]], "schedule_start_ms": 0,
                                      "temperature_c": 20}))

@@ -4,6 +4,7 @@ Contract (other tools rely on it exactly)::
 
     c3s locate --method qr [--anchors FILE] [--json] IMAGE...
     c3s locate --method blink [--fps F] [--anchors FILE] [--json] VIDEO_OR_FOLDER
+        [--start-ms T] [--readout-ms R] [--exposure-ms E]
     c3s locate --method sound --venue VENUE.json --start-ms MS [--json] RECORDING.wav...
 
 With ``--json`` one JSON object goes to stdout::
@@ -12,6 +13,11 @@ With ``--json`` one JSON object goes to stdout::
      "detections": [{"input": "photo.jpg", "code": "<payload>", "x_img": 812.5, "y_img": 1033.0,
                      "x_scene": 41.9, "y_scene": 12.1}],
      "homography": {"anchors_found": 8, "inliers": 8, "rms_scene": 0.03}}
+
+Blink detections also carry ``offset_ms``: when that phone's light changed relative to the server
+clock (ms, positive = late; display latency plus clock error, rolling-shutter row time removed),
+or null when it cannot be measured (a video without ``--start-ms``, whose frames have no server
+time). A folder's timestamps are server-clock times of each frame's top-row exposure start.
 
 ``x_scene``/``y_scene`` and ``homography`` are null when no mapping could be fitted. Each image is
 mapped on the anchors it shows itself; with several images ``homography`` sums ``anchors_found``
@@ -135,15 +141,15 @@ def _locate_qr(images, anchors: dict[str, tuple[float, float]]) -> tuple[list[di
     return detections, _summary(fits)
 
 
-def _locate_blink(path: str, fps: float | None,
-                  anchors: dict[str, tuple[float, float]]) -> tuple[list[dict], dict | None]:
+def _locate_blink(path: str, fps: float | None, anchors: dict[str, tuple[float, float]],
+                  timing: dict) -> tuple[list[dict], dict | None]:
     from c3s.vision import blink
 
     try:
-        found = blink.locate_clip(path, fps=fps)
+        found = blink.locate_clip(path, fps=fps, **timing)
     except ValueError as exc:
         raise click.UsageError(f"{path!r}: {exc}") from None
-    rows = [_row(path, str(d.code), d.x_img, d.y_img) for d in found]
+    rows = [{**_row(path, str(d.code), d.x_img, d.y_img), "offset_ms": d.offset_ms} for d in found]
     mapping = _map_rows(rows, anchors)
     return rows, _summary([mapping] if mapping is not None else [])
 
@@ -181,21 +187,33 @@ def _print_table(result: dict) -> None:
 @click.option("--venue", "venue_file", type=str, default=None, metavar="VENUE.json",
               help="Speakers [[x, y, z], ...], schedule_start_ms, temperature_c (sound only).")
 @click.option("--start-ms", type=float, default=None, metavar="MS",
-              help="Server time of the recordings' first sample, as the phone believes it (sound only).")
+              help="Server time (Unix ms), as the device believes it, of the recordings' first "
+                   "sample (sound; required) or of the video's first frame, top row (blink: gives "
+                   "each detection its offset_ms).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--readout-ms", type=click.FloatRange(0, 1000), default=None,
+              help="Camera rolling-shutter readout, top to bottom row (blink only; default: "
+                   "estimated from the crowd).")
+@click.option("--exposure-ms", type=click.FloatRange(0, 1000, min_open=True), default=None,
+              help="Camera exposure time (blink only; default: estimated from the crowd).")
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... | VIDEO_OR_FOLDER | RECORDING.wav...")
 def locate_command(method: str, anchors_file: str | None, fps: float | None, venue_file: str | None,
-                   start_ms: float | None, as_json: bool, inputs: tuple[str, ...]) -> None:
+                   start_ms: float | None, as_json: bool, readout_ms: float | None,
+                   exposure_ms: float | None, inputs: tuple[str, ...]) -> None:
     """Decode pixel codes offline and report where they are, in image and scene coordinates;
     with --method sound, locate phones in 3-D from recordings of the venue's chirps."""
-    if method != "sound" and (venue_file is not None or start_ms is not None):
-        raise click.UsageError("--venue and --start-ms apply to --method sound only")
+    if method != "sound" and venue_file is not None:
+        raise click.UsageError("--venue applies to --method sound only")
     if method == "sound":
+        if readout_ms is not None or exposure_ms is not None:
+            raise click.UsageError("--readout-ms and --exposure-ms apply to --method blink only")
         _locate_sound_command(venue_file, start_ms, anchors_file, fps, as_json, inputs)
         return
+    timing = {"start_ms": start_ms, "readout_ms": readout_ms, "exposure_ms": exposure_ms}
     if method == "qr":
-        if fps is not None:
-            raise click.UsageError("--fps applies to --method blink only")
+        if fps is not None or any(v is not None for v in timing.values()):
+            raise click.UsageError("--fps, --readout-ms and --exposure-ms apply to --method blink "
+                                   "only, --start-ms to blink and sound")
         anchors = _read_anchors(anchors_file)
         images = _read_images(inputs)
         start = time.perf_counter()
@@ -209,7 +227,7 @@ def locate_command(method: str, anchors_file: str | None, fps: float | None, ven
             raise click.UsageError(f"cannot read {inputs[0]!r}: no such file or folder")
         anchors = _read_anchors(anchors_file)
         start = time.perf_counter()
-        detections, homography = _locate_blink(inputs[0], fps, anchors)
+        detections, homography = _locate_blink(inputs[0], fps, anchors, timing)
     elapsed_ms = (time.perf_counter() - start) * 1000.0
     result = {"method": method, "elapsed_ms": round(elapsed_ms, 1), "detections": detections,
               "homography": homography}

@@ -14,10 +14,9 @@ from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.mapping import LocateFailed, PixelRef
-from c3s.locate.seat import snap_after_locate
+from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
-from c3s.show import request_build
 
 UPLOAD_METHODS = ("qr", "blink")
 
@@ -101,9 +100,14 @@ def start(session: Session, job_id: int) -> LocateJob | None:
     return job
 
 
-def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int) -> LocateJob | None:
-    """Run one job to `done` or `failed`. Transient errors (database, store, broker) propagate
-    so the task is retried; the job stays `running` until a later attempt finishes it."""
+def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
+            request_build: Callable[[int], object],
+            request_snap: Callable[[int], object] | None = None) -> LocateJob | None:
+    """Run one job to `done` or `failed`; ``request_build(scene_id)`` is called once it is
+    committed (the layout may have changed). Transient errors (database, store, broker)
+    propagate so the task is retried; the job stays `running` until a later attempt finishes it.
+    A camera job in a seated scene then asks ``request_snap`` (scene id) for the round's seat
+    snapping; without one it snaps the scene itself, right away."""
     job = start(session, job_id)
     if job is None:
         return session.get(LocateJob, job_id)
@@ -119,12 +123,20 @@ def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int
     except LocateFailed as error:
         return _fail(session, job, str(error))
     result = commit_sightings(session, job, scene, sightings)
-    stats = {**stats, **snap_after_locate(session, scene, job.method)}  # camera jobs on seated scenes
+    snap = needs_snap(session, scene, job.method)
+    if snap:
+        stats = {**stats, "snap": "queued"}
     job.stats = {**job.stats, **stats, "observations": result.recorded,
                  "rejected_outside_scene": result.outside_scene, "pixels_located": result.located,
                  "pixels_moved": result.moved}
     job.status, job.finished_at = "done", utcnow()
     session.commit()
+    if snap:
+        if request_snap is not None:
+            request_snap(scene.id)
+        else:
+            snap_round(session, scene)
+            session.commit()
     request_build(scene.id)  # the layout may have changed: rebuild the show's maps (coalesced)
     return job
 

@@ -7,14 +7,16 @@ seat observation is withdrawn before the new one is written through `commit_sigh
 is held by one pixel; a second claimant is recorded and both claims are flagged as a conflict for
 the operator; the holder keeps the seat and the claimant is not located by it.
 
-Snapping runs after every camera job (qr, blink): one global assignment (`snap_to_seats`) of all
-camera-located pixels of the scene to the seats nobody has claimed.
+Snapping is one global assignment (`snap_to_seats`) of all camera-located pixels of the scene
+to the seats nobody has claimed, about a second per 10,000 pixels. It runs once per calibration
+round, not once per camera job: a finished camera job (qr, blink) asks for a snap
+(`c3s.tasks.locate.request_snap`), requests are coalesced while one is queued and not started,
+so the dozens of photos of a round that finish together cost one snap (`snap_round`).
 """
 
 from __future__ import annotations
 
 import csv
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,8 +25,16 @@ from scipy.spatial import cKDTree
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from c3s.errors import Conflict, Forbidden, Invalid
-from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting, commit_sightings, fuse, fuse_pixels
+from c3s.errors import Conflict, Invalid
+from c3s.locate.fusion import (
+    LOCATABLE_STATUSES,
+    Sighting,
+    commit_sightings,
+    direct_job,
+    fuse,
+    require_locatable,
+    withdraw_observations,
+)
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim, User, utcnow
 from c3s.permissions import require
 from c3s.positioning.seats import (
@@ -35,6 +45,7 @@ from c3s.positioning.seats import (
     seat_label,
     snap_to_seats,
 )
+from c3s.show import bump_layout
 
 # A typed seat is the person's word: sure enough to anchor blink clips (mapping.ANCHOR_MIN_CONFIDENCE
 # is 0.8), not as sure as a code seen in a photo.
@@ -180,12 +191,7 @@ def find_seat(session: Session, scene: Scene, section: str, row: str, seat: str)
 
 
 def _claimant_pixel(session: Session, user: User, pixel: Pixel) -> Pixel:
-    if pixel.user_id != user.id:
-        raise Forbidden("only the pixel itself may say which seat it sits in")
-    if pixel.status == "excluded":
-        raise Forbidden("you were excluded from this scene by a moderator")
-    if pixel.status not in LOCATABLE_STATUSES:
-        raise Conflict("you left this scene; join it again first")
+    require_locatable(user, pixel, to="say which seat it sits in")
     return session.scalar(select(Pixel).where(Pixel.id == pixel.id).with_for_update())
 
 
@@ -250,40 +256,6 @@ def _sync_claim_observation(session: Session, user: User, scene: Scene, pixel_id
         confidence=CLAIM_CONFIDENCE)])
 
 
-def direct_job(session: Session, scene: Scene, user: User, method: str, stats: dict) -> LocateJob:
-    """A finished job for a sighting the phone reported itself (seat, GPS): no file, no worker.
-    `file_id` is unique but names no stored file (the store ignores unknown ids on delete)."""
-    now = utcnow()
-    job = LocateJob(scene_id=scene.id, observer_id=user.id, method=method,
-                    file_id=f"{method}:{uuid.uuid4().hex}", status="done", stats=stats,
-                    attempts=1, created_at=now, started_at=now, finished_at=now)
-    session.add(job)
-    session.flush()
-    return job
-
-
-def withdraw_observations(session: Session, scene: Scene, pixel_id: int, method: str, *,
-                          refuse: bool = True) -> None:
-    """Delete the pixel's observations of one method (a statement the phone replaced). With
-    `refuse` the pixel is re-fused at once from what remains, or loses its position when nothing
-    remains; without it the caller writes a replacement through `commit_sightings`."""
-    gone = session.execute(delete(Observation).where(
-        Observation.pixel_id == pixel_id, Observation.method == method)).rowcount
-    if not (gone and refuse):
-        return
-    session.flush()
-    remaining = session.scalar(select(func.count()).select_from(Observation)
-                               .where(Observation.pixel_id == pixel_id))
-    if remaining:
-        fuse_pixels(session, scene, [pixel_id])
-        return
-    session.execute(update(Pixel).where(Pixel.id == pixel_id, Pixel.status == "located").values(
-        status="joined", x=None, y=None, sigma=None, located_by=None, confidence=None, located_at=None))
-    session.execute(update(Scene).where(Scene.id == scene.id)
-                    .values(layout_version=Scene.layout_version + 1))
-    session.expire_all()
-
-
 def seat_conflicts(session: Session, scene: Scene) -> list[dict]:
     """Seats claimed by more than one pixel, each with every claim (oldest first)."""
     rows = session.execute(
@@ -331,17 +303,22 @@ def _camera_positions(session: Session, scene: Scene) -> tuple[np.ndarray, np.nd
     return ids, xy, sigma
 
 
-def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
-    """After a camera job: snap every camera-located pixel of a seated scene to a seat with one
-    global assignment; confident snaps move the pixel onto its seat. Returns counts for the
-    job's stats (empty when there is nothing to snap)."""
-    if method not in CAMERA_METHODS or session.scalar(
-            select(Seat.id).where(Seat.scene_id == scene.id).limit(1)) is None:
+def needs_snap(session: Session, scene: Scene, method: str) -> bool:
+    """Whether a job of ``method`` leaves the scene's seats to snap: a camera job in a seated scene."""
+    return method in CAMERA_METHODS and session.scalar(
+        select(Seat.id).where(Seat.scene_id == scene.id).limit(1)) is not None
+
+
+def snap_round(session: Session, scene: Scene) -> dict:
+    """Snap every camera-located pixel of a seated scene to a seat with one global assignment;
+    confident snaps move the pixel onto its seat. The counts go onto the stats of the camera
+    jobs this round covers (those finished since the last snap) and are returned."""
+    if not needs_snap(session, scene, CAMERA_METHODS[0]):
         return {}
     ids, xy, sigma = _camera_positions(session, scene)
     loaded = load_seat_map(session, scene, free_only=True)
     if not len(ids) or loaded is None:
-        return {"snap_pixels": 0}
+        return _record_round(session, scene, {"snap_pixels": 0})
     seat_map, seat_ids = loaded
     result = snap_to_seats(seat_map, xy, sigma=sigma)
     confident = (result.seat_index >= 0) & (result.confidence >= SNAP_MIN_CONFIDENCE)
@@ -357,12 +334,21 @@ def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
     session.execute(update(Pixel).where(Pixel.scene_id == scene.id, Pixel.seat_id.is_not(None),
                                         Pixel.id.in_(claimed) | (Pixel.status != "located"))
                     .values(seat_id=None, seat_confidence=None).execution_options(synchronize_session=False))
-    session.execute(update(Scene).where(Scene.id == scene.id)
-                    .values(layout_version=Scene.layout_version + 1))
+    bump_layout(session, scene.id)
     session.expire_all()
-    return {"snap_pixels": len(ids), "snap_confident": int(confident.sum()),
-            "snap_unmatched": int((result.seat_index < 0).sum()),
-            "snap_free_seats": len(seat_map)}
+    return _record_round(session, scene, {
+        "snap_pixels": len(ids), "snap_confident": int(confident.sum()),
+        "snap_unmatched": int((result.seat_index < 0).sum()), "snap_free_seats": len(seat_map)})
+
+
+def _record_round(session: Session, scene: Scene, counts: dict) -> dict:
+    """Put the round's counts on the camera jobs it covers: done, and not snapped yet."""
+    jobs = session.scalars(select(LocateJob).where(
+        LocateJob.scene_id == scene.id, LocateJob.status == "done", LocateJob.method.in_(CAMERA_METHODS)))
+    for job in jobs:
+        if job.stats.get("snap") == "queued":
+            job.stats = {**job.stats, **counts, "snap": "done"}
+    return counts
 
 
 def _write_snaps(session: Session, scene: Scene, rows: list[dict]) -> None:

@@ -16,9 +16,9 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, object_session
 
-from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
+from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
-from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting
+from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting, require_locatable
 from c3s.locate.mapping import LocateFailed
 from c3s.models import LocateJob, Pixel, Scene, Seat, Speaker, User
 from c3s.permissions import require
@@ -165,7 +165,7 @@ def speaker_wav(schedule: ChirpSchedule, speaker: int) -> bytes:
 
 
 def recording_instructions(scene: Scene, base_url: str) -> dict:
-    """What the pixel page needs to record a usable clip (for `scenes.calibration`)."""
+    """What the pixel page needs to record a usable clip (for `c3s.web.calibration`)."""
     out: dict[str, Any] = {"method": "sound", "recording_url": f"{base_url}/sound",
                            "sample_rate_hz": SAMPLE_RATE_HZ, "max_duration_ms": MAX_RECORDING_S * 1000}
     session = object_session(scene)
@@ -201,10 +201,7 @@ def create_sound_job(session: Session, pending: PendingFiles, user: User, scene:
                      data: bytes, filename: str, start_ms: float) -> LocateJob:
     """Store a pixel's recording and queue its job (the caller commits, then enqueues). Obviously
     unusable files are refused here; everything else is the worker's to judge."""
-    if pixel.user_id != user.id:
-        raise Forbidden("only the pixel itself may upload its recording")
-    if pixel.status not in LOCATABLE_STATUSES:
-        raise Conflict(f"pixel {pixel.number} is {pixel.status} and cannot be located")
+    require_locatable(user, pixel, to="upload its recording")
     if not data:
         raise Invalid("the uploaded recording is empty")
     scene_venue(session, scene)  # refuses a scene without speakers

@@ -171,7 +171,6 @@ def _function_patterns() -> np.ndarray:
     return func
 
 
-_FUNC = _function_patterns()
 _MODULE_SQUARE = np.array([[0, 0], [N, 0], [N, N], [0, N]], np.float64)
 _FINDER_CENTRES = np.array([[3.5, 3.5], [17.5, 3.5], [3.5, 17.5]], np.float32)  # TL, TR, BL
 _RECT_PX = 3  # pixels per module of the rectified views used to locate finders

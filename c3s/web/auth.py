@@ -5,9 +5,9 @@ from __future__ import annotations
 from apiflask import HTTPTokenAuth
 from flask import g
 
-from c3s import accounts
-from c3s.models import ApiToken, User
-from c3s.web.context import db_session
+from c3s import accounts, permissions
+from c3s.models import ApiToken, Scene, User
+from c3s.web.context import db_session, services
 
 token_auth = HTTPTokenAuth(scheme="Bearer", description="An API token from POST /api/tokens or /api/guests")
 
@@ -16,7 +16,7 @@ token_auth = HTTPTokenAuth(scheme="Bearer", description="An API token from POST 
 def _verify(token: str) -> User | None:
     if not token:
         return None
-    user, row = accounts.authenticate(db_session(), token)
+    user, row = accounts.authenticate(db_session(), token, key=services().token_key)
     g.api_token = row
     return user
 
@@ -33,3 +33,8 @@ def current_user() -> User:
 
 def current_token() -> ApiToken:
     return g.api_token
+
+
+def require_staff(scene: Scene, *, to: str) -> None:
+    """The current user is the scene's staff (:func:`c3s.permissions.require_staff`)."""
+    permissions.require_staff(db_session(), current_user(), scene, to=to)

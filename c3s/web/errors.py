@@ -1,5 +1,7 @@
 """Every error leaves the API as JSON `{"message": ..., "detail": {...}}` with a 4xx status a
-person can act on; an unexpected failure is logged and answered 500 without internals."""
+person can act on (503 with `Retry-After` when a service does not answer); an unexpected
+failure is logged and answered 500 without internals. The one place errors become statuses:
+the Flask handlers below and the fast path (:func:`error_parts`) both map from here."""
 
 from __future__ import annotations
 
@@ -9,9 +11,21 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from c3s.errors import C3SError
 
+INTERNAL_ERROR = "internal error; the operators have been told"
+
 
 def _body(status: int, message: str, detail: dict | None = None):
     return {"message": message, "detail": detail or {}}, status
+
+
+def error_parts(error: C3SError) -> tuple[int, dict, dict[str, str]]:
+    """A domain error as (status, JSON body, headers)."""
+    headers = {}
+    if error.retry_after_s is not None:
+        headers = {"Retry-After": str(error.retry_after_s), "Cache-Control": "no-store"}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="c3s"'
+    return error.status, {"message": error.message, "detail": error.detail}, headers
 
 
 def init_app(app: APIFlask) -> None:
@@ -21,7 +35,8 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(C3SError)
     def _domain_error(error: C3SError):
-        return _body(error.status, error.message, error.detail)
+        status, body, headers = error_parts(error)
+        return body, status, headers
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error):
@@ -45,4 +60,4 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         app.logger.exception("unhandled error", exc_info=error)
-        return _body(500, "internal error; the operators have been told")
+        return _body(500, INTERNAL_ERROR)

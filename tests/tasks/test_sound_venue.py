@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from c3s.models import Pixel
 from c3s.positioning.sound import recording_wav
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 from tests.positioning.test_venue_sound import SEATS, SPEAKERS, recording
 from tests.tasks.test_sound import upload, wait_for
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from c3s.models import LocateJob, Observation, Pixel
 from c3s.positioning.geo import GeoReference, unproject
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 GEO = {"geo_lat": 48.1372, "geo_lon": 11.5755, "geo_bearing_deg": 90.0, "geo_metres_per_unit": 1.0}
 
@@ -102,3 +102,18 @@ def test_scene_without_geo_reference_and_foreign_pixels(client, session, field):
     assert response.status_code == 409
     assert "no geo-reference" in response.json["message"]
     assert "geo_lat" in response.json["detail"]["missing"]
+
+
+def test_an_excluded_pixel_is_forbidden_and_one_that_left_must_join_again(client, session, field):
+    scene, owner, phone, joined = field
+    lat, lon = lat_lon(120.0, 40.0)
+    left = client.delete(f"/api/scenes/{scene['id']}/join", headers=auth(phone))
+    assert left.status_code == 200
+    refused = post_fix(client, phone, scene["id"], joined["number"], lat=lat, lon=lon, accuracy_m=4.0)
+    assert refused.status_code == 409 and "join the scene again" in refused.json["message"]
+    client.post(f"/api/scenes/{scene['id']}/join", headers=auth(phone))
+    excluded = client.post(f"/api/scenes/{scene['id']}/pixels/{joined['number']}/exclude", headers=auth(owner),
+                           json={"reason": "laser pointer"})
+    assert excluded.status_code == 200, excluded.json
+    refused = post_fix(client, phone, scene["id"], joined["number"], lat=lat, lon=lon, accuracy_m=4.0)
+    assert refused.status_code == 403 and "excluded" in refused.json["message"]

@@ -13,11 +13,19 @@ from sqlalchemy import update
 from werkzeug.test import Client
 
 from c3s import show
-from c3s.models import Pixel, Scene, User, utcnow
+from c3s.models import Pixel, Scene
+from c3s.show import unpack_track
 from c3s.vision.colormap import ColorMapper, unpack_color_map
-from c3s.web.api.show import unpack_track
-from tests import factories
-from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
+from tests.helpers import factories
+from tests.helpers.factories import (
+    QUADRANTS,
+    add_pixel,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    png,
+)
 
 SCENE_W, SCENE_H = 100.0, 50.0
 FRAME_W, FRAME_H = 200, 100
@@ -44,15 +52,8 @@ def deep_inside(x: float, y: float) -> bool:
 
 def add_pixels(session, scene_id: int, positions, *, status="located", first_number=0) -> list[int]:
     numbers = []
-    for k, (x, y) in enumerate(positions):
-        user = User(is_guest=True)
-        session.add(user)
-        session.flush()
-        located = status == "located"
-        session.add(Pixel(scene_id=scene_id, scene_width=SCENE_W, scene_height=SCENE_H, user_id=user.id,
-                          number=first_number + k, status=status, x=x if located else None,
-                          y=y if located else None, located_by="qr" if located else None,
-                          located_at=utcnow() if located else None, confidence=1.0 if located else None))
+    for k, xy in enumerate(positions):
+        add_pixel(session, scene_id, first_number + k, size=(SCENE_W, SCENE_H), xy=xy, status=status)
         numbers.append(first_number + k)
     session.execute(update(Scene).where(Scene.id == scene_id)
                     .values(layout_version=Scene.layout_version + 1,
@@ -119,30 +120,6 @@ def test_clock_echoes_t0_and_is_never_cached(client):
     assert bad.status_code == 422 and "t0" in bad.json["message"]
 
 
-# --------------------------------------------------------------------------- timeline logic
-
-
-def test_moment_at_walks_frames_and_wraps_loops():
-    timeline = show.Timeline.of([(10, 100), (11, 200), (12, 300)])
-    assert timeline.total_ms == 600
-    start = 1_000_000
-
-    def at(t, loop=False, status="playing"):
-        return show.moment_at(timeline, status, start, loop, start + t)
-
-    assert at(-1) == show.Moment("before", -1, start)
-    assert at(0) == show.Moment("playing", 0, start + 100)
-    assert at(99.9) == show.Moment("playing", 0, start + 100)
-    assert at(100) == show.Moment("playing", 1, start + 300)
-    assert at(599) == show.Moment("playing", 2, start + 600)
-    assert at(600) == show.Moment("ended", -1, None)
-    assert at(600, loop=True) == show.Moment("playing", 0, start + 700)
-    assert at(2 * 600 + 350, loop=True) == show.Moment("playing", 2, start + 2 * 600 + 600)
-    assert at(50, status="ready") == show.Moment("before", -1, None)
-    assert at(50, status="ended") == show.Moment("ended", -1, None)
-    assert show.moment_at(show.Timeline.of([]), "playing", start, True, start) == show.Moment("before", -1, None)
-
-
 # ---------------------------------------------------------------------- the show end to end
 
 
@@ -182,7 +159,7 @@ def test_track_and_poll_colours_are_the_frame_at_each_pixel(stage):
         body = track(stage, number).json
         assert body == {"number": number, "start_ms": start_ms, "loop": False,
                         "durations_ms": [MINUTE, MINUTE], "colors": [expected[0][number], expected[1][number]],
-                        "maps_version": timeline["maps_version"], "status": "playing"}
+                        "maps_version": timeline["maps_version"], "status": "playing", "offset_ms": None}
         response = poll(stage, number)
         assert response.json == {"color": expected[1][number], "frame": 1, "until_ms": start_ms + 2 * MINUTE,
                                  "status": "playing"}
@@ -300,7 +277,7 @@ def test_stale_maps_are_never_served_after_positions_change(stage, session, monk
     old = track(stage, 0).json
     assert "maps_version" in old, old
     queued = []
-    monkeypatch.setattr("c3s.web.api.show.build_sender", lambda app: lambda name, *a: queued.append((name, *a)))
+    monkeypatch.setattr(stage["app"].extensions["c3s"], "send", lambda name, *a: queued.append((name, *a)))
     # Pixel 0 moves into the bottom-right quadrant (what a locate job's fusion commits).
     session.execute(update(Pixel).where(Pixel.scene_id == stage["scene"], Pixel.number == 0)
                     .values(x=90.0, y=40.0))
@@ -336,8 +313,9 @@ def test_frame_changes_change_the_version_and_retiming_recomputes_nothing(stage,
     assert second["maps_version"] != first["maps_version"] and second["maps_ready"]
     assert track(stage, 0).json["durations_ms"] == [500, MINUTE]
 
-    # Retimed again with no build queued: the build copies the maps of the previous version.
-    monkeypatch.setattr("c3s.web.api.frames.request_build", lambda scene_id: False)
+    # Retimed again with no build queued (the broker is down): the build copies the maps of the
+    # previous version.
+    monkeypatch.setattr(stage["app"].extensions["c3s"], "send", _broker_down)
     client.patch(f"/api/scenes/{scene}/frames/{frame_id}", headers=auth(stage["owner"]), json={"duration_ms": 700})
     with stage["app"].app_context():
         from c3s.web.context import services
@@ -351,6 +329,12 @@ def test_frame_changes_change_the_version_and_retiming_recomputes_nothing(stage,
     assert order.status_code == 200
     assert track(stage, 0).json["colors"] == before[::-1]
     assert track(stage, 0).json["durations_ms"] == [MINUTE, 700]
+
+
+def _broker_down(task_name: str, *_args) -> None:
+    from kombu.exceptions import OperationalError
+
+    raise OperationalError(f"the broker does not answer (sending {task_name})")
 
 
 def test_the_embedded_default_keeps_maps_in_process(tmp_path, session):
@@ -402,8 +386,9 @@ def test_timeline_rows_are_read_once_per_version_and_tracks_read_alike_from_redi
 
 def test_a_frame_that_cannot_be_read_back_is_a_clear_conflict(stage, monkeypatch):
     client, scene = stage["client"], stage["scene"]
-    monkeypatch.setattr("c3s.web.api.frames.request_build", lambda scene_id: False)
-    added = upload(client, stage["owner"], scene, quadrant_frame(QUADRANTS[1]))
+    with monkeypatch.context() as patched:  # uploaded while the broker is down: no build queued
+        patched.setattr(stage["app"].extensions["c3s"], "send", _broker_down)
+        added = upload(client, stage["owner"], scene, quadrant_frame(QUADRANTS[1]))
     with stage["app"].app_context():
         from c3s.frames import get_frame
         from c3s.web.context import db_session, services

@@ -7,7 +7,6 @@ from flask import Response, url_for
 
 from c3s import frames, scenes
 from c3s.errors import Invalid
-from c3s.show import request_build
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import config, db_session, services
 from c3s.web.schemas import FrameOrderIn, FrameOut, FramePatch, FrameUploadIn
@@ -40,7 +39,7 @@ def upload(scene_id: int, form):
                                   content_type=upload.mimetype, filename=upload.filename or "",
                                   duration_ms=form["duration_ms"], max_pixels=config().max_image_pixels)
         session.commit()
-    request_build(scene.id)
+    services().request_build(scene.id)
     return [_out(f) for f in added]
 
 
@@ -50,7 +49,7 @@ def upload(scene_id: int, form):
 def list_frames(scene_id: int):
     """The show's frames in order."""
     scene = scenes.get_scene(db_session(), scene_id)
-    return [_out(f) for f in frames.list_frames(db_session(), scene)]
+    return [_out(f) for f in frames.frames_of(db_session(), scene.id)]
 
 
 @bp.get("/scenes/<int:scene_id>/frames/<int:frame_id>/image")
@@ -75,7 +74,7 @@ def retime(scene_id: int, frame_id: int, body):
     frame = frames.retime(session, current_user(), scene, frames.get_frame(session, scene, frame_id),
                           body["duration_ms"])
     session.commit()
-    request_build(scene.id)
+    services().request_build(scene.id)
     return _out(frame)
 
 
@@ -89,7 +88,7 @@ def reorder(scene_id: int, body):
     scene = scenes.get_scene(session, scene_id)
     ordered = frames.reorder(session, current_user(), scene, body["frame_ids"])
     session.commit()
-    request_build(scene.id)
+    services().request_build(scene.id)
     return [_out(f) for f in ordered]
 
 
@@ -103,5 +102,5 @@ def delete(scene_id: int, frame_id: int):
     file_id = frames.remove(session, current_user(), scene, frames.get_frame(session, scene, frame_id))
     session.commit()
     services().store.delete(file_id)
-    request_build(scene.id)
+    services().request_build(scene.id)
     return ""

@@ -10,13 +10,13 @@ from flask import Response, request
 from sqlalchemy import select
 
 from c3s import scenes
-from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
+from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import pending_files
 from c3s.locate import gps, seat, sound
 from c3s.models import Scene, Speaker
-from c3s.permissions import has_permission, require
+from c3s.permissions import require
 from c3s.tasks import queue_locate_job
-from c3s.web.auth import current_user, token_auth
+from c3s.web.auth import current_user, require_staff, token_auth
 from c3s.web.context import db_session, services
 from c3s.web.schemas import (
     GpsFixIn,
@@ -116,13 +116,6 @@ def claim_seat(scene_id: int, number: int, body):
     return {"accepted": True, "seat": label, "also_claimed_by": outcome.held_by, "pixel": pixel}
 
 
-def _require_staff(scene: Scene) -> None:
-    session, user = db_session(), current_user()
-    if not any(has_permission(session, user, right, scene) for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} (administrators, moderators, observers) "
-                        "may see its seat conflicts")
-
-
 @bp.get("/scenes/<int:scene_id>/seat-conflicts")
 @bp.auth_required(token_auth)
 @bp.output(SeatConflictOut(many=True))
@@ -130,7 +123,7 @@ def seat_conflicts(scene_id: int):
     """Seats claimed by more than one pixel, with every claim (the scene's staff)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_staff(scene, to="see its seat conflicts")
     return seat.seat_conflicts(session, scene)
 
 
@@ -249,7 +242,7 @@ def recording_job(scene_id: int, number: int, job_id: int):
 
     session, scene, pixel = _own_pixel(scene_id, number)
     if pixel.user_id != current_user().id:
-        _require_staff(scene)
+        require_staff(scene, to="see its seat conflicts")
     job = session.get(LocateJob, job_id)
     if job is None or job.scene_id != scene.id or job.method != "sound" or \
             job.stats.get("options", {}).get("pixel_id") != pixel.id:

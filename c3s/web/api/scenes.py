@@ -7,11 +7,10 @@ from flask import Response
 from sqlalchemy import func, select
 
 from c3s import frames, scenes
-from c3s.errors import Forbidden
 from c3s.models import Method, Pixel, Scene
-from c3s.permissions import has_permission, require
-from c3s.show import request_build
-from c3s.web.auth import current_user, token_auth
+from c3s.permissions import require
+from c3s.web.auth import current_user, require_staff, token_auth
+from c3s.web.calibration import calibration
 from c3s.web.context import db_session, read_db_session, services
 from c3s.web.schemas import (
     ExcludeIn,
@@ -100,22 +99,10 @@ def join(scene_id: int):
 
 def _join_body(scene: Scene, pixel: Pixel) -> dict:
     return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
-            "calibration": scenes.calibration(scene, pixel)}
+            "calibration": calibration(scene, pixel), "offset_ms": pixel.offset_ms}
 
 
-@bp.get("/scenes/<int:scene_id>/me")
-@bp.auth_required(token_auth)
-@bp.output(JoinOut)
-def my_pixel(scene_id: int):
-    """Your pixel in this scene (after a reload the phone finds itself again)."""
-    session = db_session()
-    scene = scenes.get_scene(session, scene_id)
-    pixel = scenes.pixel_of(session, scene, current_user())
-    if pixel is None:
-        from c3s.errors import NotFound
-
-        raise NotFound("you have not joined this scene")
-    return _join_body(scene, pixel)
+# GET /scenes/<id>/me, the phone's check-in, lives in c3s/web/api/rush.py (on the fast path).
 
 
 @bp.delete("/scenes/<int:scene_id>/join")
@@ -126,16 +113,8 @@ def leave(scene_id: int):
     session = db_session()
     pixel = scenes.leave(session, current_user(), scenes.get_scene(session, scene_id))
     session.commit()
-    request_build(scene_id)  # a located pixel left: rebuild the maps now, not at the next poll
+    services().request_build(scene_id)  # a located pixel left: rebuild the maps now, not at the next poll
     return pixel
-
-
-def _require_staff(scene: Scene) -> None:
-    session, user = db_session(), current_user()
-    if not any(has_permission(session, user, right, scene)
-               for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} (administrators, moderators, "
-                        "observers) may list its pixels")
 
 
 @bp.get("/scenes/<int:scene_id>/pixels")
@@ -146,7 +125,7 @@ def list_pixels(scene_id: int, query):
     """A page of the scene's pixels in number order, optionally of one status."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_staff(scene, to="list its pixels")
     where = [Pixel.scene_id == scene.id]
     if query["status"]:
         where.append(Pixel.status == query["status"])
@@ -166,7 +145,7 @@ def get_pixel(scene_id: int, number: int):
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        _require_staff(scene)
+        require_staff(scene, to="list its pixels")
     return pixel
 
 
@@ -180,7 +159,7 @@ def exclude(scene_id: int, number: int, body):
     pixel = scenes.exclude(session, current_user(), scenes.get_scene(session, scene_id), number,
                            body["reason"])
     session.commit()
-    request_build(scene_id)  # the excluded pixel goes dark as soon as the maps are rebuilt
+    services().request_build(scene_id)  # the excluded pixel goes dark as soon as the maps are rebuilt
     return pixel
 
 

@@ -33,6 +33,7 @@ export async function playBlink(ctx) {
   const player = new TimelinePlayer(ctx.clock, cyclicSteps(pattern.slot_ms, pattern.colors), (color) => {
     ctx.screen.style.backgroundColor = color;
   });
+  player.leadMs = ctx.me.offset_ms ?? 0; // once a clip has timed this phone, a later clip is a sync check
   player.start();
   window.c3s.blink = { player, pattern };
   return () => player.stop();

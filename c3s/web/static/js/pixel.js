@@ -5,7 +5,7 @@
 import { api, ApiError, isNetworkError, sleep } from "./api.js";
 import { CALIBRATIONS } from "./calibration.js";
 import { ServerClock } from "./clock.js";
-import { TimelinePlayer, trackSteps } from "./timeline.js";
+import { TimelinePlayer, cyclicSteps, trackSteps, withBurst } from "./timeline.js";
 
 const TOKEN_KEY = "c3s.device_token";
 const root = document.getElementById("pixel");
@@ -41,30 +41,28 @@ function showScreen(on) {
   $("fullscreen-button").hidden = !on || !document.fullscreenEnabled;
 }
 
-async function deviceToken() {
-  const kept = localStorage.getItem(TOKEN_KEY);
-  if (kept) return kept;
-  const guest = await api("/api/guests", { method: "POST", body: {} });
-  localStorage.setItem(TOKEN_KEY, guest.token);
-  return guest.token;
-}
-
-/** The phone's pixel in this scene: found again after a reload, or joined now. */
+/** The phone's pixel in this scene: found again after a reload, or joined now (a new phone
+ * becomes a guest and joins in one request). */
 async function findOrJoin() {
-  for (let attempt = 0; ; attempt += 1) {
-    state.token = await deviceToken();
+  const kept = localStorage.getItem(TOKEN_KEY);
+  if (kept) {
+    state.token = kept;
     try {
-      const me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
+      const me = await api(`/api/scenes/${sceneId}/me`, { token: kept });
       if (me.status !== "left") return me;
+      return await api(`/api/scenes/${sceneId}/join`, { method: "POST", token: kept });
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401 && attempt === 0) {
-        localStorage.removeItem(TOKEN_KEY); // expired or revoked: become a new guest
-        continue;
+      if (e instanceof ApiError && e.status === 404 && e.detail.reason === "not_joined") {
+        return api(`/api/scenes/${sceneId}/join`, { method: "POST", token: kept });
       }
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      if (!(e instanceof ApiError && e.status === 401)) throw e;
+      localStorage.removeItem(TOKEN_KEY); // expired or revoked: become a new guest
     }
-    return api(`/api/scenes/${sceneId}/join`, { method: "POST", token: state.token });
   }
+  const joined = await api(`/api/scenes/${sceneId}/guests`, { method: "POST", body: {} });
+  localStorage.setItem(TOKEN_KEY, joined.token);
+  state.token = joined.token;
+  return joined;
 }
 
 function showExcluded(reason) {
@@ -144,6 +142,7 @@ function play(track) {
   setState("waiting");
   keepAwake();
   const steps = trackSteps(track.start_ms, track.durations_ms, track.colors, track.loop);
+  state.baseSteps = steps;
   state.player = new TimelinePlayer(clock, steps, (color, step) => {
     if (step.phase === "playing") {
       setState("playing");
@@ -154,19 +153,50 @@ function play(track) {
       showEnded();
     }
   });
+  state.player.leadMs = track.offset_ms ?? state.me.offset_ms ?? 0; // camera-measured, see sync.py
   state.player.start();
 }
 
-/** One look at the scene: excluded? show started, changed or stopped? */
-async function checkIn(round) {
-  // The show's timeline is the cheap public read a stadium polls; the pixel's own row (needs
-  // the token and the database) is read one round in four.
-  if (round % 4 === 0) {
-    state.me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
-    if (state.me.status === "excluded") return showExcluded(state.me.excluded_reason);
+/** A sync check measured this phone's light output again: play that much earlier from now on. */
+function applyOffset(offsetMs) {
+  if (offsetMs == null) return;
+  for (const player of [state.player, window.c3s.blink?.player]) if (player) player.leadMs = offsetMs;
+}
+
+/** A sync check inside the show: blink the pattern during the burst (the correction applied). */
+async function applyBurst(burst) {
+  if (!burst || !state.player || !state.baseSteps) return;
+  if (!state.pattern) {
+    try {
+      state.pattern = await api(`/api/scenes/${sceneId}/pixels/${state.me.number}/pattern`, { token: state.token });
+    } catch (e) {
+      if (e instanceof ApiError) return; // no pattern for this phone: it sits the burst out
+      throw e;
+    }
   }
-  const me = state.me;
-  const show = await api(`/api/scenes/${sceneId}/show?frames=false`);
+  const blink = cyclicSteps(state.pattern.slot_ms, state.pattern.colors);
+  state.player.stepAt = withBurst(state.baseSteps, burst.start_ms, burst.duration_ms, blink);
+}
+
+/** Tell the operator how well this phone knows the server clock, when that changed. */
+async function reportClock() {
+  const value = clock.uncertaintyMs;
+  const last = state.reportedUncertaintyMs;
+  if (value === null || (last != null && Math.abs(value - last) <= Math.max(1, last / 2))) return;
+  try {
+    await api(`/api/scenes/${sceneId}/me/clock`, { method: "PUT", token: state.token, body: { uncertainty_ms: value } });
+    state.reportedUncertaintyMs = value;
+  } catch { /* the next check-in tries again; the show does not depend on it */ }
+}
+
+/** One look at the scene: excluded? show started, changed or stopped? One request: the
+ * pixel's own row with the show's timeline head (GET …/me?show=1, on the server's fast path). */
+async function checkIn() {
+  await reportClock();
+  const { show, ...me } = await api(`/api/scenes/${sceneId}/me?show=1`, { token: state.token });
+  state.me = me;
+  if (me.status === "excluded") return showExcluded(me.excluded_reason);
+  applyOffset(me.offset_ms);
   const was = state.show;
   state.show = show;
   if (showActive(show)) {
@@ -186,6 +216,7 @@ async function checkIn(round) {
         } else throw e;
       }
     }
+    await applyBurst(show.sync_burst);
   } else if (state.player || (was && showActive(was))) {
     showEnded();
   }
@@ -195,10 +226,10 @@ async function checkIn(round) {
 
 async function pollForever() {
   let failures = 0;
-  for (let round = 0; ; round += 1) {
+  for (;;) {
     if (["excluded"].includes(state.name)) return;
     try {
-      await checkIn(round);
+      await checkIn();
       failures = 0;
       $("message").classList.remove("offline");
     } catch (e) {
