@@ -195,8 +195,9 @@ def _profile_run(browser, profile: str, ports: dict[str, int], trials: int, rng:
 @click.option("--server", type=click.Choice(["serve", "gunicorn", "both"]), default="both", show_default=True,
               help="c3s serve's keep-alive server, gunicorn's production workers, or both")
 @click.option("--seed", default=11, show_default=True, type=int)
+@click.option("--quick", is_flag=True, help="a smoke run: 2 phones per profile, c3s serve only")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def command(profiles, trials, server, seed, as_json):
+def command(profiles, trials, server, seed, quick, as_json):
     """Clock offset error per network profile: real Chromium running clock.js through the
     network shaper, against the old estimator over fresh connections in the same run.
 
@@ -210,6 +211,8 @@ def command(profiles, trials, server, seed, as_json):
     from c3s.web import create_app
     from c3s.web.serving import KeepAliveRequestHandler
 
+    if quick:
+        trials, server = 2, "serve"
     rng = random.Random(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="c3s-bench-clock-") as instance, contextlib.ExitStack() as stack:
@@ -233,6 +236,7 @@ def command(profiles, trials, server, seed, as_json):
         "note": ("errors against a known injected clock skew; asymmetric: the 30 ms floor is half the "
                  "80/20 ms asymmetry, invisible to any round-trip method (camera-closed sync removes it); "
                  "shared 2-core machine"),
+        "quick": quick,
         "seconds": round(time.perf_counter() - started, 1),
     }
     if as_json:
