@@ -123,13 +123,15 @@ def _wait_for(port: int, process: subprocess.Popen, log: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise click.ClickException(f"gunicorn exited:\n{log.read_text(errors='replace')[-3000:]}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/api/time")
             if connection.getresponse().status == 200:
                 return
         except OSError:
             time.sleep(0.2)
+        finally:
+            connection.close()
     raise click.ClickException("gunicorn did not answer /api/time within 60 s")
 
 
