@@ -2,8 +2,9 @@
 
 Real Debian Chromium runs the real ``clock.js`` through the network shaper
 (:mod:`c3s.bench.netshape`: each direction delayed on its own, with jitter, loss stalls and a
-shaped handshake) against the API served for real: ``c3s serve``'s keep-alive server and, with
-``--server gunicorn``, gunicorn's threaded keep-alive workers as in production. Every trial is a
+shaped handshake) against the API served for real: ``c3s serve``'s server (Werkzeug with
+:class:`c3s.web.serving.KeepAliveRequestHandler`, in a thread of this process) and gunicorn's
+threaded keep-alive workers as in production (``c3s.web.gunicorn_conf``, its own process). Every trial is a
 fresh browser context (a phone that just opened the page) whose clock is skewed by a known,
 random amount (an init script shifts ``performance.timeOrigin`` and ``Date.now``), so the true
 offset is known and the error is the estimate minus it.
