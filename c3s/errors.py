@@ -38,6 +38,8 @@ class Conflict(C3SError):
 
 
 class TooLarge(C3SError):
+    """Past a size limit (an upload's bytes, pixels, frames or duration); nothing was stored."""
+
     status = 413
 
 

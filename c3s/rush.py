@@ -52,7 +52,8 @@ FROM scene JOIN methods ON methods.id = scene.method_id, guest, token, pixel
 
 _MY_PIXEL_SQL = """
 SELECT t.id, t.token_hash, t.expires_at, t.revoked_at, t.last_used_at,
-       s.id, m.code, s.max_gps_accuracy_m, s.geo_lat IS NOT NULL, p.number, p.status, p.excluded_reason
+       s.id, m.code, s.max_gps_accuracy_m, s.geo_lat IS NOT NULL, p.number, p.status, p.excluded_reason,
+       p.offset_ms
 FROM api_tokens t
 LEFT JOIN scenes s ON s.id = $1
 LEFT JOIN methods m ON m.id = s.method_id
@@ -99,7 +100,7 @@ class GuestPixel:
         return {"token": self.token, "kind": "device", "expires_at": _iso(self.expires_at),
                 "user": {"id": self.user_id, "email": None, "display_name": self.display_name,
                          "is_guest": True, "created_at": _iso(self.created_at)},
-                "scene_id": self.scene_id, "number": self.number, "status": self.status}
+                "scene_id": self.scene_id, "number": self.number, "status": self.status, "offset_ms": None}
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,13 @@ class MyPixel:
     number: int
     status: str
     excluded_reason: str | None
+    offset_ms: float | None
     locating: Locating
 
     def json(self) -> dict:
         """The answer's fields but the calibration (which the web layer adds)."""
         return {"scene_id": self.scene_id, "number": self.number, "status": self.status,
-                "excluded_reason": self.excluded_reason}
+                "excluded_reason": self.excluded_reason, "offset_ms": self.offset_ms}
 
 
 def _iso(moment: datetime) -> str:
@@ -188,12 +190,12 @@ class Rush:
         if stored_hash != keyed or accounts.needs_touch(last_used_at, now):
             self.statements.query("UPDATE api_tokens SET token_hash = %s, last_used_at = now() WHERE id = %s"
                                   " RETURNING id", (keyed, token_id))
-        found_scene, method, accuracy, georeferenced, number, status, reason = row[5:]
+        found_scene, method, accuracy, georeferenced, number, status, reason, offset_ms = row[5:]
         if found_scene is None:
             raise NotFound(f"scene {scene_id} does not exist")
         if number is None:
             raise NotFound("you have not joined this scene", detail={"reason": "not_joined"})
-        return MyPixel(scene_id, number, status, reason, Locating(method, accuracy, georeferenced))
+        return MyPixel(scene_id, number, status, reason, offset_ms, Locating(method, accuracy, georeferenced))
 
     def _orm_my_pixel(self, scene_id: int, token: str) -> MyPixel:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -203,7 +205,8 @@ class Rush:
             pixel = scenes.pixel_of(session, scene, user)
             if pixel is None:
                 raise NotFound("you have not joined this scene", detail={"reason": "not_joined"})
-            return MyPixel(scene.id, pixel.number, pixel.status, pixel.excluded_reason, Locating.of(scene))
+            return MyPixel(scene.id, pixel.number, pixel.status, pixel.excluded_reason, pixel.offset_ms,
+                           Locating.of(scene))
 
 
 class _Statements:

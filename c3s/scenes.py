@@ -17,6 +17,7 @@ from c3s.show import bump_layout
 EDITABLE_FIELDS = (
     "name", "width", "height", "units", "fit", "show_loop", "geo_lat", "geo_lon",
     "geo_bearing_deg", "geo_metres_per_unit", "max_gps_accuracy_m", "temperature_c",
+    "temperature_max_c", "humidity_pct",
 )
 
 

@@ -12,6 +12,7 @@ One topic a module:
 - :mod:`~c3s.show.wire`: the show's JSON and the binary track.
 """
 
+from c3s.frames import bump_frames, frames_of
 from c3s.show.build import (
     BUILD_TASK,
     ERROR_TTL_S,
@@ -40,7 +41,6 @@ from c3s.show.timeline import (
     DEFAULT_LEAD_MS,
     Moment,
     Timeline,
-    frames_of,
     moment_at,
     ms_of,
     now_ms,
@@ -51,7 +51,6 @@ from c3s.show.timeline import (
 )
 from c3s.show.versions import (
     KEY_PREFIX,
-    bump_frames,
     bump_layout,
     cache_key,
     latest_key,

@@ -45,6 +45,8 @@ class SceneState:
     start_ms: int | None
     loop: bool
     version: str
+    burst_start_ms: int | None = None  # a sync burst: phones blink then (c3s/sync.py)
+    burst_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,8 @@ class ShowMaps:
 
 # The scene row as the hot path needs it: times as whole Unix ms (start) and µs (creation).
 _STATE_SQL = ("SELECT status, (extract(epoch FROM show_start_at) * 1000)::bigint, show_loop, layout_version,"
-              " frames_version, fit, width, height, (extract(epoch FROM created_at) * 1000000)::bigint"
-              " FROM scenes WHERE id = $1")
+              " frames_version, fit, width, height, (extract(epoch FROM created_at) * 1000000)::bigint,"
+              " (extract(epoch FROM sync_burst_at) * 1000)::bigint, sync_burst_ms FROM scenes WHERE id = $1")
 _FRAMES_SQL = "SELECT id, duration_ms FROM frames WHERE scene_id = %s ORDER BY position"
 _PIXEL_SQL = "SELECT status FROM pixels WHERE scene_id = %s AND number = %s"
 _CONTENT_SQL = ("SELECT EXISTS (SELECT 1 FROM frames WHERE scene_id = %s),"
@@ -147,12 +149,13 @@ class _EngineReads:
     def state_row(self, scene_id: int):
         table = Scene.__table__
         columns = [table.c[name] for name in ("status", "show_start_at", "show_loop", "layout_version",
-                                              "frames_version", "fit", "width", "height", "created_at")]
+                                              "frames_version", "fit", "width", "height", "created_at",
+                                              "sync_burst_at", "sync_burst_ms")]
         with self.engine.connect() as connection:
             row = connection.execute(select(*columns).where(table.c.id == scene_id)).fetchone()
         if row is None:
             return None
-        return (row[0], ms_of(row[1]), *row[2:8], us_of(row[8]))
+        return (row[0], ms_of(row[1]), *row[2:8], us_of(row[8]), ms_of(row[9]), row[10])
 
 
 class ShowReader:
@@ -194,9 +197,10 @@ class ShowReader:
         key = (scene_id, *row)
         state = self._states.get(key)
         if state is None:
-            status, start_ms, loop, layout, frames, fit, width, height, created_us = row
+            status, start_ms, loop, layout, frames, fit, width, height, created_us, burst_ms, burst_len = row
             state = SceneState(scene_id, status, start_ms, bool(loop),
-                               maps_version(scene_id, created_us, layout, frames, fit, width, height))
+                               maps_version(scene_id, created_us, layout, frames, fit, width, height),
+                               burst_ms, burst_len)
             self._states.put(key, state)
         return state
 

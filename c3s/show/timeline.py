@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from c3s.errors import Conflict
+from c3s.frames import frames_of
 from c3s.models import Frame, Scene, User, as_utc
 from c3s.permissions import require
 
@@ -104,10 +105,6 @@ def moment_at(timeline: Timeline, status: str, start_ms: int | None, loop: bool,
 
 
 # ---------------------------------------------------------------------- start and stop
-
-
-def frames_of(session: Session, scene_id: int) -> Sequence[Frame]:
-    return session.scalars(select(Frame).where(Frame.scene_id == scene_id).order_by(Frame.position)).all()
 
 
 def timeline_of(session: Session, scene_id: int) -> Timeline:

@@ -1,10 +1,10 @@
 """Versions and cache keys of a scene's colour maps.
 
 A scene's colour maps depend on its layout (which pixels are located and where:
-``layout_version``), its frames (``frames_version``, bumped by every upload, retime, reorder and
-delete in :mod:`c3s.frames`), how frames sit on the scene (``fit``, width, height), and the scene
-itself (its id and creation time, so a scene id that comes back after a database restore never
-meets another scene's maps). :func:`maps_version` names all of that, every cached key carries it,
+``layout_version``, bumped by :func:`bump_layout`), its frames (``frames_version``, bumped by
+every upload, retime, reorder and delete: :func:`c3s.frames.bump_frames`), how frames sit on the
+scene (``fit``, width, height), and the scene itself (its id and creation time, so a scene id
+that comes back after a database restore never meets another scene's maps). :func:`maps_version` names all of that, every cached key carries it,
 and readers compute the current version from the scene row *on every request*
 (:meth:`c3s.show.reader.ShowReader.state`), so once any of those changes is committed the older
 maps are simply never asked for again. A new build is queued then (coalesced per scene) and the
@@ -70,12 +70,6 @@ def pending_key(scene_id: int) -> str:
 
 def latest_key(scene_id: int) -> str:
     return f"{KEY_PREFIX}:{scene_id}:latest"
-
-
-def bump_frames(session: Session, scene_id: int) -> None:
-    """The scene's frames changed (added, retimed, reordered, deleted): older maps must not be
-    served. Called by :mod:`c3s.frames` in the same transaction as the change."""
-    session.execute(update(Scene).where(Scene.id == scene_id).values(frames_version=Scene.frames_version + 1))
 
 
 def bump_layout(session: Session, scene_id: int) -> None:

@@ -17,6 +17,7 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from c3s.errors import C3SError
+from c3s.show import now_ms
 from c3s.web.errors import INTERNAL_ERROR, error_parts
 from c3s.web.playback import Reply, color_reply, show_reply, time_reply, track_reply
 from c3s.web.rush import guest_join_reply, me_reply, parse_guest_body
@@ -42,8 +43,10 @@ class ShowFastPath:
         if method == "GET":
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
-                reply = self._guarded(self._answer, match, environ)
+                reply = self._guarded(self._answer, match, environ, now_ms())
                 start_response(_STATUS_LINES[reply.status], reply.headers)
+                if reply.restamp is not None:
+                    return _restamped(reply)
                 return [reply.body]
         if method in ("GET", "POST"):
             match = _PHONE_ROUTE.fullmatch(environ.get("PATH_INFO", ""))
@@ -53,10 +56,10 @@ class ShowFastPath:
                 return [reply.body]
         return self.wsgi_app(environ, start_response)
 
-    def _answer(self, match: re.Match, environ) -> Reply:
+    def _answer(self, match: re.Match, environ, received_ms: float) -> Reply:
         is_time, scene, is_show, number, kind = match.groups()
         if is_time:
-            return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"))
+            return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"), received_ms)
         scene_id = int(scene)
         if is_show:
             return show_reply(self.app, scene_id, _query_value(environ.get("QUERY_STRING", ""), "frames"))
@@ -71,9 +74,9 @@ class ShowFastPath:
                             _query_value(environ.get("QUERY_STRING", ""), "show"))
         return guest_join_reply(self.app, scene_id, parse_guest_body(_read_body(environ)))
 
-    def _guarded(self, answer, match: re.Match, environ) -> Reply:
+    def _guarded(self, answer, *args) -> Reply:
         try:
-            return answer(match, environ)
+            return answer(*args)
         except C3SError as error:
             status, body, headers = error_parts(error)
             return _json_reply(status, body, headers)
@@ -86,6 +89,13 @@ def _json_reply(status: int, body: dict, headers: dict[str, str]) -> Reply:
     data = json.dumps(body).encode()
     pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers.items()]
     return Reply(status, pairs, data)
+
+
+def _restamped(reply):
+    """The body, rendered when the server asks for its first bytes: the WSGI servers write the
+    status line and headers with them, so the clock's stamp is as late as the answer can be."""
+    body = reply.restamp()
+    yield body if len(body) == len(reply.body) else reply.body
 
 
 def _read_body(environ, limit: int = 65536) -> bytes:

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Flask, Response
 from kombu.exceptions import OperationalError as BrokerError
@@ -47,6 +47,8 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    # Renders the body again, the same length, at the moment it is written (the clock's stamp).
+    restamp: Callable[[], bytes] | None = None
 
 
 def _reply(status: int, body: bytes, content_type: str = _JSON, **headers: str) -> Reply:
@@ -73,9 +75,12 @@ def build_sender(app: Flask) -> Callable[..., None]:
     return app.extensions["c3s"].send
 
 
-def time_reply(t0: str | None) -> Reply:
-    """``{"t0": <echo>, "server_ms": <Unix ms>}`` for NTP-style offset estimation."""
-    server_ms = now_ms()
+def time_reply(t0: str | None, received_ms: float | None = None) -> Reply:
+    """``{"t0": <echo>, "server_ms": <Unix ms>, "received_ms": <Unix ms>}`` for NTP-style offset
+    estimation: ``received_ms`` is when the request reached the app, ``server_ms`` when the answer
+    left (:attr:`Reply.restamp` stamps it again as the bytes are written). ``server_ms`` has a
+    fixed width (3 decimals), so the restamped body keeps its Content-Length."""
+    received_ms = now_ms() if received_ms is None else received_ms
     echo = None
     if t0 not in (None, ""):
         try:
@@ -86,8 +91,14 @@ def time_reply(t0: str | None) -> Reply:
             return _error(422, "t0 must be the client's clock as a number of Unix milliseconds",
                           {"t0": t0})
         echo = int(echo) if echo.is_integer() else echo
-    body = f'{{"t0":{json.dumps(echo)},"server_ms":{server_ms!r}}}'.encode()
-    return _reply(200, body, Cache_Control="no-store")
+    head = f'{{"t0":{json.dumps(echo)},"received_ms":{received_ms:.3f},"server_ms":'.encode()
+
+    def render() -> bytes:
+        return head + f"{now_ms():.3f}}}".encode()
+
+    body = render()
+    # Timing-Allow-Origin lets a page on another origin read the fetch's Resource Timing.
+    return replace(_reply(200, body, Cache_Control="no-store", Timing_Allow_Origin="*"), restamp=render)
 
 
 def _not_ready(app: Flask, reader: ShowReader, state: SceneState) -> tuple[ShowMaps | None, Reply | None]:
@@ -183,9 +194,10 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
     if rgb is None:
         return _not_ready(app, reader_of(app), state)[1] or _expired(state)
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
+    offset = app.extensions["c3s_offsets"].offset(scene_id, number)  # the phone plays this early
     if accept and "application/octet-stream" in accept:
-        return _reply(200, pack_track(number, state, maps, rgb), "application/octet-stream", **headers)
-    return _reply(200, track_body(number, state, maps, rgb), **headers)
+        return _reply(200, pack_track(number, state, maps, rgb, offset), "application/octet-stream", **headers)
+    return _reply(200, track_body(number, state, maps, rgb, offset), **headers)
 
 
 def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:

@@ -15,7 +15,7 @@ from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.jobs import run_job
 from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 
 def grid_csv(sections=("A",), rows=4, seats=5, pitch=0.5, origin=(1.0, 1.0)) -> str:

@@ -16,8 +16,8 @@ from c3s import show
 from c3s.models import Pixel, Scene, User, utcnow
 from c3s.show import unpack_track
 from c3s.vision.colormap import ColorMapper, unpack_color_map
-from tests import factories
-from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
+from tests.helpers import factories
+from tests.helpers.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
 
 SCENE_W, SCENE_H = 100.0, 50.0
 FRAME_W, FRAME_H = 200, 100
@@ -182,7 +182,7 @@ def test_track_and_poll_colours_are_the_frame_at_each_pixel(stage):
         body = track(stage, number).json
         assert body == {"number": number, "start_ms": start_ms, "loop": False,
                         "durations_ms": [MINUTE, MINUTE], "colors": [expected[0][number], expected[1][number]],
-                        "maps_version": timeline["maps_version"], "status": "playing"}
+                        "maps_version": timeline["maps_version"], "status": "playing", "offset_ms": None}
         response = poll(stage, number)
         assert response.json == {"color": expected[1][number], "frame": 1, "until_ms": start_ms + 2 * MINUTE,
                                  "status": "playing"}

@@ -49,7 +49,7 @@ def upload(scene_id: int, form):
 def list_frames(scene_id: int):
     """The show's frames in order."""
     scene = scenes.get_scene(db_session(), scene_id)
-    return [_out(f) for f in frames.list_frames(db_session(), scene)]
+    return [_out(f) for f in frames.frames_of(db_session(), scene.id)]
 
 
 @bp.get("/scenes/<int:scene_id>/frames/<int:frame_id>/image")

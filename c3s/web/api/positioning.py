@@ -7,12 +7,13 @@ import time
 
 from apiflask import APIBlueprint
 from flask import Response, request
+from sqlalchemy import select
 
 from c3s import scenes
 from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import pending_files
 from c3s.locate import gps, seat, sound
-from c3s.models import Scene
+from c3s.models import Scene, Speaker
 from c3s.permissions import require
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, require_staff, token_auth
@@ -149,11 +150,11 @@ def gps_fix(scene_id: int, number: int, body):
 
 def _speakers_body(scene: Scene) -> dict:
     session = db_session()
-    positions = sound.speaker_positions(session, scene)
-    body = {"speakers": [{"index": i, "x": x, "y": y} for i, (x, y) in enumerate(positions)],
+    rows = session.scalars(select(Speaker).where(Speaker.scene_id == scene.id).order_by(Speaker.index)).all()
+    body = {"speakers": [{"index": r.index, "x": r.x, "y": r.y, "z": r.z, "delay_ms": r.delay_ms} for r in rows],
             "period_ms": None, "slot_ms": None}
-    if len(positions) >= sound.MIN_SPEAKERS:
-        schedule = sound.schedule_for(scene, positions, 0.0)
+    if len(rows) >= sound.MIN_SPEAKERS:
+        schedule = sound.schedule_for(sound.scene_venue(session, scene), 0.0)
         body.update(period_ms=schedule.period_ms, slot_ms=schedule.slot_ms)
     return body
 
@@ -194,12 +195,12 @@ def schedule_wav(scene_id: int, query):
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require(session, current_user(), "scene_admin", scene)
-    speakers = sound.speaker_positions(session, scene)
+    venue = sound.scene_venue(session, scene)
     start_ms = query["start_ms"]
     if start_ms is None:
-        period = sound.period_ms(scene, speakers)
+        period = sound.period_ms(venue)
         start_ms = math.ceil((time.time() * 1000 + SCHEDULE_LEAD_MS) / period) * period
-    schedule = sound.playback_schedule(scene, speakers, start_ms)
+    schedule = sound.playback_schedule(venue, start_ms)
     name = f"scene-{scene.id}-chirps-{start_ms:.0f}"
     if query["speaker"] is None:
         wav = render_schedule_wav(schedule, sample_rate=sound.SAMPLE_RATE_HZ)

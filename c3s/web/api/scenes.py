@@ -99,7 +99,7 @@ def join(scene_id: int):
 
 def _join_body(scene: Scene, pixel: Pixel) -> dict:
     return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
-            "calibration": calibration(scene, pixel)}
+            "calibration": calibration(scene, pixel), "offset_ms": pixel.offset_ms}
 
 
 # GET /scenes/<id>/me, the phone's check-in, lives in c3s/web/api/rush.py (on the fast path).

@@ -67,9 +67,9 @@ _CONFLICT = "the colour maps are being built (a build is queued; Retry-After say
 @bp.output(ClockOut)
 @bp.doc(responses={422: "t0 is not a number"})
 def server_time(query):
-    """The server clock, for NTP-style sync: send `t0` (your clock), keep the sample with the
-    lowest round trip and take `server_ms` as the server's time at its midpoint. Public,
-    `Cache-Control: no-store`."""
+    """The server clock, for NTP-style sync: send `t0` (your clock); `received_ms` is when the
+    request arrived and `server_ms` when the answer left, so the server's own time drops out of
+    the round trip. Public, `Cache-Control: no-store`, over keep-alive connections."""
     return as_response(time_reply(request.args.get("t0")))
 
 
@@ -119,7 +119,9 @@ def stop(scene_id: int):
                    409: _CONFLICT, 503: "the database or Redis does not answer"})
 def track(scene_id: int, number: int):
     """The pixel's track: its colour in every frame, the durations and the start, fetched once
-    per show; the phone then plays it on its synced clock. Public (see the module docstring).
+    per show; the phone then plays it on its synced clock, every change `offset_ms` earlier
+    (its light output, measured by blink clips, then lands on the server clock). Public (see
+    the module docstring).
 
     With `Accept: application/octet-stream` the same track in binary, little-endian:
 
@@ -127,7 +129,7 @@ def track(scene_id: int, number: int):
     | --- | --- | --- |
     | 0 | 4 | magic `C3TK` |
     | 4 | 1 | format version, 1 |
-    | 5 | 1 | flags: bit 0 loop, bit 1 the show has a start time |
+    | 5 | 1 | flags: bit 0 loop, bit 1 the show has a start time, bit 2 an offset follows the colours |
     | 6 | 2 | L, length of `maps_version` in bytes |
     | 8 | 4 | pixel number, uint32 |
     | 12 | 4 | F, frame count, uint32 |
@@ -135,6 +137,7 @@ def track(scene_id: int, number: int):
     | 24 | L | `maps_version`, ASCII |
     | 24 + L | 4 F | durations in ms, uint32 each |
     | 24 + L + 4 F | 3 F | colours, R G B per frame |
+    | 24 + L + 7 F | 8 | with flag bit 2 only: `offset_ms`, float64 (readers of the first layout ignore it) |
 
     Both forms carry `X-C3S-Maps-Version`. A 409 (maps being built) comes with `Retry-After`."""
     return as_response(track_reply(current_app, scene_id, number, request.headers.get("Accept")))
@@ -186,9 +189,11 @@ def frame_map(scene_id: int, frame_id: int):
 
 def init_app(app: Flask) -> None:
     """The per-process reader of the show's data, and the fast path in front of Flask."""
+    from c3s.sync import OffsetTable
     from c3s.web.fast import mount
 
     svc = app.extensions["c3s"]
     app.extensions["c3s_show"] = ShowReader(svc.database.engine, lambda: svc.redis)
+    app.extensions["c3s_offsets"] = OffsetTable(svc.database.engine)
     mount(app)
 
