@@ -487,6 +487,7 @@ class GuestJoinOut(Schema):
     scene_id = Integer()
     number = Integer(metadata={"description": "the pixel's number in the scene"})
     status = String()
+    offset_ms = Float(allow_none=True, metadata={"description": "null: not measured yet"})
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
 
 
