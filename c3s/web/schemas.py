@@ -220,6 +220,11 @@ class JobUploadIn(Schema):
     start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
                      metadata={"description": "a clip's first frame on the server clock (Unix ms): with it, "
                                               "a blink clip also times each phone's light (a sync check)"})
+    readout_ms = Float(load_default=None, allow_none=True, validate=Range(0, 100), allow_nan=False,
+                       metadata={"description": "the filming camera's rolling-shutter readout (top to bottom "
+                                                "row, ms), if known; otherwise estimated from the crowd"})
+    exposure_ms = Float(load_default=None, allow_none=True, validate=Range(0.1, 1000), allow_nan=False,
+                        metadata={"description": "the clip's exposure per frame (ms), if known"})
 
 
 class JobOut(Schema):
@@ -499,3 +504,24 @@ class MeOut(Schema):
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
     show = Dict(metadata={"description": "with show=true only: the show's timeline head, as "
                                          "GET …/show?frames=false answers it (ShowOut without frames)"})
+
+
+# The phones' clocks (c3s.web.api.clock).
+
+
+class ClockReportIn(Schema):
+    uncertainty_ms = Float(required=True, allow_nan=False, validate=Range(0, 60_000.0),
+                           metadata={"description": "the phone's clock offset uncertainty, ms"})
+
+
+class ClockWorstOut(Schema):
+    number = Integer()
+    uncertainty_ms = Float()
+
+
+class ClockSummaryOut(Schema):
+    reporting = Integer(metadata={"description": "pixels (not left) that reported their clock"})
+    pixels = Integer(metadata={"description": "pixels in the scene that have not left"})
+    median_uncertainty_ms = Float(allow_none=True)
+    p95_uncertainty_ms = Float(allow_none=True)
+    worst = List(Nested(ClockWorstOut), metadata={"description": "the 10 least certain clocks"})

@@ -2,6 +2,7 @@
 // the show, exclusions. It refreshes the live map every few seconds while open.
 
 import { api, ApiError, objectUrl } from "./api.js";
+import { fillDefinitions } from "./dl.js";
 import { ensureLogin, logout } from "./login.js";
 import { drawCrowdRender, drawSceneMap, unpackColorMap } from "./scenemap.js";
 
@@ -146,14 +147,7 @@ function renderCoverage(counts, byMethod) {
   const active = counts.joined + counts.located;
   rows.push(["Coverage", active ? `${Math.round((100 * counts.located) / active)} %` : "—"]);
   for (const [method, n] of Object.entries(byMethod || {})) rows.push([`Placed by ${method}`, n]);
-  $("coverage").replaceChildren(...rows.flatMap(([label, value]) => {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dd.dataset.count = label;
-    return [dt, dd];
-  }));
+  fillDefinitions($("coverage"), rows, "count");
 }
 
 async function refreshMap() {
