@@ -18,7 +18,7 @@ def calibration(scene: Scene, pixel: Pixel) -> dict[str, Any]:
     if plain is not None:
         return plain
     # POST a mono WAV and the synced-clock time of its first sample (start_ms) to recording_url.
-    return recording_instructions(scene, f"/api/scenes/{scene.id}/pixels/{pixel.number}")
+    return {**recording_instructions(scene), "recording_url": f"/api/scenes/{scene.id}/pixels/{pixel.number}/sound"}
 
 
 def calibration_of(scene_id: int, number: int, method: str, *, max_gps_accuracy_m: float,

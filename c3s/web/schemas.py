@@ -487,6 +487,7 @@ class GuestJoinOut(Schema):
     scene_id = Integer()
     number = Integer(metadata={"description": "the pixel's number in the scene"})
     status = String()
+    offset_ms = Float(allow_none=True, metadata={"description": "null: not measured yet"})
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
 
 
@@ -505,3 +506,24 @@ class MeOut(Schema):
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
     show = Dict(metadata={"description": "with show=true only: the show's timeline head, as "
                                          "GET …/show?frames=false answers it (ShowOut without frames)"})
+
+
+# The phones' clocks (c3s.web.api.clock).
+
+
+class ClockReportIn(Schema):
+    uncertainty_ms = Float(required=True, allow_nan=False, validate=Range(0, 60_000.0),
+                           metadata={"description": "the phone's clock offset uncertainty, ms"})
+
+
+class ClockWorstOut(Schema):
+    number = Integer()
+    uncertainty_ms = Float()
+
+
+class ClockSummaryOut(Schema):
+    reporting = Integer(metadata={"description": "pixels (not left) that reported their clock"})
+    pixels = Integer(metadata={"description": "pixels in the scene that have not left"})
+    median_uncertainty_ms = Float(allow_none=True)
+    p95_uncertainty_ms = Float(allow_none=True)
+    worst = List(Nested(ClockWorstOut), metadata={"description": "the 10 least certain clocks"})

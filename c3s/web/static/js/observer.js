@@ -2,6 +2,7 @@
 // locate job and draw what was recognised over the photo.
 
 import { api, download, sleep, uploadWithProgress } from "./api.js";
+import { fillDefinitions } from "./dl.js";
 import { ensureLogin, errorText } from "./login.js";
 
 const root = document.getElementById("observer");
@@ -22,21 +23,11 @@ const COUNT_LABELS = [
 ];
 
 function renderCounts(stats) {
-  const list = $("job-counts");
-  list.replaceChildren();
-  const add = (label, value) => {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dd.dataset.count = label;
-    list.append(dt, dd);
-  };
-  for (const [key, label] of COUNT_LABELS) if (key in stats) add(label, stats[key]);
+  const rows = COUNT_LABELS.filter(([key]) => key in stats).map(([key, label]) => [label, stats[key]]);
   const rejections = Object.entries(stats).filter(([k, v]) => k.startsWith("rejected_") && v);
-  const total = rejections.reduce((sum, [, v]) => sum + v, 0);
-  add("Rejected", total);
-  for (const [key, value] of rejections) add(`  ${key.slice(9).replaceAll("_", " ")}`, value);
+  rows.push(["Rejected", rejections.reduce((sum, [, v]) => sum + v, 0)]);
+  for (const [key, value] of rejections) rows.push([`  ${key.slice(9).replaceAll("_", " ")}`, value]);
+  fillDefinitions($("job-counts"), rows, "count");
 }
 
 async function drawDetections(file, stats) {
