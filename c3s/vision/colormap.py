@@ -7,7 +7,8 @@ unaliased picture instead of a point sample of whatever detail happens to sit un
 Footprints are axis-aligned squares centred on the pixel. Their half side comes from local density:
 half the mean distance to the ``neighbours`` nearest other pixels, so in a full seat grid squares
 tile the stand, and a pixel in a sparse area gets a larger square that covers its emptier
-surroundings.
+surroundings. A footprint is cut to the scene; one narrower than a frame pixel is widened to one
+frame pixel and, at the scene's edge, shifted back inside the scene rather than reaching past it.
 
 Work is split in two stages. :meth:`ColorMapper.build` does everything that depends only on
 geometry: footprints, the fit of the frame to the scene, a pyramid level per pixel (the coarsest at
@@ -326,13 +327,22 @@ def _footprint_boxes(positions, radii, scene_size, placed: Fit) -> np.ndarray:
     x0, x1 = np.maximum(x - radii, 0.0), np.minimum(x + radii, scene_w)
     y0, y1 = np.maximum(y - radii, 0.0), np.minimum(y + radii, scene_h)
     # At least one frame pixel wide: narrower than that, an area average is a point sample anyway.
-    min_half_x, min_half_y = 0.5 / placed.px_per_unit_x, 0.5 / placed.px_per_unit_y
-    grow_x = np.maximum(min_half_x - (x1 - x0) / 2, 0.0)
-    grow_y = np.maximum(min_half_y - (y1 - y0) / 2, 0.0)
-    boxes = np.stack([x0 - grow_x, y0 - grow_y, x1 + grow_x, y1 + grow_y], axis=1)
+    x0, x1 = _widen_within(x0, x1, 1.0 / placed.px_per_unit_x, scene_w)
+    y0, y1 = _widen_within(y0, y1, 1.0 / placed.px_per_unit_y, scene_h)
+    boxes = np.stack([x0, y0, x1, y1], axis=1)
     boxes[:, 0::2] = (boxes[:, 0::2] - placed.offset_x) * placed.px_per_unit_x
     boxes[:, 1::2] = (boxes[:, 1::2] - placed.offset_y) * placed.px_per_unit_y
     return boxes
+
+
+def _widen_within(lo: np.ndarray, hi: np.ndarray, min_side: float, extent: float):
+    """Widen each [lo, hi] about its centre to at least ``min_side`` (at most ``extent``), then
+    shift it back inside [0, extent] instead of letting it reach past the edge."""
+    side = np.minimum(np.maximum(hi - lo, min_side), extent)
+    grow = (side - (hi - lo)) / 2
+    lo, hi = lo - grow, hi + grow
+    shift = np.maximum(-lo, 0.0) - np.maximum(hi - extent, 0.0)
+    return np.clip(lo + shift, 0.0, extent), np.clip(hi + shift, 0.0, extent)
 
 
 def _axis_weights(lo: np.ndarray, hi: np.ndarray, extent: np.ndarray):

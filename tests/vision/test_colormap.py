@@ -177,3 +177,15 @@ def test_bad_input_is_rejected_with_a_clear_message():
     mapper = ColorMapper.build(np.array([[1.0, 1.0], [5.0, 5.0]]), (10, 10), frame.shape)
     with pytest.raises(ValueError, match="built for"):
         mapper.colors(np.zeros((20, 10, 3), np.uint8))
+
+
+def test_stretch_onto_a_wider_scene_keeps_the_edge_columns_white():
+    # 100 x 100 frame on a 200 x 100 scene: a frame pixel is 2 units wide but 1 unit tall, so
+    # footprints are widened in x, and at the scene's edge that widening must stay in the scene.
+    frame = np.full((100, 100, 3), 255, np.uint8)
+    mapper = ColorMapper.build(seat_grid(200, 100, 1.0), (200, 100), frame.shape, fit="stretch")
+    assert mapper.boxes_px[:, 0].min() >= 0 and mapper.boxes_px[:, 2].max() <= 100
+    assert (mapper.boxes_px[:, 2] - mapper.boxes_px[:, 0]).min() >= 1 - 1e-9
+    assert (mapper.colors(frame) == 255).all()
+    assert (reference_colors(mapper, frame) == 255).all()
+
