@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from c3s import accounts, scenes
 from c3s.db import ThreadConnections
-from c3s.errors import Conflict, NotFound, Unavailable
+from c3s.errors import Conflict, NotFound, Unauthorized, Unavailable
 from c3s.models import Scene, utcnow
 
 _JOIN_SQL = """
@@ -100,7 +100,7 @@ class GuestPixel:
         return {"token": self.token, "kind": "device", "expires_at": _iso(self.expires_at),
                 "user": {"id": self.user_id, "email": None, "display_name": self.display_name,
                          "is_guest": True, "created_at": _iso(self.created_at)},
-                "scene_id": self.scene_id, "number": self.number, "status": self.status}
+                "scene_id": self.scene_id, "number": self.number, "status": self.status, "offset_ms": None}
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ class Rush:
             return self._orm_my_pixel(scene_id, token)
         row = self.statements.run("c3s_my_pixel", (scene_id, keyed, legacy))
         if row is None:
-            raise accounts.Unauthorized("unknown token; log in again")
+            raise Unauthorized("unknown token; log in again")
         token_id, stored_hash, expires_at, revoked_at, last_used_at = row[:5]
         now = utcnow()
         accounts.check_token_state(revoked_at, expires_at, now)

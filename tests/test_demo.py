@@ -80,6 +80,9 @@ def test_the_pictures_are_there_and_are_pngs(demo_run):
         image = cv2.imread(str(out / name))
         assert image is not None and image.shape[0] > 100 and image.shape[1] > 300, name
         assert image.std() > 10, f"{name} is blank"
+    for name in names[3:]:  # the frame pictures: a black caption band with white words on top
+        band = cv2.imread(str(out / name), cv2.IMREAD_GRAYSCALE)[:34]
+        assert (band < 30).mean() > 0.8 and band.max() > 200, name
     # The demo kept its database inside the output folder.
     assert (out / "instance" / "c3s.sqlite3").exists()
 

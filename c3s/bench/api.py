@@ -174,7 +174,9 @@ def bench_app():
 STADIUM_PHONES = 100_000
 SHOW_S = 180
 CHECK_IN_S = 8  # the pixel page's GET .../show and GET .../me (c3s/web/static/js/pixel.js POLL_MS)
-CLOCK_SAMPLES, CLOCK_RESYNC_S = 8, 60  # c3s/web/static/js/clock.js
+# c3s/web/static/js/clock.js: round trips on joining (the median on the stadium profile of
+# `c3s bench clock`; 6 on a LAN), then a short re-sync every minute.
+CLOCK_JOIN_SAMPLES, CLOCK_RESYNC_SAMPLES, CLOCK_RESYNC_S = 35, 4, 60
 BROWSER_REQUEST_BYTES = 500  # what a phone browser's GET carries (headers), assumed
 TRACK_JSON_BYTES_PER_FRAME, TRACK_BINARY_BYTES_PER_FRAME = 14, 7  # '"#rrggbb",' + '500,'; 3 + 4
 SHOW_JSON_BYTES_PER_FRAME = 30  # '{"id":123,"duration_ms":500},'
@@ -191,13 +193,12 @@ def stadium(phases: dict) -> dict:
     def mb(n: float) -> float:
         return round(n / 1e6, 1)
 
-    clock_rate = STADIUM_PHONES * CLOCK_SAMPLES / CLOCK_RESYNC_S
+    clock_rate = STADIUM_PHONES * CLOCK_RESYNC_SAMPLES / CLOCK_RESYNC_S
+    clock_requests = STADIUM_PHONES * (CLOCK_JOIN_SAMPLES + CLOCK_RESYNC_SAMPLES * (SHOW_S // CLOCK_RESYNC_S))
     check_in_rate = STADIUM_PHONES / CHECK_IN_S
     common = {
-        "clock": {"requests": STADIUM_PHONES * CLOCK_SAMPLES * (1 + SHOW_S // CLOCK_RESYNC_S),
-                  "per_s": round(clock_rate), **cores(clock_rate, "clock"),
-                  "mb_out": mb(STADIUM_PHONES * CLOCK_SAMPLES * (1 + SHOW_S // CLOCK_RESYNC_S)
-                               * phases["clock"]["response_bytes"])},
+        "clock": {"requests": clock_requests, "per_s": round(clock_rate), **cores(clock_rate, "clock"),
+                  "mb_out": mb(clock_requests * phases["clock"]["response_bytes"])},
         "check_in_show_light": {"requests": round(check_in_rate * SHOW_S), "per_s": round(check_in_rate),
                                 **cores(check_in_rate, "show_light"),
                                 "mb_out": mb(check_in_rate * SHOW_S * phases["show_light"]["response_bytes"])},

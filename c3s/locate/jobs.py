@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from c3s.errors import Invalid
+from c3s.errors import Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
@@ -30,6 +30,16 @@ class JobContext:
     max_pixels: int
 
 
+def _check_media(data: bytes, filename: str) -> None:
+    """Refuse what is neither a photo nor a clip before it is stored and queued."""
+    from c3s.vision.media import sniff_media_type
+
+    if sniff_media_type(data) is None:
+        raise UnsupportedMedia(
+            f"{filename or 'the upload'} is not a photo or a video: upload a JPEG, PNG, WebP photo "
+            "or an MP4, MOV, WebM clip of the crowd (a seat map goes on the operator's dashboard)")
+
+
 def create_job(session: Session, pending: PendingFiles, observer: User, scene: Scene, *, data: bytes,
                filename: str, content_type: str, method: str | None, options: dict | None = None) -> LocateJob:
     """Store an observer's photo or clip and queue its job (the caller commits, then enqueues)."""
@@ -39,6 +49,7 @@ def create_job(session: Session, pending: PendingFiles, observer: User, scene: S
         raise Invalid(f"uploads locate pixels by {' or '.join(UPLOAD_METHODS)}, not {method!r}")
     if not data:
         raise Invalid("the uploaded file is empty")
+    _check_media(data, filename)
     file_id = pending.put(data, filename=filename or "upload", content_type=content_type or "application/octet-stream",
                           metadata={"scene_id": scene.id, "kind": "calibration", **(options or {})})
     job = LocateJob(scene_id=scene.id, observer_id=observer.id, method=method, file_id=file_id,

@@ -162,6 +162,7 @@ class JoinOut(Schema):
     scene_id = Integer()
     number = Integer()
     status = String()
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded this pixel"})
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
     offset_ms = Float(allow_none=True, metadata={
         "description": "the light-output offset blink clips measured (ms, positive = late): play "
@@ -486,6 +487,7 @@ class GuestJoinOut(Schema):
     scene_id = Integer()
     number = Integer(metadata={"description": "the pixel's number in the scene"})
     status = String()
+    offset_ms = Float(allow_none=True, metadata={"description": "null: not measured yet"})
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
 
 

@@ -126,3 +126,21 @@ def track_of(client, scene, number, timeout_s=60.0):
             return None
         time.sleep(0.2)
     raise AssertionError(f"no track for pixel {number} after {timeout_s} s")
+
+
+def test_a_clip_with_a_wrong_start_changes_no_correction(worker_app, session, tmp_path):
+    from dataclasses import replace
+
+    client = worker_app.test_client()
+    clip = make_clip(64, seed=21, **CLIP)
+    size = (8.5, 5.6)
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner, method="blink", width=size[0], height=size[1])["id"]
+    add_stand(session, scene, clip, size)
+    _, observer = make_user(session, ("observer", scene))
+    told = replace(clip, server_start_ms=clip.server_start_ms + 400.0)  # the observer's clock was off
+    job = upload_clip(client, observer, scene, film(clip, tmp_path / "clip.mp4"), told)
+    assert "start_ms is likely wrong" in job["stats"]["sync_refused"]
+    assert job["stats"]["sync"]["phones"] == 0 and job["stats"]["pixels_located"] >= 58  # still located
+    offsets = session.scalars(select(Pixel.offset_ms).where(Pixel.scene_id == scene)).all()
+    assert offsets and all(o is None for o in offsets)

@@ -83,8 +83,8 @@ def test_the_check_in_reads_the_phones_own_pixel_and_optionally_the_show(client,
     url = f"/api/scenes/{scene['id']}/me"
     me = client.get(url, headers=auth(phone["token"]))
     assert me.status_code == 200 and me.headers["Cache-Control"] == "no-store"
-    assert me.json == {"scene_id": scene["id"], "number": 0, "status": "joined", "excluded_reason": None, "offset_ms": None,
-                       "calibration": phone["calibration"]}
+    assert me.json == {"scene_id": scene["id"], "number": 0, "status": "joined", "excluded_reason": None,
+                       "offset_ms": None, "calibration": phone["calibration"]}
     with_show = client.get(url + "?show=1", headers=auth(phone["token"])).json
     assert with_show["show"]["status"] == "calibrating" and "frames" not in with_show["show"]
     assert with_show["show"]["maps_version"] == client.get(f"/api/scenes/{scene['id']}/show").json["maps_version"]

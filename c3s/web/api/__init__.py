@@ -9,7 +9,9 @@ def init_app(app: APIFlask) -> None:
         frames,
         health,
         jobs,
+        live,
         positioning,
+        posters,
         rush,
         scenes,
         show,
@@ -17,7 +19,8 @@ def init_app(app: APIFlask) -> None:
         users,
     )
 
-    for module in (users, scenes, rush, frames, jobs, positioning, show, sync, clock, health):
+    for module in (users, scenes, rush, frames, jobs, positioning, posters, show, live, sync, clock,
+                   health):
         app.register_blueprint(module.bp, url_prefix="/api")
     show.init_app(app)
     rush.init_app(app)

@@ -99,6 +99,7 @@ def join(scene_id: int):
 
 def _join_body(scene: Scene, pixel: Pixel) -> dict:
     return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
+            "excluded_reason": pixel.excluded_reason if pixel.status == "excluded" else None,
             "calibration": calibration(scene, pixel), "offset_ms": pixel.offset_ms}
 
 

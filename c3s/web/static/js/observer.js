@@ -1,9 +1,9 @@
 // The observer's camera page: take a photo or clip, upload it with a progress bar, follow the
 // locate job and draw what was recognised over the photo.
 
-import { api, sleep, uploadWithProgress } from "./api.js";
+import { api, download, sleep, uploadWithProgress } from "./api.js";
 import { fillDefinitions } from "./dl.js";
-import { ensureLogin } from "./login.js";
+import { ensureLogin, errorText } from "./login.js";
 
 const root = document.getElementById("observer");
 const sceneId = Number(root.dataset.sceneId);
@@ -81,6 +81,20 @@ async function followJob(job, file, token) {
 async function main() {
   const token = await ensureLogin($("login-form"));
   $("capture").hidden = false;
+  $("posters").hidden = false;
+  for (const button of document.querySelectorAll("[data-poster]")) {
+    button.addEventListener("click", async () => {
+      const [kind, query] = button.dataset.poster.split("?");
+      try {
+        await download(`/api/scenes/${sceneId}/posters/${button.dataset.poster}`, token,
+          `scene-${sceneId}-${kind}-${new URLSearchParams(query).get("size")}.pdf`);
+        $("poster-status").textContent = "";
+      } catch (e) {
+        $("poster-status").textContent = errorText(e);
+        $("poster-status").className = "error";
+      }
+    });
+  }
   document.body.dataset.state = "ready";
   const input = $("media-input");
   const button = $("upload-button");
@@ -103,7 +117,7 @@ async function main() {
       $("upload-status").textContent = "Uploaded.";
       await followJob(job, file, token);
     } catch (e) {
-      $("upload-status").textContent = e.message;
+      $("upload-status").textContent = errorText(e);
       $("upload-status").className = "error";
       document.body.dataset.state = "upload-failed";
     } finally {
