@@ -76,6 +76,11 @@ class Config:
     token_ttl_s: int = 30 * 24 * 3600
     device_token_ttl_s: int = 365 * 24 * 3600
     testing: bool = False
+    # Bounds on every wait for PostgreSQL (c3s/db.py): an outage answers 503 within seconds.
+    db_connect_timeout_s: float = 1.0
+    db_statement_timeout_s: float = 2.0
+    # Workers run long statements (a stadium's fusion); they get this statement timeout instead.
+    worker_db_statement_timeout_s: float = 300.0
 
     @property
     def effective_database_url(self) -> str:
@@ -145,4 +150,8 @@ _SETTINGS = (
     ("C3S_TOKEN_TTL_S", "token_ttl_s", _int_at_least(60)),
     ("C3S_DEVICE_TOKEN_TTL_S", "device_token_ttl_s", _int_at_least(60)),
     ("C3S_TESTING", "testing", _parse_bool),
+    ("C3S_DB_CONNECT_TIMEOUT_S", "db_connect_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_DB_STATEMENT_TIMEOUT_S", "db_statement_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_WORKER_DB_STATEMENT_TIMEOUT_S", "worker_db_statement_timeout_s",
+     lambda name, raw: _parse_seconds(name, raw)),
 )

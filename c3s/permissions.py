@@ -2,7 +2,20 @@
 right; a scene's owner administers, moderates and observes that scene.
 
 `scene_admin` held everywhere means "may create scenes"; it administers only the scenes one owns
-(or was granted `scene_admin` for), so one operator cannot edit another operator's show."""
+(or was granted `scene_admin` for), so one operator cannot edit another operator's show.
+
+Reading follows three levels, from most to least trusted (see :data:`READ_LEVELS`):
+
+- ``staff``: the scene's owner, `scene_admin` of the scene, `moderator` of it or everywhere, and
+  `admin`: everything about their scene, frames included.
+- ``calibration``: the staff and `observer` of the scene or everywhere: what locating pixels needs
+  (jobs, pixels and their codes, layout, seat map, speakers, seat conflicts, the chirp WAV).
+- ``member``: the above and the scene's pixels (joined or located): the scene itself, its seat
+  map and speakers; frames once the show plays them. A pixel also reads its own pixel, track,
+  codes, pattern and recordings.
+
+Anyone else who asks for an existing scene gets 403 naming the level it needs; 404 means only that
+the thing does not exist (scene ids are public anyway: the show's timeline is)."""
 
 from __future__ import annotations
 
@@ -10,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from c3s.errors import Forbidden, Invalid, NotFound
-from c3s.models import PERMISSIONS, Permission, Scene, User, UserPermission
+from c3s.models import PERMISSIONS, Permission, Pixel, Scene, User, UserPermission
 
 OWNER_RIGHTS = frozenset({"scene_admin", "moderator", "observer", "pixel"})
 
@@ -37,6 +50,51 @@ def has_permission(session: Session, user: User, name: str, scene: Scene | None 
     if (name, scene.id) in grants:
         return True
     return name != "scene_admin" and (name, None) in grants
+
+
+READ_LEVELS = {
+    "staff": ("scene_admin", "moderator"),
+    "calibration": ("scene_admin", "moderator", "observer"),
+    "member": ("scene_admin", "moderator", "observer"),
+}
+READERS = {
+    "staff": "the staff of scene {id} (its owner, administrators and moderators)",
+    "calibration": "the staff and observers of scene {id}",
+    "member": "the staff, observers and pixels of scene {id}",
+}
+MEMBER_STATUSES = ("joined", "located")
+
+
+def _holds_any(grants: set[tuple[str, int | None]], user: User, scene: Scene, rights) -> bool:
+    if ("admin", None) in grants or scene.owner_id == user.id:
+        return True
+    return any((right, scene.id) in grants or (right != "scene_admin" and (right, None) in grants)
+               for right in rights)
+
+
+def can_read(session: Session, user: User, scene: Scene, level: str) -> bool:
+    """Whether `user` reads what `level` (staff, calibration, member) covers in `scene`."""
+    if _holds_any(grants_of(session, user), user, scene, READ_LEVELS[level]):
+        return True
+    return level == "member" and session.scalar(select(Pixel.id).where(
+        Pixel.scene_id == scene.id, Pixel.user_id == user.id, Pixel.status.in_(MEMBER_STATUSES))) is not None
+
+
+def require_read(session: Session, user: User, scene: Scene, level: str, what: str) -> None:
+    """403 unless `user` reads at `level` in `scene`; `what` completes "... may <what>"."""
+    if not can_read(session, user, scene, level):
+        raise Forbidden(f"only {READERS[level].format(id=scene.id)} may {what}")
+
+
+def readable_scenes(session: Session, user: User):
+    """A WHERE clause for the scenes `user` reads at least as a member, or None for all of them
+    (admins, and rights held everywhere that read every scene)."""
+    grants = grants_of(session, user)
+    if any((right, None) in grants for right in ("admin", "moderator", "observer")):
+        return None
+    granted = [scene_id for right, scene_id in grants if scene_id is not None]
+    joined = select(Pixel.scene_id).where(Pixel.user_id == user.id, Pixel.status.in_(MEMBER_STATUSES))
+    return (Scene.owner_id == user.id) | Scene.id.in_(granted) | Scene.id.in_(joined)
 
 
 def require(session: Session, user: User, name: str, scene: Scene | None = None) -> None:

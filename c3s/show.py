@@ -568,7 +568,7 @@ def request_build(scene_id: int) -> bool:
     """:func:`queue_build` from inside the app (a request or a task). An unreachable broker is
     logged, not raised: the data is committed, and the next poll or track asks again."""
     from kombu.exceptions import OperationalError as BrokerError
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
 
     from c3s.tasks import send
     from c3s.web.context import services
@@ -576,7 +576,7 @@ def request_build(scene_id: int) -> bool:
     svc = services()
     try:
         return queue_build(cache_for(svc.redis, svc.database.engine.url), scene_id, send)
-    except (BrokerError, RedisConnectionError, ConnectionError, TimeoutError) as error:
+    except (BrokerError, RedisError, Unavailable, ConnectionError, TimeoutError) as error:
         log.warning("could not queue the colour maps of scene %s (%s); the next poll asks again",
                     scene_id, error)
         return False
@@ -633,8 +633,9 @@ class _PostgresReads:
     open), the scene's state as a prepared statement: the hot path's one round trip costs no
     ORM, no pool checkout, no ping and no planning."""
 
-    def __init__(self, url):
+    def __init__(self, url, connect_args: dict | None = None):
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connect_args = connect_args or {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
         self.local = threading.local()
 
     def _cursor(self):
@@ -642,8 +643,7 @@ class _PostgresReads:
 
         cursor = getattr(self.local, "cursor", None)
         if cursor is None or cursor.closed or cursor.connection.closed:
-            connection = psycopg2.connect(self.dsn, application_name="c3s-show", connect_timeout=5,
-                                          options="-c statement_timeout=5000")
+            connection = psycopg2.connect(self.dsn, application_name="c3s-show", **self.connect_args)
             connection.autocommit = True
             cursor = connection.cursor()
             cursor.execute(f"PREPARE c3s_scene_state (bigint) AS {_STATE_SQL}")
@@ -652,6 +652,8 @@ class _PostgresReads:
 
     def query(self, sql: str, params: tuple, *, many: bool = False):
         import psycopg2
+
+        from c3s import db
 
         for attempt in (1, 2):
             try:
@@ -662,7 +664,7 @@ class _PostgresReads:
                 # A connection dropped since the last request (database restart, failover):
                 # reconnect once, then give up.
                 self._drop()
-                if attempt == 2:
+                if attempt == 2 or isinstance(error, db.DatabaseTimeout):  # a stalled server: no retry
                     raise Unavailable(f"the database does not answer: {error}".strip()) from error
         raise AssertionError("unreachable")
 
@@ -716,11 +718,12 @@ class ShowReader:
     MAX_FRAME_MAPS = 32
     TRACK_CACHE_BYTES = 128 * 1024 * 1024
 
-    def __init__(self, engine, redis_factory: Callable[[], Any]):
+    def __init__(self, engine, redis_factory: Callable[[], Any], connect_args: dict | None = None):
         self.engine = engine
         self._redis_factory = redis_factory
         self._cache: ShowCache | None = None
-        self.reads = _PostgresReads(engine.url) if engine.dialect.name == "postgresql" else _EngineReads(engine)
+        self.reads = (_PostgresReads(engine.url, connect_args) if engine.dialect.name == "postgresql"
+                      else _EngineReads(engine))
         self._states: dict[tuple, SceneState] = {}
         self._builds: dict[tuple[int, str], ShowMaps] = {}
         self._timelines: dict[tuple[int, str], Timeline] = {}

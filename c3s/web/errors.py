@@ -1,10 +1,15 @@
 """Every error leaves the API as JSON `{"message": ..., "detail": {...}}` with a 4xx status a
-person can act on; an unexpected failure is logged and answered 500 without internals."""
+person can act on; a service that does not answer (PostgreSQL, Redis, the broker) is a 503 with
+`Retry-After`; an unexpected failure is logged and answered 500 without internals."""
 
 from __future__ import annotations
 
 from apiflask import APIFlask, HTTPError
-from sqlalchemy.exc import IntegrityError
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from c3s.errors import C3SError
@@ -14,7 +19,29 @@ def _body(status: int, message: str, detail: dict | None = None):
     return {"message": message, "detail": detail or {}}, status
 
 
+RETRY_AFTER_S = 2
+# What does not answer, by the exception that says so.
+OUTAGES = (
+    ((OperationalError, InterfaceError, PoolTimeout), "the database"),
+    ((RedisConnectionError, RedisTimeoutError), "the cache (Redis)"),
+    ((BrokerError,), "the task queue"),
+)
+
+
+def outage_body(service: str):
+    return ({"message": f"{service} does not answer right now; try again in a moment",
+             "detail": {"retry_after_s": RETRY_AFTER_S}}, 503, {"Retry-After": str(RETRY_AFTER_S)})
+
+
 def init_app(app: APIFlask) -> None:
+    for errors, service in OUTAGES:
+        def _outage(error, service=service):
+            app.logger.warning("%s does not answer: %s", service, error)
+            return outage_body(service)
+
+        for error_class in errors:
+            app.register_error_handler(error_class, _outage)
+
     @app.error_processor
     def _apiflask_error(error: HTTPError):
         return {"message": error.message, "detail": error.detail or {}}, error.status_code, error.headers

@@ -1,6 +1,7 @@
 """A raw WSGI fast path in front of Flask for the reads a whole stadium makes: the clock, the
 show's timeline, a pixel's track and its current colour (GET only; HEAD and everything else go
-to Flask). Routing, request objects, context pushes, response objects and schema serialisation
+to Flask). A track is answered here only to the pixel's own token (one indexed query); any other
+caller (the scene's staff, no token, someone else's) goes to Flask, which checks who it is. Routing, request objects, context pushes, response objects and schema serialisation
 cost more than the answer itself at thousands of polls a second per core, so these four routes
 are matched with one regular expression and answered by the same functions the Flask views call
 (:mod:`c3s.web.api.show`, which also documents them in the OpenAPI spec)."""
@@ -13,6 +14,8 @@ import re
 
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
+
+from c3s.show import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +35,22 @@ class ShowFastPath:
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
                 reply = self._answer(match, environ)
-                start_response(_STATUS_LINES[reply.status], reply.headers)
-                return [reply.body]
+                if reply is not None:
+                    start_response(_STATUS_LINES[reply.status], reply.headers)
+                    return [reply.body]
         return self.wsgi_app(environ, start_response)
 
     def _answer(self, match: re.Match, environ):
-        from c3s.web.api.show import Reply, color_reply, show_reply, time_reply, track_reply
+        """The reply, or None to let Flask answer."""
+        from c3s.web.api.show import (
+            Reply,
+            color_reply,
+            owns_pixel,
+            show_reply,
+            time_reply,
+            track_reply,
+            unavailable_reply,
+        )
 
         is_time, scene, is_show, number, kind = match.groups()
         try:
@@ -48,7 +61,12 @@ class ShowFastPath:
                 return show_reply(self.app, scene_id, _query_value(environ.get("QUERY_STRING", ""), "frames"))
             if kind == "color":
                 return color_reply(self.app, scene_id, int(number))
+            if not owns_pixel(self.app, environ.get("HTTP_AUTHORIZATION"), scene_id, int(number)):
+                return None
             return track_reply(self.app, scene_id, int(number), environ.get("HTTP_ACCEPT"))
+        except Unavailable as error:
+            self.app.logger.warning("the show's fast path could not answer: %s", error)
+            return unavailable_reply()
         except Exception:  # noqa: BLE001 - answered like Flask's handler in c3s.web.errors
             self.app.logger.exception("unhandled error in the show's fast path")
             body = json.dumps({"message": "internal error; the operators have been told", "detail": {}})

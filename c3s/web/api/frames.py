@@ -7,6 +7,8 @@ from flask import Response, url_for
 
 from c3s import frames, scenes
 from c3s.errors import Invalid
+from c3s.models import Scene, as_utc, utcnow
+from c3s.permissions import can_read, require_read
 from c3s.show import request_build
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import config, db_session, services
@@ -44,12 +46,23 @@ def upload(scene_id: int, form):
     return [_out(f) for f in added]
 
 
+def _require_frames_readable(scene: Scene) -> None:
+    """Frames are the staff's until the show plays them; then the scene's pixels see them too."""
+    session, user = db_session(), current_user()
+    playing = scene.status == "playing" and scene.show_start_at is not None \
+        and as_utc(scene.show_start_at) <= utcnow()
+    if playing and can_read(session, user, scene, "member"):
+        return
+    require_read(session, user, scene, "staff", "see its frames before the show plays them")
+
+
 @bp.get("/scenes/<int:scene_id>/frames")
 @bp.auth_required(token_auth)
 @bp.output(FrameOut(many=True))
 def list_frames(scene_id: int):
-    """The show's frames in order."""
+    """The show's frames in order (the scene's staff; its pixels too once the show plays)."""
     scene = scenes.get_scene(db_session(), scene_id)
+    _require_frames_readable(scene)
     return [_out(f) for f in frames.list_frames(db_session(), scene)]
 
 
@@ -57,8 +70,9 @@ def list_frames(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.doc(responses={200: {"description": "the frame as PNG", "content": {"image/png": {}}}})
 def frame_image(scene_id: int, frame_id: int):
-    """The frame's image (PNG)."""
+    """The frame's image (PNG; who may see it as for the frame list)."""
     scene = scenes.get_scene(db_session(), scene_id)
+    _require_frames_readable(scene)
     frame = frames.get_frame(db_session(), scene, frame_id)
     return Response(services().store.get(frame.file_id), mimetype="image/png",
                     headers={"Cache-Control": "private, max-age=3600"})
@@ -102,6 +116,6 @@ def delete(scene_id: int, frame_id: int):
     scene = scenes.get_scene(session, scene_id)
     file_id = frames.remove(session, current_user(), scene, frames.get_frame(session, scene, frame_id))
     session.commit()
-    services().store.delete(file_id)
+    frames.delete_files(services().store, [file_id])
     request_build(scene.id)
     return ""

@@ -9,11 +9,11 @@ from apiflask import APIBlueprint
 from flask import Response, request
 
 from c3s import scenes
-from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
+from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import pending_files
 from c3s.locate import gps, seat, sound
 from c3s.models import Scene
-from c3s.permissions import has_permission, require
+from c3s.permissions import require, require_read
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
@@ -81,9 +81,11 @@ def put_seat_map(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.output(SeatMapOut)
 def get_seat_map(scene_id: int):
-    """The scene's seats (empty when it has no seat map)."""
+    """The scene's seats (empty when it has no seat map; its staff, observers and pixels)."""
     session = db_session()
-    rows = seat.seat_rows(session, scenes.get_scene(session, scene_id))
+    scene = scenes.get_scene(session, scene_id)
+    require_read(session, current_user(), scene, "member", "read its seat map")
+    rows = seat.seat_rows(session, scene)
     return {"count": len(rows), "seats": rows}
 
 
@@ -115,13 +117,6 @@ def claim_seat(scene_id: int, number: int, body):
     return {"accepted": True, "seat": label, "also_claimed_by": outcome.held_by, "pixel": pixel}
 
 
-def _require_staff(scene: Scene) -> None:
-    session, user = db_session(), current_user()
-    if not any(has_permission(session, user, right, scene) for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} (administrators, moderators, observers) "
-                        "may see its seat conflicts")
-
-
 @bp.get("/scenes/<int:scene_id>/seat-conflicts")
 @bp.auth_required(token_auth)
 @bp.output(SeatConflictOut(many=True))
@@ -129,7 +124,7 @@ def seat_conflicts(scene_id: int):
     """Seats claimed by more than one pixel, with every claim (the scene's staff)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_read(session, current_user(), scene, "calibration", "see its seat conflicts")
     return seat.seat_conflicts(session, scene)
 
 
@@ -182,8 +177,12 @@ def put_speakers(scene_id: int, body):
 @bp.auth_required(token_auth)
 @bp.output(SpeakersOut)
 def get_speakers(scene_id: int):
-    """The scene's speakers and the period of their chirp schedule."""
-    return _speakers_body(scenes.get_scene(db_session(), scene_id))
+    """The scene's speakers and the period of their chirp schedule (its staff, observers and
+    pixels)."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require_read(session, current_user(), scene, "member", "read its speakers")
+    return _speakers_body(scene)
 
 
 @bp.get("/scenes/<int:scene_id>/sound/schedule.wav")
@@ -192,7 +191,7 @@ def get_speakers(scene_id: int):
 @bp.doc(responses={200: {"description": "16-bit mono WAV, two schedule periods; loop it from start_ms",
                          "content": {"audio/wav": {}}}})
 def schedule_wav(scene_id: int, query):
-    """The chirp WAV the operator plays through the venue's speakers (needs `scene_admin`).
+    """The chirp WAV the operator plays through the venue's speakers (its staff and observers).
 
     Each speaker must play only its own chirps: play `?speaker=i` through speaker i, or route the
     mixed file so that each speaker sounds only in its slot."""
@@ -200,7 +199,7 @@ def schedule_wav(scene_id: int, query):
 
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require(session, current_user(), "scene_admin", scene)
+    require_read(session, current_user(), scene, "calibration", "download its chirp schedule")
     speakers = sound.speaker_positions(session, scene)
     start_ms = query["start_ms"]
     if start_ms is None:
@@ -248,7 +247,7 @@ def recording_job(scene_id: int, number: int, job_id: int):
 
     session, scene, pixel = _own_pixel(scene_id, number)
     if pixel.user_id != current_user().id:
-        _require_staff(scene)
+        require_read(session, current_user(), scene, "calibration", "read its pixels' recordings")
     job = session.get(LocateJob, job_id)
     if job is None or job.scene_id != scene.id or job.method != "sound" or \
             job.stats.get("options", {}).get("pixel_id") != pixel.id:

@@ -7,9 +7,8 @@ from flask import Response
 from sqlalchemy import func, select
 
 from c3s import frames, scenes
-from c3s.errors import Forbidden
 from c3s.models import Method, Pixel, Scene
-from c3s.permissions import has_permission, require
+from c3s.permissions import readable_scenes, require_read
 from c3s.show import request_build
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, read_db_session, services
@@ -38,8 +37,14 @@ def list_methods():
 @bp.auth_required(token_auth)
 @bp.output(SceneOut(many=True))
 def list_scenes():
-    """All scenes, newest first."""
-    return read_db_session().scalars(select(Scene).order_by(Scene.id.desc())).all()
+    """The scenes you may read, newest first: an operator's own and those granted to them, a
+    pixel's joined ones; every scene for an admin."""
+    session = read_db_session()
+    statement = select(Scene).order_by(Scene.id.desc())
+    where = readable_scenes(session, current_user())
+    if where is not None:
+        statement = statement.where(where)
+    return session.scalars(statement).all()
 
 
 @bp.post("/scenes")
@@ -57,8 +62,11 @@ def create_scene(body):
 @bp.auth_required(token_auth)
 @bp.output(SceneOut)
 def get_scene(scene_id: int):
-    """One scene."""
-    return scenes.get_scene(read_db_session(), scene_id)
+    """One scene (its staff, observers and pixels)."""
+    session = read_db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require_read(session, current_user(), scene, "member", "read it")
+    return scene
 
 
 @bp.patch("/scenes/<int:scene_id>")
@@ -130,14 +138,6 @@ def leave(scene_id: int):
     return pixel
 
 
-def _require_staff(scene: Scene) -> None:
-    session, user = db_session(), current_user()
-    if not any(has_permission(session, user, right, scene)
-               for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} (administrators, moderators, "
-                        "observers) may list its pixels")
-
-
 @bp.get("/scenes/<int:scene_id>/pixels")
 @bp.auth_required(token_auth)
 @bp.input(PixelPageQuery, location="query", arg_name="query")
@@ -146,7 +146,7 @@ def list_pixels(scene_id: int, query):
     """A page of the scene's pixels in number order, optionally of one status."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_read(session, current_user(), scene, "calibration", "list its pixels")
     where = [Pixel.scene_id == scene.id]
     if query["status"]:
         where.append(Pixel.status == query["status"])
@@ -161,12 +161,12 @@ def list_pixels(scene_id: int, query):
 @bp.auth_required(token_auth)
 @bp.output(PixelOut)
 def get_pixel(scene_id: int, number: int):
-    """One pixel (the pixel itself or the scene's staff)."""
+    """One pixel (the pixel itself, or the scene's staff and observers)."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        _require_staff(scene)
+        require_read(session, current_user(), scene, "calibration", "read its pixels")
     return pixel
 
 
@@ -189,7 +189,7 @@ def _own_or_admin_pixel(scene_id: int, number: int) -> tuple[Scene, Pixel]:
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        require(session, current_user(), "scene_admin", scene)
+        require_read(session, current_user(), scene, "calibration", "read its pixels' codes")
     return scene, pixel
 
 

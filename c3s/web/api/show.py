@@ -5,8 +5,10 @@ The playback reads (clock, timeline, track, colour) are answered by the function
 both routes that reach them: the raw WSGI fast path in :mod:`c3s.web.fast`, which serves them in
 front of Flask because a stadium polls them, and the Flask views below, which document them in
 the OpenAPI spec (and answer HEAD). They take no token: the colour a phone shows is visible to
-the whole stadium anyway, and the timeline is what every phone plays, so authenticating each of
-100,000 phones on every poll would buy no secrecy. Each answer costs one indexed read of the
+the whole stadium anyway (black before the show starts), and the timeline (frame ids and
+durations, no images) is what every phone plays, so authenticating each of 100,000 phones on
+every poll would buy no secrecy. A track, though, holds the pixel's colours of frames the show
+has not played yet, so it goes only to the pixel's own token and to the scene's staff. Each answer costs one indexed read of the
 scene row (the truth about the show and its version, so a stale map is never served) and reads
 maps the process holds once per version.
 """
@@ -28,9 +30,18 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from c3s import scenes, show
-from c3s.errors import Forbidden
-from c3s.permissions import has_permission
-from c3s.show import SceneState, ShowMaps, ShowReader, Unavailable, moment_at, now_ms
+from c3s.accounts import hash_token
+from c3s.permissions import require_read
+from c3s.show import (
+    BIGINT_MAX,
+    INTEGER_MAX,
+    SceneState,
+    ShowMaps,
+    ShowReader,
+    Unavailable,
+    moment_at,
+    now_ms,
+)
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session
 
@@ -166,14 +177,33 @@ def _pixel_maps(app: Flask, scene_id: int, number: int) -> tuple[SceneState, Sho
     return state, maps, row
 
 
+_OWNER_SQL = ("SELECT 1 FROM api_tokens t JOIN pixels p ON p.user_id = t.user_id"
+              " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > CURRENT_TIMESTAMP"
+              " AND p.scene_id = %s AND p.number = %s")
+
+
+def owns_pixel(app: Flask, authorization: str | None, scene_id: int, number: int) -> bool:
+    """Whether the bearer token in `authorization` is live and belongs to the pixel's user."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    if not (0 < scene_id <= BIGINT_MAX and 0 <= number <= INTEGER_MAX):
+        return False
+    return reader_of(app).reads.query(_OWNER_SQL, (hash_token(token), scene_id, number)) is not None
+
+
+def unavailable_reply() -> Reply:
+    return _error(503, "the show's data is unavailable right now; try again in a moment", Retry_After="2")
+
+
 def _guarded(function: Callable[..., Reply]) -> Callable[..., Reply]:
     def guarded(*args, **kwargs) -> Reply:
         try:
             return function(*args, **kwargs)
         except Unavailable as error:
             log.warning("show read failed: %s", error)
-            return _error(503, "the show's data is unavailable right now; try again in a moment",
-                          Retry_After="2")
+            return unavailable_reply()
     guarded.__name__ = function.__name__
     guarded.__doc__ = function.__doc__
     return guarded
@@ -381,11 +411,16 @@ def get_show(scene_id: int, query):
     return _flask(show_reply(current_app, scene_id, request.args.get("frames")))
 
 
-def _timeline_response(scene) -> Response:
-    session = db_session()
-    timeline = show.timeline_of(session, scene.id)
+def _timeline_response(scene, timeline) -> Response:
+    """The committed show's answer: the timeline was read before the commit, and a cache that
+    does not answer now makes `maps_ready` false rather than the write look failed."""
     reader = reader_of(current_app)
-    ready = reader.maps(reader.state(scene.id)) is not None
+    try:
+        state = reader.state(scene.id)
+        ready = state is not None and reader.maps(state) is not None
+    except (Unavailable, RedisError) as error:
+        log.warning("scene %s: the show changed, but its maps could not be checked: %s", scene.id, error)
+        ready = False
     return show.show_json(scene, timeline, maps_ready=ready)
 
 
@@ -400,9 +435,10 @@ def start(scene_id: int, body):
     session = db_session()
     scene = show.start_show(session, current_user(), scenes.get_scene(session, scene_id),
                             start_at_ms=body["start_at_ms"], loop=body["loop"])
+    timeline = show.timeline_of(session, scene.id)
     session.commit()
     show.request_build(scene.id)
-    return _timeline_response(scene)
+    return _timeline_response(scene, timeline)
 
 
 @bp.delete("/scenes/<int:scene_id>/show")
@@ -412,17 +448,21 @@ def stop(scene_id: int):
     """Stop the show (needs `scene_admin`): the scene is `ready` again, with no start time."""
     session = db_session()
     scene = show.stop_show(session, current_user(), scenes.get_scene(session, scene_id))
+    timeline = show.timeline_of(session, scene.id)
     session.commit()
-    return _timeline_response(scene)
+    return _timeline_response(scene, timeline)
 
 
 @bp.get("/scenes/<int:scene_id>/pixels/<int:number>/track")
+@bp.auth_required(token_auth)
 @bp.output(TrackOut)
-@bp.doc(responses={404: "no such scene or pixel, or the pixel is excluded or not located",
+@bp.doc(responses={403: "not your pixel, and you are not the scene's staff",
+                   404: "no such scene or pixel, or the pixel is excluded or not located",
                    409: _CONFLICT, 503: "the database or Redis does not answer"})
 def track(scene_id: int, number: int):
     """The pixel's track: its colour in every frame, the durations and the start, fetched once
-    per show; the phone then plays it on its synced clock. Public (see the module docstring).
+    per show; the phone then plays it on its synced clock. The pixel's own token, or the
+    scene's staff (see the module docstring).
 
     With `Accept: application/octet-stream` the same track in binary, little-endian:
 
@@ -440,6 +480,12 @@ def track(scene_id: int, number: int):
     | 24 + L + 4 F | 3 F | colours, R G B per frame |
 
     Both forms carry `X-C3S-Maps-Version`. A 409 (maps being built) comes with `Retry-After`."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    pixel = scenes.pixel_of(session, scene, current_user())
+    if pixel is None or pixel.number != number:
+        require_read(session, current_user(), scene, "staff", "read another pixel's track")
+    session.rollback()
     return _flask(track_reply(current_app, scene_id, number, request.headers.get("Accept")))
 
 
@@ -454,26 +500,19 @@ def color(scene_id: int, number: int):
     return _flask(color_reply(current_app, scene_id, number))
 
 
-def _require_staff(scene) -> None:
-    user = current_user()
-    if not any(has_permission(db_session(), user, right, scene)
-               for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} may see where its pixels are")
-
-
 @bp.get("/scenes/<int:scene_id>/layout")
 @bp.auth_required(token_auth)
 @bp.output(LayoutOut)
 def layout(scene_id: int):
     """The located pixels in ascending number, the order of every colour map, with their scene
-    positions (the scene's staff). Compare `maps_version` with a map's `X-C3S-Maps-Version`."""
+    positions (the scene's staff and observers). Compare `maps_version` with a map's `X-C3S-Maps-Version`."""
     from sqlalchemy import select
 
     from c3s.models import Pixel
 
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_read(session, current_user(), scene, "calibration", "see where its pixels are")
     rows = session.execute(select(Pixel.number, Pixel.x, Pixel.y)
                            .where(Pixel.scene_id == scene.id, Pixel.status == "located")
                            .order_by(Pixel.number)).all()
@@ -495,7 +534,7 @@ def frame_map(scene_id: int, frame_id: int):
     preview (the scene's staff); the pixels' positions are in `GET .../layout`."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    _require_staff(scene)
+    require_read(session, current_user(), scene, "staff", "preview its frames")
     session.rollback()
     return _flask(_map_reply(current_app, scene_id, frame_id))
 
@@ -517,9 +556,12 @@ def _map_reply(app: Flask, scene_id: int, frame_id: int) -> Reply:
 
 def init_app(app: Flask) -> None:
     """The per-process reader of the show's data, and the fast path in front of Flask."""
+    from c3s.db import bounded_connect_args
     from c3s.web.fast import mount
 
     svc = app.extensions["c3s"]
-    app.extensions["c3s_show"] = ShowReader(svc.database.engine, lambda: svc.redis)
+    config = svc.config
+    app.extensions["c3s_show"] = ShowReader(svc.database.engine, lambda: svc.redis, bounded_connect_args(
+        config.db_connect_timeout_s, config.db_statement_timeout_s))
     mount(app)
 
