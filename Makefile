@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/c3s serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) system services
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-ops: $(STAMP) system services
@@ -36,6 +37,7 @@ bench: $(STAMP) services
 
 lint: $(STAMP)
 	$(BIN)/ruff check c3s tests workers
+	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) instance demo-out bench-out .pytest_cache
+	rm -rf $(VENV) instance demo-out bench-out .pytest_cache .import_linter_cache

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from c3s.errors import Conflict, Invalid, Unauthorized
@@ -116,11 +116,3 @@ def authenticate(session: Session, token: str, *, now: datetime | None = None) -
 def revoke(session: Session, token_row: ApiToken) -> None:
     if token_row.revoked_at is None:
         token_row.revoked_at = utcnow()
-
-
-def revoke_all(session: Session, user: User) -> int:
-    result = session.execute(
-        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return result.rowcount

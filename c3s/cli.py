@@ -8,6 +8,8 @@ import importlib.util
 
 import click
 
+from c3s.bench import BENCHMARKS
+
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are `module:attribute` strings imported on demand."""
@@ -16,25 +18,35 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands or {}
 
-    def _available(self) -> dict[str, str]:
-        return {
-            name: target
-            for name, target in self.lazy_commands.items()
-            if importlib.util.find_spec(target.partition(":")[0]) is not None
-        }
-
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self._available()))
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
         if command is not None:
             return command
-        target = self._available().get(name)
+        target = self.lazy_commands.get(name)
         if target is None:
             return None
-        module_name, _, attribute = target.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return load_command(name, target)
+
+
+def load_command(name: str, target: str) -> click.Command:
+    """The command a ``module:attribute`` target names; a registered command whose module or
+    attribute is missing is an error of this package, said loudly rather than hidden."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except ModuleNotFoundError:  # a parent package is missing too
+        spec = None
+    if spec is None:
+        raise click.ClickException(f"the command {name!r} is registered as {target}, but the module "
+                                   f"{module_name} does not exist")
+    command = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(command, click.Command):
+        raise click.ClickException(f"the command {name!r} is registered as {target}, but {module_name} "
+                                   f"has no click command {attribute!r}")
+    return command
 
 
 COMMANDS = {
@@ -43,20 +55,11 @@ COMMANDS = {
     "worker": "c3s.commands.worker:worker_command",
     "locate": "c3s.commands.locate:locate_command",
     "blink-pattern": "c3s.commands.blink_pattern:blink_pattern_command",
+    "sound-tracks": "c3s.commands.sound_tracks:sound_tracks_command",
     "demo": "c3s.commands.demo:demo_command",
     "bench": "c3s.cli:bench",
 }
 
-BENCHMARKS = {
-    "qr": "c3s.bench.qr:command",
-    "blink": "c3s.bench.blink:command",
-    "colormap": "c3s.bench.colormap:command",
-    "api": "c3s.bench.api:command",
-    "seats": "c3s.bench.seats:command",
-    "sound": "c3s.bench.sound:command",
-    "homography": "c3s.bench.homography:command",
-    "locate": "c3s.bench.locate:command",
-}
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)

@@ -123,6 +123,17 @@ def _secret(name: str, raw: str) -> str:
     return raw
 
 
+def _mongo_url(name: str, raw: str) -> str:
+    from c3s.mongo import check_mongo_url
+
+    url = _parse_url(name, raw, ("mongodb", "mongodb+srv"))
+    try:
+        check_mongo_url(url)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return url
+
+
 def _url_list(name: str, raw: str) -> tuple[str, ...]:
     return tuple(_parse_url(name, url.strip(), ("postgresql",)) for url in raw.split(",") if url.strip())
 
@@ -139,7 +150,7 @@ _SETTINGS = (
     ("C3S_DATABASE_URL", "database_url", lambda name, raw: _parse_url(name, raw, ("postgresql", "sqlite"))),
     ("C3S_READ_DATABASE_URLS", "read_database_urls", _url_list),
     ("C3S_REPLICA_MAX_LAG_S", "replica_max_lag_s", lambda name, raw: _parse_seconds(name, raw)),
-    ("C3S_MONGO_URL", "mongo_url", lambda name, raw: _parse_url(name, raw, ("mongodb", "mongodb+srv"))),
+    ("C3S_MONGO_URL", "mongo_url", lambda name, raw: _mongo_url(name, raw)),
     ("C3S_MONGO_WRITE_CONCERN", "mongo_write_concern", _write_concern),
     ("C3S_REDIS_URL", "redis_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),
     ("C3S_BROKER_URL", "broker_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),

@@ -293,6 +293,3 @@ def init_db(engine: Engine) -> None:
     with engine.begin() as connection:
         for statement in seed_statements(sql):
             connection.exec_driver_sql(statement)
-
-
-db = Database()

@@ -8,6 +8,8 @@ class C3SError(Exception):
     """An error a person can act on; `status` is the HTTP status the API answers with."""
 
     status = 400
+    # When set, the answer tells the caller to ask again after this many seconds.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, detail: dict | None = None):
         super().__init__(message)
@@ -36,8 +38,18 @@ class Conflict(C3SError):
 
 
 class TooLarge(C3SError):
+    """Past a size limit (an upload's bytes, pixels, frames or duration); nothing was stored."""
+
     status = 413
 
 
 class UnsupportedMedia(C3SError):
     status = 415
+
+
+class Unavailable(C3SError):
+    """A service (the database, Redis) does not answer right now; the message says so without
+    internals (the cause is chained and logged)."""
+
+    status = 503
+    retry_after_s = 2

@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from c3s.errors import C3SError, Invalid, NotFound
+from c3s.errors import C3SError, Invalid, NotFound, TooLarge, UnsupportedMedia
 from c3s.framestore import FrameStore
 from c3s.models import Frame, LocateJob, Scene, User
 from c3s.permissions import require
-from c3s.show import bump_frames
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,13 @@ def add_frames(session: Session, pending: PendingFiles, user: User, scene: Scene
 
 
 def _media_error(error) -> C3SError:
-    result = C3SError(str(error))
-    result.status = getattr(error, "status", 422)
-    return result
+    from c3s.vision.media import MediaTooLarge, UnsupportedMediaType
+
+    if isinstance(error, MediaTooLarge):
+        return TooLarge(str(error))
+    if isinstance(error, UnsupportedMediaType):
+        return UnsupportedMedia(str(error))
+    return Invalid(str(error))
 
 
 def get_frame(session: Session, scene: Scene, frame_id: int) -> Frame:
@@ -101,8 +104,15 @@ def get_frame(session: Session, scene: Scene, frame_id: int) -> Frame:
     return frame
 
 
-def list_frames(session: Session, scene: Scene) -> Sequence[Frame]:
-    return session.scalars(select(Frame).where(Frame.scene_id == scene.id).order_by(Frame.position)).all()
+def frames_of(session: Session, scene_id: int) -> Sequence[Frame]:
+    """The scene's frames in show order."""
+    return session.scalars(select(Frame).where(Frame.scene_id == scene_id).order_by(Frame.position)).all()
+
+
+def bump_frames(session: Session, scene_id: int) -> None:
+    """The scene's frames changed (added, retimed, reordered, deleted): older colour maps must not
+    be served (:mod:`c3s.show.versions`). Called in the same transaction as the change."""
+    session.execute(update(Scene).where(Scene.id == scene_id).values(frames_version=Scene.frames_version + 1))
 
 
 def retime(session: Session, user: User, scene: Scene, frame: Frame, duration_ms: int) -> Frame:
@@ -116,7 +126,7 @@ def retime(session: Session, user: User, scene: Scene, frame: Frame, duration_ms
 def reorder(session: Session, user: User, scene: Scene, frame_ids: list[int]) -> Sequence[Frame]:
     """Put the scene's frames in the given order; the list must name every frame once."""
     require(session, user, "scene_admin", scene)
-    frames = {f.id: f for f in list_frames(session, scene)}
+    frames = {f.id: f for f in frames_of(session, scene.id)}
     if sorted(frame_ids) != sorted(frames):
         raise Invalid("the new order must list every frame of the scene exactly once",
                       detail={"frame_ids": sorted(frames)})
@@ -126,7 +136,7 @@ def reorder(session: Session, user: User, scene: Scene, frame_ids: list[int]) ->
         session.execute(update(Frame).where(Frame.id == frame_id).values(position=position))
     bump_frames(session, scene.id)
     session.expire_all()
-    return list_frames(session, scene)
+    return frames_of(session, scene.id)
 
 
 def remove(session: Session, user: User, scene: Scene, frame: Frame) -> str:

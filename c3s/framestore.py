@@ -48,15 +48,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlsplit
 
 import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs import GridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
-from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
-from pymongo.write_concern import WriteConcern
+from pymongo.errors import PyMongoError
+
+from c3s.errors import TooLarge  # ``put`` read more than ``max_bytes``; nothing was stored
+from c3s.mongo import check_mongo_url, mongo_client_options, parse_write_concern
 
 __all__ = [
     "FileCorrupt",
@@ -66,6 +67,7 @@ __all__ = [
     "GridFSStore",
     "StoredFile",
     "TooLarge",
+    "check_mongo_url",
     "mongo_client_options",
     "open_store",
     "parse_write_concern",
@@ -73,15 +75,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MONGO_URL_SETTING = "C3S_MONGO_URL"
-WRITE_CONCERN_SETTING = "C3S_MONGO_WRITE_CONCERN"
 
 # Reads are copied in blocks of this size; one GridFS chunk (pymongo's default) per block.
 BLOCK_BYTES = 255 * 1024
-# Server selection waits at most this long, so a request fails in seconds rather than the
-# driver's default 30 s when the replica set has no primary; elections normally finish sooner.
-SERVER_SELECTION_TIMEOUT_MS = 5000
-CONNECT_TIMEOUT_MS = 5000
 # A health check must answer well inside a load balancer's probe interval.
 PING_TIMEOUT_S = 2.0
 
@@ -107,10 +103,6 @@ class FileCorrupt(Exception):
 
 class FileMissing(KeyError):
     """No file has this id."""
-
-
-class TooLarge(ValueError):
-    """``put`` read more than ``max_bytes``; nothing was stored."""
 
 
 @runtime_checkable
@@ -259,78 +251,6 @@ class _VerifyingReader(io.RawIOBase):
 def _read_verified(reader: _VerifyingReader) -> bytes:
     with io.BufferedReader(reader, buffer_size=BLOCK_BYTES) as buffered:
         return buffered.read()
-
-
-# --------------------------------------------------------------------------- MongoDB settings
-
-
-def parse_write_concern(value: str | int, *, setting: str = WRITE_CONCERN_SETTING) -> WriteConcern:
-    """Parse ``"majority"`` or a number of members (``"1"``, ``"2"``, ...) into a WriteConcern.
-
-    GridFS needs acknowledged writes (pymongo refuses ``w=0`` for a bucket), so zero is rejected.
-    """
-    raw = str(value).strip()
-    if raw == "majority":
-        return WriteConcern(w="majority")
-    if raw.isdigit() and int(raw) >= 1:
-        return WriteConcern(w=int(raw))
-    raise ValueError(
-        f"{setting} must be 'majority' or a number of replica-set members of at least 1 "
-        f"(GridFS needs acknowledged writes), got {value!r}"
-    )
-
-
-def _uri_query_options(url: str) -> dict[str, str]:
-    """The URI's query options with lower-cased names (MongoDB option names are case-insensitive)."""
-    return {key.lower(): val for key, val in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
-
-
-def mongo_client_options(url: str, *, write_concern: str = "majority") -> dict[str, Any]:
-    """Validate a MongoDB URI and return the keyword arguments C3S passes to ``MongoClient``.
-
-    The production deployment is a replica set: without ``replicaSet=`` in the URI (and not a
-    ``mongodb+srv://`` URI, whose DNS TXT record usually names the set) the driver talks to one
-    server only, so a warning is logged. Retryable writes and an acknowledged write concern are
-    required for GridFS uploads to survive a failover, so a URI that turns them off is rejected.
-    ``readPreference`` and the timeouts get C3S defaults unless the URI sets them.
-    Raises ValueError naming ``C3S_MONGO_URL`` (or ``C3S_MONGO_WRITE_CONCERN``) for a bad value.
-    """
-    scheme = urlsplit(url).scheme
-    if scheme not in ("mongodb", "mongodb+srv"):
-        raise ValueError(f"{MONGO_URL_SETTING} must start with mongodb:// or mongodb+srv://, got {url!r}")
-    if scheme == "mongodb":
-        # mongodb+srv URIs are checked by MongoClient itself: parsing them here would query DNS.
-        try:
-            pymongo.uri_parser.parse_uri(url)
-        except (InvalidURI, ConfigurationError, ValueError) as exc:
-            raise ValueError(f"{MONGO_URL_SETTING} is not a valid MongoDB URI: {exc}") from exc
-    query = _uri_query_options(url)
-    if query.get("retrywrites", "true").lower() == "false":
-        raise ValueError(f"{MONGO_URL_SETTING} sets retryWrites=false; GridFS uploads need retryable writes")
-    if query.get("w") == "0":
-        raise ValueError(f"{MONGO_URL_SETTING} sets w=0; GridFS needs acknowledged writes")
-    if scheme == "mongodb" and not query.get("replicaset"):
-        log.warning(
-            "%s has no replicaSet= option: the frame store will talk to a single server, "
-            "without failover; production expects a replica-set URI",
-            MONGO_URL_SETTING,
-        )
-    options: dict[str, Any] = {
-        "retryWrites": True,
-        "retryReads": True,
-        "w": parse_write_concern(write_concern).document["w"],
-        "tz_aware": True,
-        "appname": "c3s",
-    }
-    # Reads go to the primary while there is one (a frame just uploaded is found at once) and to a
-    # secondary during an election, so playback keeps working while writes wait.
-    defaults = {
-        "readPreference": "primaryPreferred",
-        "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
-        "connectTimeoutMS": CONNECT_TIMEOUT_MS,
-    }
-    options.update({name: val for name, val in defaults.items() if name.lower() not in query})
-    return options
 
 
 # --------------------------------------------------------------------------- GridFS

@@ -120,6 +120,7 @@ class Scene(Base):
         CheckConstraint("layout_version >= 0", name="scenes_layout_version_nonnegative"),
         CheckConstraint("next_pixel_number >= 0", name="scenes_next_pixel_number_nonnegative"),
         CheckConstraint("frames_version >= 0", name="scenes_frames_version_nonnegative"),
+        CheckConstraint("sync_burst_ms BETWEEN 1 AND 60000", name="scenes_sync_burst_bounded"),
         UniqueConstraint("id", "width", "height", name="scenes_id_size_key"),
         Index("scenes_owner_idx", "owner_id"),
     )
@@ -141,11 +142,16 @@ class Scene(Base):
     geo_metres_per_unit: Mapped[float | None] = mapped_column(Double)
     max_gps_accuracy_m: Mapped[float] = mapped_column(Double, server_default=text("15"), default=15.0)
     temperature_c: Mapped[float] = mapped_column(Double, server_default=text("20"), default=20.0)
+    temperature_max_c: Mapped[float | None] = mapped_column(Double)  # None: a single reading
+    humidity_pct: Mapped[float | None] = mapped_column(Double)  # None: unknown
     layout_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     next_pixel_number: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     # Bumped by every frame upload, retime, reorder and delete (c3s/frames.py); with
-    # layout_version it names the colour maps (c3s/show.py).
+    # layout_version it names the colour maps (c3s/show/versions.py).
     frames_version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    # A sync burst inside the show (c3s/sync.py): phones blink from sync_burst_at for sync_burst_ms.
+    sync_burst_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sync_burst_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         Timestamp, server_default=func.now(), default=utcnow, onupdate=utcnow
@@ -240,6 +246,7 @@ class Pixel(Base):
         Index("pixels_scene_status_idx", "scene_id", "status"),
         Index("pixels_user_idx", "user_id"),
         Index("pixels_seat_idx", "seat_id"),
+        CheckConstraint("offset_ms BETWEEN -1000 AND 1000", name="pixels_offset_bounded"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -260,6 +267,11 @@ class Pixel(Base):
     # The seat a camera-found position snapped to (schema.sql adds these with ALTER TABLE).
     seat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("seats.id", ondelete="SET NULL"))
     seat_confidence: Mapped[float | None] = mapped_column(Double)
+    # The light-output offset blink clips measured (ms, positive = late): the phone plays the
+    # show this much earlier (schema.sql adds it with ALTER TABLE).
+    offset_ms: Mapped[float | None] = mapped_column(Double)
+    # The phone's last reported clock offset uncertainty (clock.js uncertaintyMs), ms.
+    clock_uncertainty_ms: Mapped[float | None] = mapped_column(Double)
 
     scene: Mapped[Scene] = relationship()
     user: Mapped[User] = relationship()
@@ -318,6 +330,8 @@ class Observation(Base):
         CheckConstraint("sigma > 0", name="observations_sigma_positive"),
         CheckConstraint("confidence BETWEEN 0 AND 1", name="observations_confidence_unit"),
         Index("observations_pixel_idx", "pixel_id"),
+        CheckConstraint("offset_ms BETWEEN -1000 AND 1000", name="observations_offset_bounded"),
+        CheckConstraint("correction_ms BETWEEN -1000 AND 1000", name="observations_correction_bounded"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -331,6 +345,10 @@ class Observation(Base):
     y_img: Mapped[float | None] = mapped_column(Double)
     confidence: Mapped[float] = mapped_column(Double)
     observed_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
+    # Blink only: when the light changed relative to the server clock (ms, positive = late), and
+    # the correction the pixel was playing early by then (schema.sql adds these with ALTER TABLE).
+    offset_ms: Mapped[float | None] = mapped_column(Double)
+    correction_ms: Mapped[float | None] = mapped_column(Double)
 
 
 class Seat(Base):
@@ -348,6 +366,7 @@ class Seat(Base):
     x: Mapped[float] = mapped_column(Double)
     y: Mapped[float] = mapped_column(Double)
     spacing: Mapped[float] = mapped_column(Double)
+    z: Mapped[float | None] = mapped_column(Double)  # phone height at the seat, scene units
 
 
 class SeatClaim(Base):
@@ -382,3 +401,5 @@ class Speaker(Base):
     index: Mapped[int] = mapped_column(Integer)
     x: Mapped[float] = mapped_column(Double)
     y: Mapped[float] = mapped_column(Double)
+    z: Mapped[float] = mapped_column(Double, server_default=text("0"), default=0.0)
+    delay_ms: Mapped[float] = mapped_column(Double, server_default=text("0"), default=0.0)

@@ -6,9 +6,9 @@ right; a scene's owner administers, moderates and observes that scene.
 
 Reading follows three levels, from most to least trusted (see :data:`READ_LEVELS`):
 
-- ``staff``: the scene's owner, `scene_admin` of the scene, `moderator` of it or everywhere, and
-  `admin`: everything about their scene, frames included.
-- ``calibration``: the staff and `observer` of the scene or everywhere: what locating pixels needs
+- ``show``: the scene's owner, `scene_admin` of the scene, `moderator` of it or everywhere, and
+  `admin`: everything about their scene, the frames (unplayed) and every pixel's track included.
+- ``staff``: the above and `observer` of the scene or everywhere: what locating pixels needs
   (jobs, pixels and their codes, layout, seat map, speakers, seat conflicts, the chirp WAV).
 - ``member``: the above and the scene's pixels (joined or located): the scene itself, its seat
   map and speakers; frames once the show plays them. A pixel also reads its own pixel, track,
@@ -26,6 +26,8 @@ from c3s.errors import Forbidden, Invalid, NotFound
 from c3s.models import PERMISSIONS, Permission, Pixel, Scene, User, UserPermission
 
 OWNER_RIGHTS = frozenset({"scene_admin", "moderator", "observer", "pixel"})
+# A scene's staff: who may see where its pixels are.
+STAFF_RIGHTS = ("scene_admin", "moderator", "observer")
 
 
 def grants_of(session: Session, user: User) -> set[tuple[str, int | None]]:
@@ -38,9 +40,12 @@ def grants_of(session: Session, user: User) -> set[tuple[str, int | None]]:
 
 
 def has_permission(session: Session, user: User, name: str, scene: Scene | None = None) -> bool:
+    return _holds(grants_of(session, user), user, name, scene)
+
+
+def _holds(grants: set[tuple[str, int | None]], user: User, name: str, scene: Scene | None) -> bool:
     if name not in PERMISSIONS:
         raise ValueError(f"unknown permission {name!r}")
-    grants = grants_of(session, user)
     if ("admin", None) in grants:
         return True
     if scene is not None and scene.owner_id == user.id and name in OWNER_RIGHTS:
@@ -53,14 +58,14 @@ def has_permission(session: Session, user: User, name: str, scene: Scene | None 
 
 
 READ_LEVELS = {
-    "staff": ("scene_admin", "moderator"),
-    "calibration": ("scene_admin", "moderator", "observer"),
-    "member": ("scene_admin", "moderator", "observer"),
+    "show": ("scene_admin", "moderator"),
+    "staff": STAFF_RIGHTS,
+    "member": STAFF_RIGHTS,
 }
 READERS = {
-    "staff": "the staff of scene {id} (its owner, administrators and moderators)",
-    "calibration": "the staff and observers of scene {id}",
-    "member": "the staff, observers and pixels of scene {id}",
+    "show": "the owner, administrators and moderators of scene {id}",
+    "staff": "the staff of scene {id} (administrators, moderators, observers)",
+    "member": "the staff and pixels of scene {id}",
 }
 MEMBER_STATUSES = ("joined", "located")
 
@@ -73,17 +78,18 @@ def _holds_any(grants: set[tuple[str, int | None]], user: User, scene: Scene, ri
 
 
 def can_read(session: Session, user: User, scene: Scene, level: str) -> bool:
-    """Whether `user` reads what `level` (staff, calibration, member) covers in `scene`."""
+    """Whether `user` reads what `level` (show, staff, member) covers in `scene`."""
     if _holds_any(grants_of(session, user), user, scene, READ_LEVELS[level]):
         return True
     return level == "member" and session.scalar(select(Pixel.id).where(
         Pixel.scene_id == scene.id, Pixel.user_id == user.id, Pixel.status.in_(MEMBER_STATUSES))) is not None
 
 
-def require_read(session: Session, user: User, scene: Scene, level: str, what: str) -> None:
-    """403 unless `user` reads at `level` in `scene`; `what` completes "... may <what>"."""
+def require_read(session: Session, user: User, scene: Scene, level: str, *, to: str) -> None:
+    """Forbidden unless `user` reads at `level` in `scene`, saying who may ``to`` ("list its
+    pixels", ...)."""
     if not can_read(session, user, scene, level):
-        raise Forbidden(f"only {READERS[level].format(id=scene.id)} may {what}")
+        raise Forbidden(f"only {READERS[level].format(id=scene.id)} may {to}")
 
 
 def readable_scenes(session: Session, user: User):
@@ -101,6 +107,12 @@ def require(session: Session, user: User, name: str, scene: Scene | None = None)
     if not has_permission(session, user, name, scene):
         where = f" for scene {scene.id}" if scene is not None else ""
         raise Forbidden(f"you need the '{name}' permission{where}; ask an administrator to grant it")
+
+
+def require_staff(session: Session, user: User, scene: Scene, *, to: str) -> None:
+    """The user administers, moderates or observes the scene (one query), or Forbidden saying
+    that only its staff may ``to`` ("list its pixels", ...)."""
+    require_read(session, user, scene, "staff", to=to)
 
 
 def _permission(session: Session, name: str) -> Permission:

@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 from c3s.errors import Conflict, Forbidden, Invalid, NotFound
 from c3s.models import Anchor, Method, Pixel, Scene, User, utcnow
 from c3s.permissions import require
+from c3s.show import bump_layout
 
 EDITABLE_FIELDS = (
     "name", "width", "height", "units", "fit", "show_loop", "geo_lat", "geo_lon",
     "geo_bearing_deg", "geo_metres_per_unit", "max_gps_accuracy_m", "temperature_c",
+    "temperature_max_c", "humidity_pct",
 )
 
 
@@ -159,7 +161,7 @@ def leave(session: Session, user: User, scene: Scene) -> Pixel:
     was_located = pixel.status == "located"
     pixel.status = "left"
     if was_located:
-        bump_layout(session, scene)
+        bump_layout(session, scene.id)
     session.flush()
     return pixel
 
@@ -171,38 +173,6 @@ def exclude(session: Session, moderator: User, scene: Scene, number: int, reason
     pixel.status = "excluded"
     pixel.excluded_reason = reason.strip() or "excluded by a moderator"
     if was_shown:
-        bump_layout(session, scene)
+        bump_layout(session, scene.id)
     session.flush()
     return pixel
-
-
-def bump_layout(session: Session, scene: Scene) -> None:
-    """The set or positions of shown pixels changed: older colour maps must not be served."""
-    session.execute(
-        update(Scene).where(Scene.id == scene.id).values(layout_version=Scene.layout_version + 1)
-    )
-
-
-def calibration(scene: Scene, pixel: Pixel) -> dict[str, Any]:
-    """What the phone must display (or do) to be located by the scene's method."""
-    method = scene.method.code
-    base = f"/api/scenes/{scene.id}/pixels/{pixel.number}"
-    if method == "qr":
-        from c3s.vision.qrcode import pixel_payload
-
-        return {"method": "qr", "payload": pixel_payload(scene.id, pixel.number),
-                "png_url": f"{base}/code.png", "svg_url": f"{base}/code.svg"}
-    if method == "blink":
-        return {"method": "blink", "pattern_url": f"{base}/pattern"}
-    if method == "seat":
-        # POST {"section", "row", "seat"} to seat_url; a typo is answered with suggestions.
-        return {"method": "seat", "seat_url": f"{base}/seat",
-                "seatmap_url": f"/api/scenes/{scene.id}/seatmap", "fields": ["section", "row", "seat"]}
-    if method == "gps":
-        # POST {"lat", "lon", "accuracy_m"} from navigator.geolocation (enableHighAccuracy).
-        return {"method": "gps", "fix_url": f"{base}/gps", "max_accuracy_m": scene.max_gps_accuracy_m,
-                "georeferenced": scene.geo_lat is not None, "high_accuracy": True}
-    from c3s.locate.sound import recording_instructions
-
-    # POST a mono WAV and the synced-clock time of its first sample (start_ms) to recording_url.
-    return recording_instructions(scene, base)

@@ -280,3 +280,28 @@ CREATE INDEX IF NOT EXISTS pixels_seat_idx ON pixels (seat_id);
 -- cached colour maps (c3s/show.py), so maps of older frames are never served.
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS frames_version INTEGER NOT NULL DEFAULT 0
     CONSTRAINT scenes_frames_version_nonnegative CHECK (frames_version >= 0);
+
+-- Camera-closed sync. A blink clip measures when each phone's light changed relative to the
+-- server clock (ms, positive = late) and records the correction that phone was playing with
+-- then; a pixel's fused offset is what it plays early by (c3s/locate/fusion.py).
+ALTER TABLE observations ADD COLUMN IF NOT EXISTS offset_ms DOUBLE PRECISION
+    CONSTRAINT observations_offset_bounded CHECK (offset_ms BETWEEN -1000 AND 1000);
+ALTER TABLE observations ADD COLUMN IF NOT EXISTS correction_ms DOUBLE PRECISION
+    CONSTRAINT observations_correction_bounded CHECK (correction_ms BETWEEN -1000 AND 1000);
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS offset_ms DOUBLE PRECISION
+    CONSTRAINT pixels_offset_bounded CHECK (offset_ms BETWEEN -1000 AND 1000);
+-- A sync burst inside the show: from this time, for this long, every phone plays its blink
+-- pattern (its correction applied) instead of the show, so a clip of the crowd is a sync check.
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_at TIMESTAMPTZ;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS sync_burst_ms INTEGER
+    CONSTRAINT scenes_sync_burst_bounded CHECK (sync_burst_ms BETWEEN 1 AND 60000);
+-- The phone's last reported clock offset uncertainty (clock.js uncertaintyMs, ms; PUT .../me/clock).
+ALTER TABLE pixels ADD COLUMN IF NOT EXISTS clock_uncertainty_ms DOUBLE PRECISION;
+-- Sound in 3-D venues: speaker heights (scene units) and playback delays (a PA zone's delay
+-- alignment), the phone height at a seat (scene units; NULL: not known), and the air's
+-- temperature range (NULL maximum: temperature_c is a single reading) and humidity (NULL: unknown).
+ALTER TABLE speakers ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE speakers ADD COLUMN IF NOT EXISTS delay_ms DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE seats ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS temperature_max_c DOUBLE PRECISION;
+ALTER TABLE scenes ADD COLUMN IF NOT EXISTS humidity_pct DOUBLE PRECISION;

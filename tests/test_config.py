@@ -28,6 +28,10 @@ def test_real_services_are_switched_on_by_the_environment():
 @pytest.mark.parametrize(("name", "value"), [
     ("C3S_DATABASE_URL", "mysql://x/y"),
     ("C3S_MONGO_URL", "http://mongo"),
+    # Checked when the settings are read, not at the first upload (the store connects lazily).
+    ("C3S_MONGO_URL", "mongodb://a,b/?retryWrites=false&replicaSet=rs0"),
+    ("C3S_MONGO_URL", "mongodb://a/?w=0&replicaSet=rs0"),
+    ("C3S_MONGO_URL", "mongodb://a/?replicaSet=rs0&notAnOption=1&authMechanism=NOPE"),
     ("C3S_MAX_UPLOAD_BYTES", "lots"),
     ("C3S_MAX_UPLOAD_BYTES", "10"),
     ("C3S_SECRET_KEY", "short"),

@@ -162,6 +162,28 @@ def test_blink_branch_decodes_a_real_clip(tmp_path):
     assert out["homography"]["anchors_found"] >= 4
 
 
+def test_blink_detections_carry_offset_ms(tmp_path):
+    from c3s.vision.blink_synth import make_clip
+
+    clip = make_clip(40, width=640, height=360, fps=30.0, duration_ms=1500, seed=6, jitter_ms=0.0,
+                     clock_error_ms=20.0)
+    path = tmp_path / "clip.avi"  # lossless: frame timing only, no codec lag
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 30.0, (640, 360))
+    for frame in clip.frames():
+        writer.write(frame)
+    writer.release()
+    plain = json.loads(run("--method", "blink", "--json", path).output)
+    assert plain["detections"] and all(d["offset_ms"] is None for d in plain["detections"])
+    result = run("--method", "blink", "--json", "--start-ms", repr(clip.server_start_ms),
+                 "--readout-ms", str(clip.readout_ms), path)
+    assert result.exit_code == 0, result.output
+    truth = dict(zip(map(str, clip.numbers.tolist()), clip.offset_ms.tolist(), strict=True))
+    errors = [abs(d["offset_ms"] - truth[d["code"]]) for d in json.loads(result.output)["detections"]
+              if d["offset_ms"] is not None]
+    assert len(errors) >= 35 and float(np.median(errors)) < 3.0
+    assert run("--method", "qr", "--start-ms", "5", path).exit_code == 2
+
+
 def test_blink_usage_errors(tmp_path):
     assert run("--method", "blink", tmp_path / "missing").exit_code == 2
     (tmp_path / "a").mkdir()

@@ -72,7 +72,8 @@ def _run_jobs(app, scene_id: int, observer_id: int, jpeg: bytes, repeats: int) -
                                  content_type="image/jpeg", method="qr")
                 session.commit()
             started = time.perf_counter()
-            job = run_job(session, services.store, job.id, max_pixels=50_000_000)
+            job = run_job(session, services.store, job.id, max_pixels=50_000_000,
+                          request_build=services.request_build)
             seconds.append(time.perf_counter() - started)
             if job.status != "done":
                 raise click.ClickException(f"the benchmark job failed: {job.reason}")

@@ -16,7 +16,7 @@ from c3s.tasks import LOCATE_QUEUE, SHOW_QUEUE
 def worker_command(queues: str, concurrency: int | None, loglevel: str, beat: bool,
                    celery_args: tuple[str, ...]):
     """Run a worker; needs C3S_BROKER_URL (without it, tasks run inside the API process)."""
-    from c3s.tasks.worker import celery_app
+    from c3s.worker import celery_app
 
     if celery_app.conf.task_always_eager:
         raise click.UsageError("C3S_BROKER_URL is not set: there is no queue to consume")
@@ -24,7 +24,7 @@ def worker_command(queues: str, concurrency: int | None, loglevel: str, beat: bo
     if concurrency:
         argv += ["-c", str(concurrency)]
     if beat:
-        from c3s.tasks.worker import flask_app
+        from c3s.worker import flask_app
 
         schedule = flask_app.config["C3S"].instance_path / "celerybeat-schedule"
         schedule.parent.mkdir(parents=True, exist_ok=True)

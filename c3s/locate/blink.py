@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from c3s.locate.fusion import Sighting
 from c3s.locate.mapping import ImageMatch, LocateFailed, PixelRef, map_sightings
 from c3s.models import Scene
+from c3s.sync import summarise
 
 _SUFFIXES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov", "video/x-msvideo": ".avi",
              "video/x-matroska": ".mkv"}
@@ -32,4 +34,11 @@ def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
     match.counts["numbers_decoded"] = len(result.detections)
     for detection in result.detections:
         match.add_pixel(pixels.get(detection.number), detection)
-    return map_sightings(match, (scene.width, scene.height))
+    sightings, stats = map_sightings(match, (scene.width, scene.height))
+    # Every decoded phone's light-output offset: the clip is a sync check as well.
+    offsets = {pixel.id: detection.offset_ms for pixel, detection in match.pixel_detections}
+    sightings = [replace(s, offset_ms=offsets[s.pixel_id]) for s in sightings]
+    timed = [s for s in sightings if s.offset_ms is not None]
+    stats["sync"] = summarise([s.offset_ms for s in timed], [s.x for s in timed], [s.y for s in timed],
+                              (scene.width, scene.height))
+    return sightings, stats

@@ -5,27 +5,38 @@ Fusion: observations of a pixel are grouped into clusters of mutually consistent
 (within `CONSISTENT_SIGMAS` of their combined uncertainty). The position is the inverse-variance
 mean of the chosen cluster. The chosen cluster is the best supported one; a newer cluster replaces
 it only once `MOVE_CONFIRMATIONS` observations agree, so one false sighting never moves a pixel
-but a person who really changed seats is followed rather than averaged into the gap between."""
+but a person who really changed seats is followed rather than averaged into the gap between.
+
+Offsets (blink only): each observation's offset is the light output it saw, measured while the
+pixel played early by its correction then, so the pixel's own offset is the two added. The
+newest observation wins, averaged (median) with the older ones that agree within
+`OFFSET_AGREE_MS`: a phone whose clock re-synced or that changed hands is followed at once."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from c3s.models import LocateJob, Observation, Pixel, Scene, as_utc, utcnow
+from c3s.errors import Conflict, Forbidden
+from c3s.models import LocateJob, Observation, Pixel, Scene, User, as_utc, utcnow
+from c3s.show import bump_layout
 
 CONSISTENT_SIGMAS = 3.0
 MOVE_CONFIRMATIONS = 2
 # Observations this far outside the scene (as a fraction of its size) are mistakes, not noise.
 OUTSIDE_TOLERANCE = 0.05
 LOCATABLE_STATUSES = ("joined", "located")
+OFFSET_AGREE_MS = 8.0
+# Offsets are unambiguous within half a blink period (1.2 s); beyond this they are mistakes.
+MAX_OFFSET_MS = 500.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class Sighting:
     confidence: float
     x_img: float | None = None
     y_img: float | None = None
+    offset_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,23 +81,49 @@ def record_observations(session: Session, job: LocateJob, sightings: Iterable[Si
     """Upsert one observation per (job, pixel); returns the pixel ids written and how many
     sightings were refused for lying outside the scene."""
     margin_x, margin_y = scene.width * OUTSIDE_TOLERANCE, scene.height * OUTSIDE_TOLERANCE
-    rows, outside = [], 0
-    for s in sightings:
-        if not (-margin_x <= s.x <= scene.width + margin_x and -margin_y <= s.y <= scene.height + margin_y):
-            outside += 1
-            continue
+    sightings = list(sightings)
+    kept = [s for s in sightings
+            if -margin_x <= s.x <= scene.width + margin_x and -margin_y <= s.y <= scene.height + margin_y]
+    rows, outside = [], len(sightings) - len(kept)
+    corrections = _corrections(session, [s.pixel_id for s in kept if s.offset_ms is not None])
+    for s in kept:
+        offset = None if s.offset_ms is None else min(max(float(s.offset_ms), -MAX_OFFSET_MS), MAX_OFFSET_MS)
         rows.append({"job_id": job.id, "pixel_id": s.pixel_id, "method": job.method, "x": s.x, "y": s.y,
                      "sigma": max(s.sigma, 1e-6), "confidence": min(max(s.confidence, 0.0), 1.0),
-                     "x_img": s.x_img, "y_img": s.y_img, "observed_at": job.created_at})
+                     "x_img": s.x_img, "y_img": s.y_img, "observed_at": job.created_at, "offset_ms": offset,
+                     "correction_ms": None if offset is None else corrections.get(s.pixel_id)})
     if rows:
         insert = _insert(session)(Observation)
         excluded = insert.excluded
-        # Parameters as a list: SQLAlchemy batches them into multi-row statements itself.
+        # Parameters as a list: SQLAlchemy batches them into multi-row statements itself. A job
+        # run again keeps the correction of its first run (the pixel's offset has moved on since).
         session.execute(insert.on_conflict_do_update(
             index_elements=["job_id", "pixel_id"],
-            set_={k: getattr(excluded, k) for k in ("x", "y", "sigma", "confidence", "x_img", "y_img")},
+            set_={k: getattr(excluded, k)
+                  for k in ("x", "y", "sigma", "confidence", "x_img", "y_img", "offset_ms")},
         ), rows)
     return [r["pixel_id"] for r in rows], outside
+
+
+def _corrections(session: Session, pixel_ids: list[int]) -> dict[int, float]:
+    """The offset each pixel plays early by now (the correction a clip filmed it with)."""
+    if not pixel_ids:
+        return {}
+    rows = session.execute(select(Pixel.id, Pixel.offset_ms)
+                           .where(Pixel.id.in_(pixel_ids), Pixel.offset_ms.is_not(None)))
+    return {row.id: float(row.offset_ms) for row in rows}
+
+
+def fuse_offset(observations: Sequence) -> float | None:
+    """The pixel's light-output offset (ms) from its timed observations (see the module
+    docstring), or None when no observation measured one."""
+    timed = sorted((o for o in observations if o.offset_ms is not None),
+                   key=lambda o: (as_utc(o.observed_at), o.id or 0))
+    if not timed:
+        return None
+    own = np.array([o.offset_ms + (o.correction_ms or 0.0) for o in timed], dtype=float)
+    agreeing = own[np.abs(own - own[-1]) <= OFFSET_AGREE_MS]
+    return float(np.clip(np.median(agreeing), -MAX_OFFSET_MS, MAX_OFFSET_MS))
 
 
 def _clusters(points: np.ndarray, sigmas: np.ndarray) -> list[np.ndarray]:
@@ -133,7 +171,8 @@ def fuse(observations: Sequence[Observation]) -> FusedPosition:
 
 
 _OBSERVATION_COLUMNS = (Observation.id, Observation.pixel_id, Observation.x, Observation.y, Observation.sigma,
-                        Observation.confidence, Observation.method, Observation.observed_at)
+                        Observation.confidence, Observation.method, Observation.observed_at,
+                        Observation.offset_ms, Observation.correction_ms)
 
 
 def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
@@ -144,7 +183,7 @@ def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
         return 0, 0
     now = now or utcnow()
     # Plain rows, not ORM objects: a blink clip can touch 10,000 pixels at once.
-    pixels = session.execute(select(Pixel.id, Pixel.status, Pixel.x, Pixel.y)
+    pixels = session.execute(select(Pixel.id, Pixel.status, Pixel.x, Pixel.y, Pixel.offset_ms)
                              .where(Pixel.id.in_(pixel_ids)).with_for_update()).all()
     observations: dict[int, list] = {}
     for o in session.execute(select(*_OBSERVATION_COLUMNS).where(Observation.pixel_id.in_(pixel_ids))):
@@ -154,18 +193,19 @@ def fuse_pixels(session: Session, scene: Scene, pixel_ids: Sequence[int],
         if pixel.status not in LOCATABLE_STATUSES or pixel.id not in observations:
             continue
         fused = fuse(observations[pixel.id])
+        offset = fuse_offset(observations[pixel.id])
         x = min(max(fused.x, 0.0), scene.width)
         y = min(max(fused.y, 0.0), scene.height)
         if pixel.x is not None and (pixel.x, pixel.y) != (x, y):
             moved += 1
         changes.append({"id": pixel.id, "x": x, "y": y, "sigma": fused.sigma, "confidence": fused.confidence,
-                        "located_by": fused.method, "located_at": now, "status": "located"})
+                        "located_by": fused.method, "located_at": now, "status": "located",
+                        "offset_ms": pixel.offset_ms if offset is None else round(offset, 2)})
     if changes:
         session.execute(update(Pixel), changes)
     located = len(changes)
     if located:
-        session.execute(update(Scene).where(Scene.id == scene.id)
-                        .values(layout_version=Scene.layout_version + 1))
+        bump_layout(session, scene.id)
     return located, moved
 
 
@@ -176,3 +216,51 @@ def commit_sightings(session: Session, job: LocateJob, scene: Scene,
     session.flush()
     located, moved = fuse_pixels(session, scene, pixel_ids)
     return CommitResult(recorded=len(pixel_ids), outside_scene=outside, located=located, moved=moved)
+
+
+# ------------------------------------------------------------------ what phones report themselves
+
+
+def require_locatable(user: User, pixel: Pixel, *, to: str) -> None:
+    """Only the pixel itself may ``to`` ("report its GPS position", ...), and only while it can
+    be located: Forbidden for another user or an excluded pixel, Conflict for one that left."""
+    if pixel.user_id != user.id:
+        raise Forbidden(f"only the pixel itself may {to}")
+    if pixel.status == "excluded":
+        raise Forbidden("you were excluded from this scene by a moderator")
+    if pixel.status not in LOCATABLE_STATUSES:
+        raise Conflict(f"pixel {pixel.number} is {pixel.status} and cannot be located; join the scene "
+                       "again first")
+
+
+def direct_job(session: Session, scene: Scene, user: User, method: str, stats: dict) -> LocateJob:
+    """A finished job for a sighting the phone reported itself (seat, GPS): no file, no worker.
+    `file_id` is unique but names no stored file (the store ignores unknown ids on delete)."""
+    now = utcnow()
+    job = LocateJob(scene_id=scene.id, observer_id=user.id, method=method,
+                    file_id=f"{method}:{uuid.uuid4().hex}", status="done", stats=stats,
+                    attempts=1, created_at=now, started_at=now, finished_at=now)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def withdraw_observations(session: Session, scene: Scene, pixel_id: int, method: str, *,
+                          refuse: bool = True) -> None:
+    """Delete the pixel's observations of one method (a statement the phone replaced). With
+    `refuse` the pixel is re-fused at once from what remains, or loses its position when nothing
+    remains; without it the caller writes a replacement through `commit_sightings`."""
+    gone = session.execute(delete(Observation).where(
+        Observation.pixel_id == pixel_id, Observation.method == method)).rowcount
+    if not (gone and refuse):
+        return
+    session.flush()
+    remaining = session.scalar(select(func.count()).select_from(Observation)
+                               .where(Observation.pixel_id == pixel_id))
+    if remaining:
+        fuse_pixels(session, scene, [pixel_id])
+        return
+    session.execute(update(Pixel).where(Pixel.id == pixel_id, Pixel.status == "located").values(
+        status="joined", x=None, y=None, sigma=None, located_by=None, confidence=None, located_at=None))
+    bump_layout(session, scene.id)
+    session.expire_all()

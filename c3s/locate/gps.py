@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from c3s.errors import Conflict, Forbidden, Invalid
-from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting, commit_sightings
-from c3s.locate.seat import direct_job, withdraw_observations
+from c3s.errors import Conflict, Invalid
+from c3s.locate.fusion import (
+    Sighting,
+    commit_sightings,
+    direct_job,
+    require_locatable,
+    withdraw_observations,
+)
 from c3s.models import LocateJob, Pixel, Scene, User
 from c3s.positioning.geo import GeoReference, PositionRejected, locate_fix
 
@@ -44,10 +49,7 @@ def locate_by_gps(session, user: User, scene: Scene, pixel: Pixel, *, lat: float
 
     Raises `Conflict` without a geo-reference, `Invalid` for impossible coordinates, a fix worse
     than ``scene.max_gps_accuracy_m`` or a fix off the scene, each with the reason."""
-    if pixel.user_id != user.id:
-        raise Forbidden("only the pixel itself may report its GPS position")
-    if pixel.status not in LOCATABLE_STATUSES:
-        raise Conflict(f"pixel {pixel.number} is {pixel.status} and cannot be located")
+    require_locatable(user, pixel, to="report its GPS position")
     ref = geo_reference(scene)
     margin = EDGE_MARGIN_SIGMAS * accuracy_m / ref.metres_per_unit if accuracy_m and accuracy_m > 0 else 0.0
     try:

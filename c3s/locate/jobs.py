@@ -17,7 +17,6 @@ from c3s.locate.mapping import LocateFailed, PixelRef
 from c3s.locate.seat import snap_after_locate
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
-from c3s.show import request_build
 
 UPLOAD_METHODS = ("qr", "blink")
 
@@ -101,9 +100,11 @@ def start(session: Session, job_id: int) -> LocateJob | None:
     return job
 
 
-def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int) -> LocateJob | None:
-    """Run one job to `done` or `failed`. Transient errors (database, store, broker) propagate
-    so the task is retried; the job stays `running` until a later attempt finishes it."""
+def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
+            request_build: Callable[[int], object]) -> LocateJob | None:
+    """Run one job to `done` or `failed`; ``request_build(scene_id)`` is called once it is
+    committed (the layout may have changed). Transient errors (database, store, broker)
+    propagate so the task is retried; the job stays `running` until a later attempt finishes it."""
     job = start(session, job_id)
     if job is None:
         return session.get(LocateJob, job_id)

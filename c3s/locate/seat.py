@@ -14,7 +14,6 @@ camera-located pixels of the scene to the seats nobody has claimed.
 from __future__ import annotations
 
 import csv
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,9 +22,17 @@ from scipy.spatial import cKDTree
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from c3s.errors import Conflict, Forbidden, Invalid
-from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting, commit_sightings, fuse, fuse_pixels
-from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim, User, utcnow
+from c3s.errors import Conflict, Invalid
+from c3s.locate.fusion import (
+    LOCATABLE_STATUSES,
+    Sighting,
+    commit_sightings,
+    direct_job,
+    fuse,
+    require_locatable,
+    withdraw_observations,
+)
+from c3s.models import Observation, Pixel, Scene, Seat, SeatClaim, User, utcnow
 from c3s.permissions import require
 from c3s.positioning.seats import (
     SeatLabel,
@@ -35,6 +42,7 @@ from c3s.positioning.seats import (
     seat_label,
     snap_to_seats,
 )
+from c3s.show import bump_layout
 
 # A typed seat is the person's word: sure enough to anchor blink clips (mapping.ANCHOR_MIN_CONFIDENCE
 # is 0.8), not as sure as a code seen in a photo.
@@ -91,17 +99,18 @@ def import_seat_map(session: Session, user: User, scene: Scene, seat_map: SeatMa
     # One import at a time per scene.
     session.execute(select(Scene.id).where(Scene.id == scene.id).with_for_update())
     existing = {(r.section, r.row, r.seat): r for r in session.execute(
-        select(Seat.id, Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y, Seat.spacing)
+        select(Seat.id, Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y, Seat.spacing, Seat.z)
         .where(Seat.scene_id == scene.id))}
     spacing = _spacing(seat_map.positions, scene)
+    heights = seat_map.heights if seat_map.heights is not None else np.full(len(seat_map), np.nan)
     new_rows, changed_rows, moved_ids, kept = [], [], [], 0
-    for label, (x, y), gap in zip(seat_map.labels, seat_map.positions, spacing, strict=True):
-        row = {"x": float(x), "y": float(y), "spacing": float(gap)}
+    for label, (x, y), gap, z in zip(seat_map.labels, seat_map.positions, spacing, heights, strict=True):
+        row = {"x": float(x), "y": float(y), "spacing": float(gap), "z": float(z) if np.isfinite(z) else None}
         old = existing.pop(tuple(label), None)
         if old is None:
             new_rows.append({"scene_id": scene.id, "section": label.section, "row": label.row,
                              "seat": label.seat, **row})
-        elif (old.x, old.y, old.spacing) == (row["x"], row["y"], row["spacing"]):
+        elif (old.x, old.y, old.spacing, old.z) == (row["x"], row["y"], row["spacing"], row["z"]):
             kept += 1
         else:
             changed_rows.append({"id": old.id, **row})
@@ -179,12 +188,7 @@ def find_seat(session: Session, scene: Scene, section: str, row: str, seat: str)
 
 
 def _claimant_pixel(session: Session, user: User, pixel: Pixel) -> Pixel:
-    if pixel.user_id != user.id:
-        raise Forbidden("only the pixel itself may say which seat it sits in")
-    if pixel.status == "excluded":
-        raise Forbidden("you were excluded from this scene by a moderator")
-    if pixel.status not in LOCATABLE_STATUSES:
-        raise Conflict("you left this scene; join it again first")
+    require_locatable(user, pixel, to="say which seat it sits in")
     return session.scalar(select(Pixel).where(Pixel.id == pixel.id).with_for_update())
 
 
@@ -247,40 +251,6 @@ def _sync_claim_observation(session: Session, user: User, scene: Scene, pixel_id
     commit_sightings(session, job, scene, [Sighting(
         pixel_id=pixel_id, x=seat.x, y=seat.y, sigma=SEAT_SIGMA_FRACTION * seat.spacing,
         confidence=CLAIM_CONFIDENCE)])
-
-
-def direct_job(session: Session, scene: Scene, user: User, method: str, stats: dict) -> LocateJob:
-    """A finished job for a sighting the phone reported itself (seat, GPS): no file, no worker.
-    `file_id` is unique but names no stored file (the store ignores unknown ids on delete)."""
-    now = utcnow()
-    job = LocateJob(scene_id=scene.id, observer_id=user.id, method=method,
-                    file_id=f"{method}:{uuid.uuid4().hex}", status="done", stats=stats,
-                    attempts=1, created_at=now, started_at=now, finished_at=now)
-    session.add(job)
-    session.flush()
-    return job
-
-
-def withdraw_observations(session: Session, scene: Scene, pixel_id: int, method: str, *,
-                          refuse: bool = True) -> None:
-    """Delete the pixel's observations of one method (a statement the phone replaced). With
-    `refuse` the pixel is re-fused at once from what remains, or loses its position when nothing
-    remains; without it the caller writes a replacement through `commit_sightings`."""
-    gone = session.execute(delete(Observation).where(
-        Observation.pixel_id == pixel_id, Observation.method == method)).rowcount
-    if not (gone and refuse):
-        return
-    session.flush()
-    remaining = session.scalar(select(func.count()).select_from(Observation)
-                               .where(Observation.pixel_id == pixel_id))
-    if remaining:
-        fuse_pixels(session, scene, [pixel_id])
-        return
-    session.execute(update(Pixel).where(Pixel.id == pixel_id, Pixel.status == "located").values(
-        status="joined", x=None, y=None, sigma=None, located_by=None, confidence=None, located_at=None))
-    session.execute(update(Scene).where(Scene.id == scene.id)
-                    .values(layout_version=Scene.layout_version + 1))
-    session.expire_all()
 
 
 def seat_conflicts(session: Session, scene: Scene) -> list[dict]:
@@ -356,8 +326,7 @@ def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
     session.execute(update(Pixel).where(Pixel.scene_id == scene.id, Pixel.seat_id.is_not(None),
                                         Pixel.id.in_(claimed) | (Pixel.status != "located"))
                     .values(seat_id=None, seat_confidence=None).execution_options(synchronize_session=False))
-    session.execute(update(Scene).where(Scene.id == scene.id)
-                    .values(layout_version=Scene.layout_version + 1))
+    bump_layout(session, scene.id)
     session.expire_all()
     return {"snap_pixels": len(ids), "snap_confident": int(confident.sum()),
             "snap_unmatched": int((result.seat_index < 0).sum()),

@@ -16,23 +16,28 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, object_session
 
-from c3s.errors import Conflict, Forbidden, Invalid, UnsupportedMedia
+from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
-from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting
+from c3s.locate.fusion import LOCATABLE_STATUSES, Sighting, require_locatable
 from c3s.locate.mapping import LocateFailed
-from c3s.models import LocateJob, Pixel, Scene, Speaker, User
+from c3s.models import LocateJob, Pixel, Scene, Seat, Speaker, User
 from c3s.permissions import require
 from c3s.positioning.sound import (
     MIN_SPEAKERS,
     ChirpSchedule,
     Recording,
     SoundError,
-    locate_from_recording,
     parse_wav,
     recording_wav,
     speaker_track,
-    speed_of_sound,
 )
+from c3s.positioning.venue_sound import (
+    DEFAULT_SEAT_WIDTH_M,
+    Venue,
+    locate_in_venue,
+    venue_schedule,
+)
+from c3s.positioning.venue_sound import schedule_around as venue_schedule_around
 
 MAX_SPEAKERS = 32
 SAMPLE_RATE_HZ = 48000
@@ -60,10 +65,36 @@ def metres_per_unit(scene: Scene) -> float:
 
 
 def speaker_positions(session: Session, scene: Scene) -> np.ndarray:
-    """Speaker positions (K, 2) in scene units, in schedule order."""
-    rows = session.execute(select(Speaker.x, Speaker.y).where(Speaker.scene_id == scene.id)
+    """Speaker positions (K, 3) in scene units, in schedule order."""
+    rows = session.execute(select(Speaker.x, Speaker.y, Speaker.z).where(Speaker.scene_id == scene.id)
                            .order_by(Speaker.index)).all()
-    return np.array([(r.x, r.y) for r in rows], float).reshape(-1, 2)
+    return np.array([(r.x, r.y, r.z) for r in rows], float).reshape(-1, 3)
+
+
+def scene_venue(session: Session, scene: Scene) -> Venue:
+    """What the solver knows of the scene, in metres: speakers with heights and delays, the air's
+    temperature range and humidity, and the seats' phone heights where the seat map has them."""
+    rows = session.execute(select(Speaker.x, Speaker.y, Speaker.z, Speaker.delay_ms)
+                           .where(Speaker.scene_id == scene.id).order_by(Speaker.index)).all()
+    if len(rows) < MIN_SPEAKERS:
+        raise Conflict(f"scene {scene.id} has {len(rows)} speaker(s); the operator must place at "
+                       f"least {MIN_SPEAKERS} (PUT /api/scenes/{scene.id}/speakers)")
+    mpu = metres_per_unit(scene)
+    seats = session.execute(select(Seat.x, Seat.y, Seat.z, Seat.spacing).where(
+        Seat.scene_id == scene.id, Seat.z.is_not(None))).all()
+    high = scene.temperature_max_c if scene.temperature_max_c is not None else scene.temperature_c
+    humidity = (0.0, 100.0) if scene.humidity_pct is None else (scene.humidity_pct,) * 2
+    try:
+        return Venue(
+            speakers=np.array([(r.x, r.y, r.z) for r in rows], float) * mpu,
+            speaker_delay_ms=np.array([r.delay_ms for r in rows], float),
+            temperature_c=(min(scene.temperature_c, high), max(scene.temperature_c, high)),
+            humidity_pct=humidity,
+            seats=np.array([(r.x, r.y, r.z) for r in seats], float) * mpu if seats else None,
+            seat_width_m=float(np.median([r.spacing for r in seats])) * mpu if seats else DEFAULT_SEAT_WIDTH_M,
+        )
+    except ValueError as error:
+        raise Conflict(f"scene {scene.id}'s sound setup cannot be used: {error}") from None
 
 
 def set_speakers(session: Session, user: User, scene: Scene, speakers: list[dict[str, Any]]) -> list[Speaker]:
@@ -77,16 +108,19 @@ def set_speakers(session: Session, user: User, scene: Scene, speakers: list[dict
     for i, s in enumerate(speakers):
         # Speakers usually stand around the scene, not on it; further away than the scene is
         # large is a typing error.
-        if not (-reach <= s["x"] <= scene.width + reach and -reach <= s["y"] <= scene.height + reach):
-            errors.append(f"speaker {i} at ({s['x']:g}, {s['y']:g}) is farther from the scene than its size")
-    xy = np.array([(s["x"], s["y"]) for s in speakers], float)
-    gaps = np.hypot(*(xy[:, None] - xy[None]).T)[np.triu_indices(len(xy), 1)]
+        if not (-reach <= s["x"] <= scene.width + reach and -reach <= s["y"] <= scene.height + reach
+                and -reach <= s.get("z", 0.0) <= reach):
+            errors.append(f"speaker {i} at ({s['x']:g}, {s['y']:g}, {s.get('z', 0.0):g}) is farther "
+                          "from the scene than its size")
+    xyz = np.array([(s["x"], s["y"], s.get("z", 0.0)) for s in speakers], float)
+    gaps = np.hypot.reduce(xyz[:, None] - xyz[None], axis=2)[np.triu_indices(len(xyz), 1)]
     if gaps.size and gaps.min() * metres_per_unit(scene) < 1.0:
         errors.append("two speakers are less than 1 m apart; their time differences would say nothing")
     if errors:
         raise Invalid("the speakers cannot be used", detail={"errors": errors})
     session.execute(delete(Speaker).where(Speaker.scene_id == scene.id))
-    rows = [Speaker(scene_id=scene.id, index=i, x=float(s["x"]), y=float(s["y"])) for i, s in enumerate(speakers)]
+    rows = [Speaker(scene_id=scene.id, index=i, x=float(s["x"]), y=float(s["y"]), z=float(s.get("z", 0.0)),
+                    delay_ms=float(s.get("delay_ms", 0.0))) for i, s in enumerate(speakers)]
     session.add_all(rows)
     session.flush()
     return rows
@@ -95,41 +129,31 @@ def set_speakers(session: Session, user: User, scene: Scene, speakers: list[dict
 # -------------------------------------------------------------------------------- schedule
 
 
-def schedule_for(scene: Scene, speakers: np.ndarray, start_ms: float, repeats: int = REPEATS_IN_WAV) -> ChirpSchedule:
+def schedule_for(venue: Venue, start_ms: float, repeats: int = REPEATS_IN_WAV) -> ChirpSchedule:
     """The scene's chirp schedule from `start_ms`: each slot holds the chirp plus the longest
-    travel-time difference across the speakers, rounded up to 100 ms."""
-    if len(speakers) < MIN_SPEAKERS:
-        raise Conflict(f"scene {scene.id} has {len(speakers)} speaker(s); the operator must place at "
-                       f"least {MIN_SPEAKERS} (PUT /api/scenes/{scene.id}/speakers)")
-    span_m = float(np.max(np.hypot(*(speakers[:, None] - speakers[None]).T))) * metres_per_unit(scene)
-    need_ms = CHIRP_MS + (span_m + 10) / speed_of_sound(scene.temperature_c) * 1000 + 100
-    slot_ms = max(MIN_SLOT_MS, math.ceil(need_ms / 100) * 100)
-    return ChirpSchedule(len(speakers), start_ms=start_ms, slot_ms=slot_ms, chirp_ms=CHIRP_MS,
-                         repeats=repeats)
+    travel time across the venue and the delays' spread, rounded up to 100 ms."""
+    return venue_schedule(venue, start_ms, repeats)
 
 
-def period_ms(scene: Scene, speakers: np.ndarray) -> float:
-    return schedule_for(scene, speakers, 0.0).period_ms
+def period_ms(venue: Venue) -> float:
+    return schedule_for(venue, 0.0).period_ms
 
 
-def playback_schedule(scene: Scene, speakers: np.ndarray, start_ms: float) -> ChirpSchedule:
+def playback_schedule(venue: Venue, start_ms: float) -> ChirpSchedule:
     """The schedule of the WAV that starts sounding at `start_ms`, which must lie on a period
     boundary of the server clock (the WAV then loops without breaking the schedule)."""
-    period = period_ms(scene, speakers)
+    period = period_ms(venue)
     if start_ms % period:
         after = math.ceil(start_ms / period) * period
         raise Invalid(f"start_ms must be a multiple of the schedule period ({period:g} ms); the next "
                       f"one is {after:.0f}", detail={"period_ms": period, "next_start_ms": after})
-    return schedule_for(scene, speakers, start_ms)
+    return schedule_for(venue, start_ms)
 
 
-def schedule_around(scene: Scene, speakers: np.ndarray, start_ms: float, duration_ms: float) -> ChirpSchedule:
-    """Every scheduled chirp that can be heard in a clip from `start_ms` lasting `duration_ms`."""
-    probe = schedule_for(scene, speakers, 0.0)
-    period = probe.period_ms
-    first = math.floor((start_ms - MAX_CLOCK_OFFSET_MS - period) / period) * period
-    repeats = math.ceil((start_ms + duration_ms + MAX_CLOCK_OFFSET_MS - first) / period) + 1
-    return schedule_for(scene, speakers, float(first), repeats=repeats)
+def schedule_around(venue: Venue, start_ms: float, duration_ms: float) -> ChirpSchedule:
+    """Every scheduled chirp that can be heard in a clip from `start_ms` lasting `duration_ms`
+    (the schedule loops from server time 0 on, period after period)."""
+    return venue_schedule_around(venue, 0.0, start_ms, duration_ms, MAX_CLOCK_OFFSET_MS)
 
 
 def speaker_wav(schedule: ChirpSchedule, speaker: int) -> bytes:
@@ -141,14 +165,14 @@ def speaker_wav(schedule: ChirpSchedule, speaker: int) -> bytes:
 
 
 def recording_instructions(scene: Scene, base_url: str) -> dict:
-    """What the pixel page needs to record a usable clip (for `scenes.calibration`)."""
+    """What the pixel page needs to record a usable clip (for `c3s.web.calibration`)."""
     out: dict[str, Any] = {"method": "sound", "recording_url": f"{base_url}/sound",
                            "sample_rate_hz": SAMPLE_RATE_HZ, "max_duration_ms": MAX_RECORDING_S * 1000}
     session = object_session(scene)
-    speakers = speaker_positions(session, scene) if session is not None else np.zeros((0, 2))
+    speakers = speaker_positions(session, scene) if session is not None else np.zeros((0, 3))
     out["speakers"] = len(speakers)
     if len(speakers) >= MIN_SPEAKERS:
-        schedule = schedule_for(scene, speakers, 0.0)
+        schedule = schedule_for(scene_venue(session, scene), 0.0)
         # One whole period plus one slot: every speaker is heard, the first one twice (which
         # measures the microphone's rate error).
         out["min_duration_ms"] = schedule.period_ms + schedule.slot_ms + 300
@@ -177,13 +201,10 @@ def create_sound_job(session: Session, pending: PendingFiles, user: User, scene:
                      data: bytes, filename: str, start_ms: float) -> LocateJob:
     """Store a pixel's recording and queue its job (the caller commits, then enqueues). Obviously
     unusable files are refused here; everything else is the worker's to judge."""
-    if pixel.user_id != user.id:
-        raise Forbidden("only the pixel itself may upload its recording")
-    if pixel.status not in LOCATABLE_STATUSES:
-        raise Conflict(f"pixel {pixel.number} is {pixel.status} and cannot be located")
+    require_locatable(user, pixel, to="upload its recording")
     if not data:
         raise Invalid("the uploaded recording is empty")
-    schedule_for(scene, speaker_positions(session, scene), 0.0)  # refuses a scene without speakers
+    scene_venue(session, scene)  # refuses a scene without speakers
     _checked_recording(data, start_ms)
     options = {"pixel_id": pixel.id, "start_ms": start_ms}
     file_id = pending.put(data, filename=filename or "recording.wav", content_type="audio/wav",
@@ -204,20 +225,27 @@ def sound_sightings(session: Session, scene: Scene, data: bytes, options: dict) 
         return [], {"note": "the pixel left or was excluded before its recording was processed"}
     try:
         recording = parse_wav(data, start_ms=float(options["start_ms"]))
-        speakers = speaker_positions(session, scene)
+        venue = scene_venue(session, scene)
         duration_ms = len(recording.samples) / recording.sample_rate * 1000
-        schedule = schedule_around(scene, speakers, recording.start_ms, duration_ms)
-        fix = locate_from_recording(recording, speakers, schedule, temperature_c=scene.temperature_c,
-                                    metres_per_unit=metres_per_unit(scene),
-                                    max_clock_offset_ms=MAX_CLOCK_OFFSET_MS)
+        schedule = schedule_around(venue, recording.start_ms, duration_ms)
+        fix = locate_in_venue(recording, venue, schedule, max_clock_offset_ms=MAX_CLOCK_OFFSET_MS)
     except (SoundError, Conflict) as error:
         raise LocateFailed(str(error)) from None
     mpu = metres_per_unit(scene)
     stats = {"pixel_number": pixel.number, "chirps_heard": fix.chirps_heard,
              "speakers_heard": fix.speakers_heard, "uncertainty_m": fix.uncertainty_m,
+             "uncertainty_z_m": fix.uncertainty_z_m, "z": fix.z / mpu, "placed": fix.placed,
              "residual_ms": fix.residual_ms, "clock_offset_ms": fix.clock_offset_ms,
-             "sample_rate_error_ppm": fix.sample_rate_error_ppm}
-    # Hearing every speaker is what the solver was built for; fewer is a weaker geometry.
-    confidence = 0.7 * fix.speakers_heard / len(speakers)
-    return [Sighting(pixel_id=pixel.id, x=fix.x, y=fix.y, sigma=fix.uncertainty_m / mpu,
+             "sample_rate_error_ppm": fix.sample_rate_error_ppm,
+             "speed_of_sound_m_s": fix.speed_of_sound_m_s}
+    if not fix.placed:
+        # Above half a seat the fix would snap to a neighbour's seat as often as to its own.
+        stats["note"] = (f"uncertain: {fix.uncertainty_m:.2f} m (1 sigma) is more than half a seat "
+                         f"({venue.seat_width_m / 2:.2f} m); not placed, record again")
+        return [], stats
+    # Hearing every speaker is what the solver was built for; the rest of the confidence is how
+    # far the uncertainty stays inside half a seat.
+    share = fix.speakers_heard / len(venue.speakers)
+    confidence = 0.7 * share * (1 - 0.8 * fix.uncertainty_m / (venue.seat_width_m / 2))
+    return [Sighting(pixel_id=pixel.id, x=fix.x / mpu, y=fix.y / mpu, sigma=fix.uncertainty_m / mpu,
                      confidence=confidence)], stats

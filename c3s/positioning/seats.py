@@ -73,10 +73,14 @@ class SeatMap:
     labels : tuple of SeatLabel, length N
     positions : ndarray, shape (N, 2), float64
         Seat centres (x, y) in scene units; row i belongs to ``labels[i]``.
+    heights : ndarray, shape (N,), float64, optional
+        A phone's height at each seat (the optional ``z`` column, scene units; NaN where not
+        given), for sound location in tiered venues.
     """
 
     labels: tuple[SeatLabel, ...]
     positions: np.ndarray
+    heights: np.ndarray | None = None
     _index: dict[SeatLabel, int] = field(init=False, repr=False, compare=False)
     _tree: dict[str, dict[str, dict[str, int]]] = field(init=False, repr=False, compare=False)
 
@@ -87,6 +91,11 @@ class SeatMap:
                 f"positions must have shape ({len(self.labels)}, 2), got {positions.shape}"
             )
         object.__setattr__(self, "positions", positions)
+        if self.heights is not None:
+            heights = np.asarray(self.heights, dtype=np.float64)
+            if heights.shape != (len(self.labels),):
+                raise ValueError(f"heights must have shape ({len(self.labels)},), got {heights.shape}")
+            object.__setattr__(self, "heights", heights)
         index = {label: i for i, label in enumerate(self.labels)}
         if len(index) != len(self.labels):
             raise ValueError("seat labels must be unique")
@@ -230,7 +239,7 @@ def _json_item_lines(text: str) -> Iterator[int]:
         _, pos = decoder.raw_decode(text, pos)
 
 
-def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float]:
+def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float, float]:
     if "__error__" in record:
         raise ValueError(record["__error__"])
     missing = [c for c in REQUIRED_COLUMNS if record.get(c) is None or str(record[c]).strip() == ""]
@@ -246,18 +255,27 @@ def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float]:
         if not math.isfinite(number):
             raise ValueError(f"{axis}={value!r} is not a finite number")
         coords.append(number)
-    return seat_label(record["section"], record["row"], record["seat"]), coords[0], coords[1]
+    z = math.nan
+    if record.get("z") is not None and str(record["z"]).strip() != "":
+        try:
+            z = float(record["z"])
+        except (TypeError, ValueError):
+            raise ValueError(f"z={record['z']!r} is not a number") from None
+        if not math.isfinite(z):
+            raise ValueError(f"z={record['z']!r} is not a finite number")
+    return seat_label(record["section"], record["row"], record["seat"]), coords[0], coords[1], z
 
 
 def _build(records: Iterable[tuple[str, dict[str, Any]]]) -> SeatMap:
     errors: list[str] = []
     labels: list[SeatLabel] = []
     xy: list[tuple[float, float]] = []
+    zs: list[float] = []
     seen_label: dict[SeatLabel, str] = {}
     seen_position: dict[tuple[float, float], tuple[SeatLabel, str]] = {}
     for where, record in records:
         try:
-            label, x, y = _parse_record(record)
+            label, x, y, z = _parse_record(record)
         except ValueError as exc:
             errors.append(f"{where}: {exc}")
             continue
@@ -273,11 +291,14 @@ def _build(records: Iterable[tuple[str, dict[str, Any]]]) -> SeatMap:
             seen_position[key] = (label, where)
             labels.append(label)
             xy.append((x, y))
+            zs.append(z)
     if not labels and not errors:
         errors.append("the seat map has no seats")
     if errors:
         raise SeatMapError(errors)
-    return SeatMap(tuple(labels), np.asarray(xy, dtype=np.float64))
+    heights = np.asarray(zs, dtype=np.float64)
+    return SeatMap(tuple(labels), np.asarray(xy, dtype=np.float64),
+                   heights if np.isfinite(heights).any() else None)
 
 
 # ---------------------------------------------------------------------------------- snapping

@@ -1,16 +1,22 @@
 """Celery, wired in one function: `celery_init_app` gives each Flask app a Celery app configured
 from the same `Config`, whose tasks run inside that Flask app's context so they reach the
 database and the file store the same way the API does. Tasks are `shared_task`s taking ids.
-The worker's Celery app is `c3s.tasks.worker:celery_app`.
+The worker's Celery app is `c3s.worker:celery_app`.
 
 With no broker configured (the embedded default) tasks run in process, eagerly."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from celery import Celery, Task
-from flask import Flask, current_app
+from flask import Flask
 
 from c3s.config import Config
+from c3s.services import services
+
+log = logging.getLogger(__name__)
 
 # Queues: a calibration rush (locate) must never starve the show (colour maps).
 LOCATE_QUEUE = "locate"
@@ -60,14 +66,24 @@ def celery_init_app(app: Flask) -> Celery:
     celery.conf.update(celery_settings(app.config["C3S"]))
     celery.set_default()
     app.extensions["celery"] = celery
+    app.extensions["c3s"].send = sender(celery)
     return celery
 
 
+def sender(celery: Celery) -> Callable[..., None]:
+    """``send(task_name, *args)`` on this Celery app, from anywhere (no app context needed;
+    run in process, inside the app's context, on the embedded default)."""
+
+    def send(task_name: str, *args) -> None:
+        celery.loader.import_default_modules()
+        celery.tasks[task_name].delay(*args)
+
+    return send
+
+
 def send(task_name: str, *args) -> None:
-    """Queue a task on the current Flask app's Celery (run in process on the embedded default)."""
-    celery: Celery = current_app.extensions["celery"]
-    celery.loader.import_default_modules()
-    celery.tasks[task_name].delay(*args)
+    """Queue a task on the current app's Celery."""
+    services().send(task_name, *args)
 
 
 def queue_locate_job(job_id: int) -> bool:
@@ -78,6 +94,6 @@ def queue_locate_job(job_id: int) -> bool:
     try:
         send("c3s.tasks.locate.locate_job", job_id)
     except BrokerError:
-        current_app.logger.warning("broker unreachable; job %s waits for the sweep", job_id)
+        log.warning("broker unreachable; job %s waits for the sweep", job_id)
         return False
     return True

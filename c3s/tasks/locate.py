@@ -7,7 +7,7 @@ from pymongo.errors import PyMongoError
 from sqlalchemy.exc import OperationalError
 
 from c3s.locate.jobs import fail_unexpectedly, run_job
-from c3s.web.context import config, services
+from c3s.services import config, services
 
 # Known transient failures: the database or the file store briefly unreachable.
 TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
@@ -19,7 +19,8 @@ def locate_job(self, job_id: int) -> str:
     """Locate the pixels seen in one upload; returns the job's final status."""
     with services().database.session() as session:
         try:
-            job = run_job(session, services().store, job_id, max_pixels=config().max_image_pixels)
+            job = run_job(session, services().store, job_id, max_pixels=config().max_image_pixels,
+                          request_build=services().request_build)
         except TRANSIENT:
             raise
         except Exception as error:
@@ -39,8 +40,9 @@ MAX_ATTEMPTS = 3
 def sweep_stale_jobs_task() -> dict:
     """Re-send lost locate jobs and fail those that keep losing their worker (runs on a beat)."""
     from c3s.locate.jobs import sweep_stale_jobs
-    from c3s.tasks import TASK_TIME_LIMIT_S, send
+    from c3s.tasks import TASK_TIME_LIMIT_S
 
+    send = services().send
     with services().database.session() as session:
         result = sweep_stale_jobs(session, lambda job_id: send("c3s.tasks.locate.locate_job", job_id),
                                   queued_after_s=STALE_QUEUED_S, running_after_s=TASK_TIME_LIMIT_S + 60,

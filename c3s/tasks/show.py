@@ -10,9 +10,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 
+from c3s.services import services
 from c3s.show import build_color_maps as build
 from c3s.show import cache_for, pending_key
-from c3s.web.context import services
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,27 @@
 """Seeded synthetic video of a stand of phones playing blink patterns, with ground truth.
 
-The camera has its own frame rate (with timing jitter) and exposure, starts at a random moment of
-the server clock, drifts like a hand-held phone, blurs and adds noise; each phone has its own
-brightness, white balance and a small clock error; a few per cent of phones are hidden for part of
-the clip; distractors (flashing lamps, screens cycling colours, steady lights and screens playing a
-random code with a correct sync marker) are mixed in. Frames are BGR uint8 (OpenCV order) and are
-rendered lazily, so a 4K clip of 10,000 phones never sits in memory.
+The world it models:
+
+- **Phones** each have their own brightness, white balance and timing. A phone's clock is off the
+  server clock by a normal error (``clock_error_ms`` is its sigma), so it starts each slot that
+  much late (or early); its display then shows the change after a latency drawn uniformly from
+  ``latency_ms`` (40-70 ms by default, as measured on phone models), and a channel turning on
+  (black to white) lags differently from one turning off (white to black): the two latencies
+  differ by up to ``rise_fall_ms`` (15 ms), per phone. A phone's *light-output offset*
+  (:attr:`SynthClip.offset_ms`) is its clock error plus the mean of its two latencies: when its
+  light changes, relative to the server clock, positive = late.
+- **The camera** has its own frame rate (with timing jitter), starts at a random moment of the
+  server clock, drifts like a hand-held phone, blurs and adds noise. Its rolling shutter starts
+  exposing row ``y`` of a frame ``readout_ms * y / height`` after the top row; every pixel
+  integrates the light over ``exposure_ms`` from its row's start (a frame whose exposure spans a
+  colour change records a blend).
+- **The scene**: a few per cent of phones are hidden for part of the clip; distractors (flashing
+  lamps, screens cycling colours, steady lights and screens playing a random code with a correct
+  sync marker) are mixed in.
+
+Frames are BGR uint8 (OpenCV order) and are rendered lazily, so a 4K clip of 10,000 phones never
+sits in memory. :attr:`SynthClip.server_timestamps_ms` are the frames' times on the server clock
+(the top row's exposure start), the timestamps a decoder needs to measure each phone's offset.
 """
 
 from __future__ import annotations
@@ -42,7 +58,17 @@ class SynthClip:
     distractor_kind : tuple of str
         One of ``DISTRACTOR_KINDS`` per distractor.
     timestamps_ms : np.ndarray, shape (frames,)
-        Camera timestamps of the frames (ms, first frame at 0, with jitter).
+        Camera timestamps of the frames (ms, first frame at 0, with jitter): when the top row of
+        each frame starts its exposure.
+    offset_ms : np.ndarray, shape (n,), float64
+        Each phone's true light-output offset (ms, positive = late): clock error plus the mean
+        of its rise (black to white) and fall (white to black) display latencies.
+    server_start_ms : float
+        Server-clock time (Unix ms) of the first frame's top-row exposure start.
+    readout_ms : float
+        Rolling-shutter readout: the bottom row starts exposing this long after the top row.
+    exposure_ms : float
+        Exposure (integration) time of every pixel.
     """
 
     width: int
@@ -56,10 +82,19 @@ class SynthClip:
     distractor_kind: tuple
     timestamps_ms: np.ndarray
     params: dict = field(repr=False)
+    offset_ms: np.ndarray = field(repr=False)
+    server_start_ms: float
+    readout_ms: float
+    exposure_ms: float
 
     @property
     def duration_s(self) -> float:
         return len(self.timestamps_ms) / self.fps
+
+    @property
+    def server_timestamps_ms(self) -> np.ndarray:
+        """Server-clock times (Unix ms, float64) of each frame's top-row exposure start."""
+        return self.server_start_ms + self.timestamps_ms
 
     def frames(self) -> Iterator[np.ndarray]:
         """Render the frames lazily, one (height, width, 3) BGR uint8 array at a time.
@@ -99,6 +134,9 @@ def make_clip(
     noise_sigma: float = 2.5,
     blur_sigma: float = 0.7,
     clock_error_ms: float = 4.0,
+    latency_ms: tuple[float, float] = (40.0, 70.0),
+    rise_fall_ms: float = 15.0,
+    readout_ms: float | None = None,
     jpeg_quality: int | None = None,
     numbers: np.ndarray | None = None,
     xy: np.ndarray | None = None,
@@ -117,7 +155,8 @@ def make_clip(
     duration_ms : float
         Clip length.
     exposure_ms : float, optional
-        Exposure per frame; default random between 30 % and 100 % of the frame interval.
+        Exposure per pixel (ms, at most the frame interval); default random between 30 % and
+        100 % of the frame interval.
     n_distractors : int, optional
         Default: 2 % of the phones plus 8, cycling through ``DISTRACTOR_KINDS``.
     occluded_fraction : float
@@ -129,7 +168,17 @@ def make_clip(
     blur_sigma : float
         Optical blur (Gaussian sigma, pixels).
     clock_error_ms : float
-        Standard deviation of each phone's error in following the server clock.
+        Standard deviation (ms) of each phone's error in following the server clock (normal;
+        positive = late).
+    latency_ms : (float, float)
+        Range (ms) of the phones' mean display latency, drawn uniformly per phone.
+    rise_fall_ms : float
+        Largest difference (ms) between a phone's black-to-white and white-to-black latencies;
+        the difference is drawn uniformly from [-rise_fall_ms, rise_fall_ms] per phone.
+    readout_ms : float, optional
+        Rolling-shutter readout time (ms, at most the frame interval): row ``y`` starts exposing
+        ``readout_ms * y / height`` after the top row (0 = global shutter). Default 20 ms, or the
+        frame interval if shorter.
     jpeg_quality : int, optional
         If given, every frame goes through JPEG at this quality (compression artefacts).
     numbers : np.ndarray, shape (n_phones,), optional
@@ -147,6 +196,8 @@ def make_clip(
         raise ValueError("frames must be at least 64 x 64 pixels")
     if not 1.0 <= fps <= 240.0:
         raise ValueError(f"fps must be in 1..240, got {fps}")
+    readout_ms = min(20.0, 1000.0 / fps) if readout_ms is None else readout_ms
+    _check_timing(fps, exposure_ms, clock_error_ms, latency_ms, rise_fall_ms, readout_ms)
     rng = np.random.default_rng(seed)
     n_distractors = int(0.02 * n_phones) + 8 if n_distractors is None else n_distractors
     n_frames = int(np.floor(duration_ms * fps / 1000.0))
@@ -183,7 +234,10 @@ def make_clip(
         "clock_error_ms": rng.normal(0, clock_error_ms, n_phones),
         "distractor_rng_seed": int(rng.integers(2**31)),
         "noise_seed": int(rng.integers(2**31)),
+        "readout_ms": float(readout_ms),
     }
+    params["latency_ms"] = rng.uniform(latency_ms[0], latency_ms[1], n_phones)
+    params["rise_minus_fall_ms"] = rng.uniform(-rise_fall_ms, rise_fall_ms, n_phones)
     kinds = tuple(DISTRACTOR_KINDS[i % len(DISTRACTOR_KINDS)] for i in range(n_distractors))
     return SynthClip(
         width=width,
@@ -197,7 +251,24 @@ def make_clip(
         distractor_kind=kinds,
         timestamps_ms=times,
         params={**params, "base_xy": positions},
+        offset_ms=params["clock_error_ms"] + params["latency_ms"],
+        server_start_ms=float(params["server_start_ms"]),
+        readout_ms=float(readout_ms),
+        exposure_ms=float(exposure),
     )
+
+
+def _check_timing(fps, exposure_ms, clock_error_ms, latency_ms, rise_fall_ms, readout_ms) -> None:
+    if exposure_ms is not None and not 0.0 < exposure_ms <= 1000.0 / fps:
+        raise ValueError(f"exposure_ms must be in (0, {1000.0 / fps:.1f}] (the frame interval)")
+    if not 0.0 <= clock_error_ms <= 1000.0:
+        raise ValueError(f"clock_error_ms must be in 0..1000, got {clock_error_ms}")
+    if len(latency_ms) != 2 or not 0.0 <= latency_ms[0] <= latency_ms[1] <= 1000.0:
+        raise ValueError(f"latency_ms must be (low, high) with 0 <= low <= high <= 1000, got {latency_ms}")
+    if not 0.0 <= rise_fall_ms < 0.5 * SLOT_MS:
+        raise ValueError(f"rise_fall_ms must be in [0, {0.5 * SLOT_MS}), got {rise_fall_ms}")
+    if not 0.0 <= readout_ms <= 1000.0 / fps:
+        raise ValueError(f"readout_ms must be in 0..{1000.0 / fps:.1f} (the frame interval)")
 
 
 def _check_numbers(numbers: np.ndarray, n_phones: int) -> np.ndarray:
@@ -239,14 +310,24 @@ def _drift(params: dict, t_ms: float) -> np.ndarray:
     return params["velocity"] * t_ms + wobble
 
 
-def _slot_mix(bits: np.ndarray, t0: np.ndarray, exposure: float) -> np.ndarray:
-    """Average RGB bits (n, 3) shown during [t0, t0 + exposure] (exposure shorter than a slot)."""
-    slot = np.floor(t0 / SLOT_MS).astype(np.int64)
-    first = np.clip(((slot + 1) * SLOT_MS - t0) / exposure, 0.0, 1.0)
+def _lit_share(bits: np.ndarray, u0: np.ndarray, exposure: float, half_gap: np.ndarray):
+    """Share of ``[u0, u0 + exposure]`` each channel of each phone is lit, (n, 3) float.
+
+    ``u0`` (n,) is in each phone's pattern time (server time minus clock error minus mean
+    latency, ms). Slot ``k`` shows ``bits[:, k mod 16]``; a channel turning on does so
+    ``half_gap`` (n,) after the slot boundary, one turning off ``half_gap`` before it.
+    """
     rows = np.arange(len(bits))
-    a = bits[rows, slot % N_SLOTS].astype(np.float32)
-    b = bits[rows, (slot + 1) % N_SLOTS].astype(np.float32)
-    return first[:, None] * a + (1.0 - first[:, None]) * b
+    first = np.floor(u0 / SLOT_MS).astype(np.int64) - 1
+    h = half_gap[:, None]
+    lit = np.zeros((len(bits), 3))
+    for slot in (first + j for j in range(4)):  # the slots around each window
+        before, now, after = (bits[rows, (slot + d) % N_SLOTS].astype(np.float64) for d in (-1, 0, 1))
+        on_at = slot[:, None] * SLOT_MS + h * (now > before)
+        off_at = (slot[:, None] + 1) * SLOT_MS - h * (after < now)
+        seen = np.minimum(off_at, u0[:, None] + exposure) - np.maximum(on_at, u0[:, None])
+        lit += now * np.maximum(seen, 0.0)
+    return lit / exposure
 
 
 def _distractor_bits(clip: SynthClip) -> tuple[np.ndarray, np.ndarray]:
@@ -290,16 +371,18 @@ def _footprints(xy: np.ndarray, w: float, h: float, sigma: float, half: int):
     return py[:, :, None] * px[:, None, :], x0, y0
 
 
-def _phone_rgb(clip: SynthClip, bits, t_cam: float, exposure: float):
+def _phone_rgb(clip: SynthClip, bits, t_row: np.ndarray, exposure: float):
+    """Light each phone sends (n, 3) RGB in 0..1, integrated over its pixels' exposure, which
+    starts at camera time ``t_row`` (n,) (the frame time plus the phone's row delay)."""
     p = clip.params
-    server = p["server_start_ms"] + t_cam - p["clock_error_ms"]
-    rgb = _slot_mix(bits, server, exposure)
+    u0 = p["server_start_ms"] + t_row - p["clock_error_ms"] - p["latency_ms"]
+    rgb = _lit_share(bits, u0, exposure, 0.5 * p["rise_minus_fall_ms"])
     lo, hi = clip.occlusion_ms[:, 0], clip.occlusion_ms[:, 1]
-    hidden = np.clip((np.minimum(hi, t_cam + exposure) - np.maximum(lo, t_cam)) / exposure, 0, 1)
+    hidden = np.clip((np.minimum(hi, t_row + exposure) - np.maximum(lo, t_row)) / exposure, 0, 1)
     return rgb * (1.0 - hidden)[:, None]
 
 
-def _distractor_rgb(clip: SynthClip, seq, step, t_cam: float, exposure: float):
+def _distractor_rgb(clip: SynthClip, seq, step, t_cam: np.ndarray):
     server = clip.params["server_start_ms"] + t_cam
     own = t_cam + np.arange(len(seq)) * 37.0  # each flashing light has its own phase
     clock = np.where(np.array([k == "random_code" for k in clip.distractor_kind]), server, own)
@@ -320,16 +403,17 @@ def _render(clip: SynthClip) -> Iterator[np.ndarray]:
     crosstalk = np.array([[0.92, 0.06, 0.02], [0.05, 0.9, 0.05], [0.02, 0.08, 0.9]], np.float32)
     half = int(np.ceil(max(p["phone_w"], p["phone_h"]) / 2 + 2.5 * p["blur_sigma"]))
     gain = (p["brightness"][:, None] * p["white_balance"] * 240.0).astype(np.float32)
+    n = len(clip.numbers)
     for f, t_cam in enumerate(clip.timestamps_ms):
-        exposure = p["exposure_ms"]
+        xy = p["base_xy"] + _drift(p, t_cam)
+        t_row = t_cam + p["readout_ms"] * np.clip(xy[:, 1], 0, h) / h  # rolling shutter
         colour = np.concatenate(
             [
-                _phone_rgb(clip, bits, t_cam, exposure),
-                _distractor_rgb(clip, seq, step, t_cam, exposure),
+                _phone_rgb(clip, bits, t_row[:n], p["exposure_ms"]),
+                _distractor_rgb(clip, seq, step, t_row[n:]),
             ]
         )
         emitted = (0.03 + 0.97 * colour) @ crosstalk.T * gain  # (n + m, 3) RGB, screen black 3 %
-        xy = p["base_xy"] + _drift(p, t_cam)
         weights, x0, y0 = _footprints(xy, p["phone_w"], p["phone_h"], p["blur_sigma"], half)
         img = (
             background

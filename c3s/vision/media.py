@@ -3,11 +3,12 @@
 Everything an operator can upload goes through :func:`decode_media`, which never trusts the
 declared content type more than the bytes, checks sizes from the header before decoding pixels
 (a 50 kB PNG can claim 100,000 x 100,000 pixels), and stops decoding as soon as a limit is passed.
-Every failure is a :class:`MediaError` whose ``status`` the HTTP layer can answer with directly:
+Every failure is a :class:`MediaError`, saying which kind (the API maps them, to 413, 415 and 422):
 
-- 413: too large (pixels per frame, frame count, total duration);
-- 415: not an image or video type we read;
-- 422: a known type whose bytes are empty, corrupt or truncated, or a video OpenCV cannot open.
+- :class:`MediaTooLarge`: too large (pixels per frame, frame count, total duration);
+- :class:`UnsupportedMediaType`: not an image or video type we read;
+- :class:`MediaError` itself: a known type whose bytes are empty, corrupt or truncated, or a
+  video OpenCV cannot open.
 
 Frames come out as ``(H, W, 3)`` ``uint8`` **RGB** arrays (transparent areas composited on black,
 because a phone showing "nothing" is dark), each with a duration in milliseconds.
@@ -50,11 +51,16 @@ _BROWSER_GIF_DELAY_MS = 100
 
 
 class MediaError(ValueError):
-    """Uploaded media that cannot become frames; ``status`` is the HTTP status to answer with."""
+    """Uploaded media that cannot become frames: empty, corrupt or truncated, or a video OpenCV
+    cannot open (the subclasses name the other reasons)."""
 
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+
+class MediaTooLarge(MediaError):
+    """The media passes a limit (pixels per frame, frame count, duration, decoded bytes)."""
+
+
+class UnsupportedMediaType(MediaError):
+    """Not an image or video type C3S reads."""
 
 
 @dataclass(frozen=True)
@@ -133,16 +139,15 @@ def decode_media(
         truncated or unreadable).
     """
     if not data:
-        raise MediaError("the uploaded file is empty", 422)
+        raise MediaError("the uploaded file is empty")
     sniffed = sniff_media_type(data)
     if sniffed is None and (content_type or "").lower().startswith("video/"):
         sniffed = ("video", ".bin")
     if sniffed is None:
         declared = f" (declared {content_type})" if content_type else ""
-        raise MediaError(
+        raise UnsupportedMediaType(
             f"unsupported file type{declared}: upload PNG, JPEG, GIF, WebP, BMP, or a video "
             "such as MP4 or WebM",
-            415,
         )
     kind, name = sniffed
     timed = _image_frames(data, name, limits, still_duration_ms) if kind == "image" else (
@@ -151,18 +156,17 @@ def decode_media(
     with contextlib.closing(timed):
         frames = _limit_and_subsample(timed, limits)
     if not frames:
-        raise MediaError("the file holds no frames that could be decoded", 422)
+        raise MediaError("the file holds no frames that could be decoded")
     return frames
 
 
 def _check_size(width: int, height: int, limits: MediaLimits) -> None:
     if width <= 0 or height <= 0:
-        raise MediaError(f"the media has an empty frame size ({width}x{height})", 422)
+        raise MediaError(f"the media has an empty frame size ({width}x{height})")
     if width * height > limits.max_pixels:
-        raise MediaError(
+        raise MediaTooLarge(
             f"frames of {width}x{height} pixels exceed the limit of {limits.max_pixels:,} pixels "
             "per frame; scale the media down and upload it again",
-            413,
         )
 
 
@@ -174,15 +178,14 @@ def _open_image(data: bytes, pillow_format: str, limits: MediaLimits) -> Image.I
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[pillow_format])
     except Image.DecompressionBombError as error:
-        raise MediaError(
+        raise MediaTooLarge(
             f"the image header claims far more than the limit of {limits.max_pixels:,} pixels "
             "per frame; scale the image down and upload it again",
-            413,
         ) from error
     except UnidentifiedImageError as error:
-        raise MediaError(f"the {pillow_format} file is corrupt: its header cannot be read", 422) from error
+        raise MediaError(f"the {pillow_format} file is corrupt: its header cannot be read") from error
     except (OSError, ValueError, SyntaxError) as error:
-        raise MediaError(f"the {pillow_format} file is corrupt and cannot be read ({error})", 422) from error
+        raise MediaError(f"the {pillow_format} file is corrupt and cannot be read ({error})") from error
     _check_size(image.width, image.height, limits)
     return image
 
@@ -210,7 +213,7 @@ def _image_frames(
             yield rgb, float(delay)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise MediaError(
-            f"the {pillow_format} file is corrupt or truncated and cannot be decoded ({error})", 422
+            f"the {pillow_format} file is corrupt or truncated and cannot be decoded ({error})",
         ) from error
 
 
@@ -228,7 +231,6 @@ def _video_frames(
             raise MediaError(
                 "the video cannot be opened: the file is corrupt or truncated, or its codec is "
                 "not supported; re-encode it as H.264 MP4 or VP8/VP9 WebM",
-                422,
             )
         yield from _read_video(capture, _video_fps(capture, limits), limits)
     finally:
@@ -243,11 +245,11 @@ def _video_fps(capture: cv2.VideoCapture, limits: MediaLimits) -> float:
     _check_size(width, height, limits)
     fps = capture.get(cv2.CAP_PROP_FPS)
     if not (math.isfinite(fps) and 0 < fps <= 1000):
-        raise MediaError(f"the video declares no usable frame rate ({fps}); re-encode it", 422)
+        raise MediaError(f"the video declares no usable frame rate ({fps}); re-encode it")
     declared_ms = capture.get(cv2.CAP_PROP_FRAME_COUNT) * 1000.0 / fps
     # Fail before decoding when the header already says it is too long (5 % slack for estimates).
     if declared_ms > 1.05 * limits.max_total_duration_ms:
-        raise MediaError(_duration_message(declared_ms, limits), 413)
+        raise MediaTooLarge(_duration_message(declared_ms, limits))
     return fps
 
 
@@ -262,7 +264,7 @@ def _read_video(capture, fps: float, limits: MediaLimits) -> Iterator[tuple[np.n
         else:
             ok, bgr = capture.retrieve()
             if not ok:
-                raise MediaError(f"video frame {index} cannot be decoded; the file is corrupt", 422)
+                raise MediaError(f"video frame {index} cannot be decoded; the file is corrupt")
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), frame_ms
         index += 1
 
@@ -309,29 +311,28 @@ def _limit_and_subsample(timed, limits: MediaLimits) -> list[DecodedFrame]:
     for image, duration_ms in timed:
         if image is not None and gate.admits(clock_ms):
             if len(images) == limits.max_frames:
-                raise MediaError(
+                raise MediaTooLarge(
                     f"the media has more than {limits.max_frames} frames (at most "
                     f"{limits.max_fps:g} per second are kept); shorten it",
-                    413,
                 )
             image = _fit_side(image, limits.max_side_px)
             total_bytes += image.nbytes
             if total_bytes > limits.max_total_bytes:
-                raise MediaError(
+                raise MediaTooLarge(
                     f"the media decodes to more than {limits.max_total_bytes // 1024**2} MiB of frames "
                     f"({len(images) + 1} frames of {image.shape[1]} x {image.shape[0]} so far); "
-                    "shorten it or lower its frame rate", 413)
+                    "shorten it or lower its frame rate")
             images.append(image)
             starts.append(clock_ms)
         clock_ms += duration_ms
         if clock_ms > limits.max_total_duration_ms:
-            raise MediaError(_duration_message(clock_ms, limits), 413)
+            raise MediaTooLarge(_duration_message(clock_ms, limits))
     bounds = [round(t) for t in starts] + [round(clock_ms)]
     frames = [DecodedFrame(image, max(1, end - start))
               for image, start, end in zip(images, bounds, bounds[1:], strict=False)]
     shapes = {frame.image.shape for frame in frames}
     if len(shapes) > 1:
-        raise MediaError(f"frames change size mid-stream ({sorted(shapes)}); re-encode it", 422)
+        raise MediaError(f"frames change size mid-stream ({sorted(shapes)}); re-encode it")
     return frames
 
 

@@ -2,7 +2,10 @@
 
 Three passes share one grayscale image:
 
-1. zxing-cpp reads the whole frame; it gets nearly every code of 4 px per module or more.
+1. Plain zxing-cpp reads the whole frame with its own defaults (downscaled and inverted tries
+   included, QR Model 1 and 2), so the decoder never reads less than plain zxing-cpp; it gets
+   nearly every code of 4 px per module or more. A tiny image (a code cut out at 1-3 px per
+   module) that gives nothing is read again upscaled.
 2. A candidate search at half resolution finds dark, compact blobs inside bright surroundings
    (a code on a phone screen) that pass 1 did not decode.
 3. Each candidate is located precisely by matching the three finder patterns in a rectified view,
@@ -10,8 +13,9 @@ Three passes share one grayscale image:
    matrix is decoded by zxing-cpp's error-correcting decoder (as a clean "pure" symbol). Candidates
    this fails on get a last try with zxing-cpp on an upsampled, sharpened crop.
 
-Codes are de-duplicated by payload and position. Only QR Model 2 symbols are reported; the
-own-grid pass (3) only reads version 1 symbols, which is what C3S phones show.
+Codes are de-duplicated by payload and position. QR Model 1 and 2 symbols are reported (micro
+and rectangular QR are not); the own-grid pass (3) only reads version 1 symbols, which is what
+C3S phones show.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ __all__ = ["QRDetection", "decode_qr_codes", "load_photo", "to_gray"]
 
 _QR_MODEL2 = zxingcpp.BarcodeFormat.QRCodeModel2
 _QR_FAMILY = zxingcpp.BarcodeFormat.QRCode  # zxing-cpp's pure-symbol reader wants the family
+# zxing-cpp reports a family read as the family; micro and rectangular QR come back as themselves
+_QR_MODELS = (_QR_FAMILY, zxingcpp.BarcodeFormat.QRCodeModel1, _QR_MODEL2)
+TINY_PX = 300  # an image this small that gives nothing is read again, upscaled to about this
 N = 21  # modules per side of a version 1 symbol
 
 
@@ -164,7 +171,6 @@ def _function_patterns() -> np.ndarray:
     return func
 
 
-_FUNC = _function_patterns()
 _MODULE_SQUARE = np.array([[0, 0], [N, 0], [N, N], [0, N]], np.float64)
 _FINDER_CENTRES = np.array([[3.5, 3.5], [17.5, 3.5], [3.5, 17.5]], np.float32)  # TL, TR, BL
 _RECT_PX = 3  # pixels per module of the rectified views used to locate finders
@@ -408,18 +414,31 @@ def _decode_crop(gray: np.ndarray, quad: np.ndarray) -> tuple[str, np.ndarray] |
 
 
 def _zxing_pass(gray: np.ndarray) -> list[QRDetection]:
+    """Plain zxing-cpp on the whole frame (its default tries), then upscaled if the frame is tiny
+    and gave nothing (zxing-cpp needs a few pixels per module that a 41 x 41 px cut-out lacks)."""
+    found = _zxing_read(gray, 1)
+    if not found and max(gray.shape) < TINY_PX:
+        scale = int(math.ceil(TINY_PX / max(gray.shape)))
+        for interpolation in (cv2.INTER_NEAREST, cv2.INTER_CUBIC):
+            up = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interpolation)
+            found = _zxing_read(up, scale)
+            if found:
+                break
+    return found
+
+
+def _zxing_read(gray: np.ndarray, scale: int) -> list[QRDetection]:
     found = []
-    # (zxing-cpp's QR detector is rotation invariant; try_rotate only helps linear codes)
-    for barcode in zxingcpp.read_barcodes(gray, formats=_QR_MODEL2, try_rotate=False,
-                                          try_downscale=False, try_invert=False):
-        if barcode.valid and barcode.text:
+    for barcode in zxingcpp.read_barcodes(gray, formats=_QR_FAMILY):
+        if barcode.valid and barcode.text and barcode.format in _QR_MODELS:
             corners = _position_corners(barcode)
             if barcode.extra.get("Version") == "1":
                 # a version 1 symbol has no alignment pattern: zxing-cpp guesses the corner
                 # without a finder, often pixels off; the parallelogram of the other three is
                 # closer (and the centre is then the midpoint of the two finder corners)
                 corners[2] = corners[1] + corners[3] - corners[0]
-            found.append(_detection(barcode.text, corners, "zxing"))
+            # upscaled pixel centre u is at (u + 0.5) / scale - 0.5 in the frame
+            found.append(_detection(barcode.text, (corners + 0.5) / scale - 0.5, "zxing"))
     return found
 
 
@@ -463,7 +482,7 @@ def decode_qr_codes(
         (H, W) grayscale or (H, W, 3) BGR / (H, W, 4) BGRA; uint8, uint16 or float 0..1.
     search : bool
         Run passes 2-3 (the candidate search for small, blurred codes). Off, this is plain
-        zxing-cpp on the whole frame.
+        zxing-cpp on the whole frame (with the upscaled retry of a tiny image).
     min_module_px, max_module_px : float
         Module sizes (image pixels) the candidate search looks for; larger codes are still
         found by pass 1.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from apiflask import HTTPTokenAuth
 from flask import g
 
-from c3s import accounts
-from c3s.models import ApiToken, User
+from c3s import accounts, permissions
+from c3s.models import ApiToken, Scene, User
 from c3s.web.context import db_session
 
 token_auth = HTTPTokenAuth(scheme="Bearer", description="An API token from POST /api/tokens or /api/guests")
@@ -33,3 +33,13 @@ def current_user() -> User:
 
 def current_token() -> ApiToken:
     return g.api_token
+
+
+def require_staff(scene: Scene, *, to: str) -> None:
+    """The current user is the scene's staff (:func:`c3s.permissions.require_staff`)."""
+    permissions.require_staff(db_session(), current_user(), scene, to=to)
+
+
+def require_read(scene: Scene, level: str, *, to: str) -> None:
+    """The current user reads `scene` at `level` (:func:`c3s.permissions.require_read`)."""
+    permissions.require_read(db_session(), current_user(), scene, level, to=to)

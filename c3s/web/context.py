@@ -1,43 +1,13 @@
-"""Per-process services (database, file store) and per-request sessions."""
+"""The app's services (:mod:`c3s.services`) bound to it, and per-request sessions."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy.orm import Session
 
-from c3s.config import Config
-from c3s.db import Database
-from c3s.framestore import FrameStore, open_store
+from c3s.services import Services, config, services
 
-
-class Services:
-    """What one app instance talks to, created lazily so importing and building the app
-    never connects."""
-
-    def __init__(self, config: Config):
-        self.config = config
-        self.database = Database()
-        self.database.configure(config)
-        self._store: FrameStore | None = None
-        self._redis = None
-
-    @property
-    def store(self) -> FrameStore:
-        if self._store is None:
-            self._store = open_store(
-                mongo_url=self.config.mongo_url, directory=self.config.files_path,
-                write_concern=self.config.mongo_write_concern,
-            )
-        return self._store
-
-    @property
-    def redis(self):
-        """The Redis client, or None on the embedded default (no C3S_REDIS_URL)."""
-        if self._redis is None and self.config.redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(self.config.redis_url, socket_timeout=2)
-        return self._redis
+__all__ = ["Services", "config", "db_session", "init_app", "read_db_session", "services"]
 
 
 def init_app(app: Flask) -> None:
@@ -50,14 +20,6 @@ def init_app(app: Flask) -> None:
             if session is not None:
                 session.rollback()
                 session.close()
-
-
-def services() -> Services:
-    return current_app.extensions["c3s"]
-
-
-def config() -> Config:
-    return services().config
 
 
 def db_session() -> Session:

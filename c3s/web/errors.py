@@ -1,6 +1,7 @@
 """Every error leaves the API as JSON `{"message": ..., "detail": {...}}` with a 4xx status a
-person can act on; a service that does not answer (PostgreSQL, Redis, the broker) is a 503 with
-`Retry-After`; an unexpected failure is logged and answered 500 without internals."""
+person can act on (503 with `Retry-After` when a service does not answer); an unexpected
+failure is logged and answered 500 without internals. The one place errors become statuses:
+the Flask handlers below and the fast path (:func:`error_parts`) both map from here."""
 
 from __future__ import annotations
 
@@ -12,15 +13,24 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from c3s.errors import C3SError
+from c3s.errors import C3SError, Unavailable
+
+INTERNAL_ERROR = "internal error; the operators have been told"
 
 
 def _body(status: int, message: str, detail: dict | None = None):
     return {"message": message, "detail": detail or {}}, status
 
 
-RETRY_AFTER_S = 2
-# What does not answer, by the exception that says so.
+def error_parts(error: C3SError) -> tuple[int, dict, dict[str, str]]:
+    """A domain error as (status, JSON body, headers)."""
+    headers = {}
+    if error.retry_after_s is not None:
+        headers = {"Retry-After": str(error.retry_after_s), "Cache-Control": "no-store"}
+    return error.status, {"message": error.message, "detail": error.detail}, headers
+
+
+# A service that does not answer, by the exceptions that say so: answered as Unavailable (503).
 OUTAGES = (
     ((OperationalError, InterfaceError, PoolTimeout), "the database"),
     ((RedisConnectionError, RedisTimeoutError), "the cache (Redis)"),
@@ -28,18 +38,15 @@ OUTAGES = (
 )
 
 
-def outage_body(service: str):
-    return ({"message": f"{service} does not answer right now; try again in a moment",
-             "detail": {"retry_after_s": RETRY_AFTER_S}}, 503, {"Retry-After": str(RETRY_AFTER_S)})
-
-
 def init_app(app: APIFlask) -> None:
-    for errors, service in OUTAGES:
+    for error_classes, service in OUTAGES:
         def _outage(error, service=service):
             app.logger.warning("%s does not answer: %s", service, error)
-            return outage_body(service)
+            status, body, headers = error_parts(
+                Unavailable(f"{service} does not answer right now; try again in a moment"))
+            return body, status, headers
 
-        for error_class in errors:
+        for error_class in error_classes:
             app.register_error_handler(error_class, _outage)
 
     @app.error_processor
@@ -48,7 +55,8 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(C3SError)
     def _domain_error(error: C3SError):
-        return _body(error.status, error.message, error.detail)
+        status, body, headers = error_parts(error)
+        return body, status, headers
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error):
@@ -72,4 +80,4 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         app.logger.exception("unhandled error", exc_info=error)
-        return _body(500, "internal error; the operators have been told")
+        return _body(500, INTERNAL_ERROR)

@@ -111,6 +111,11 @@ class SceneIn(Schema):
     geo_metres_per_unit = Float(allow_none=True, validate=_SIZE, allow_nan=False)
     max_gps_accuracy_m = Float(validate=_SIZE, allow_nan=False)
     temperature_c = Float(validate=Range(-40, 60), allow_nan=False)
+    temperature_max_c = Float(allow_none=True, validate=Range(-40, 60), allow_nan=False,
+                              metadata={"description": "with temperature_c, the air's range; null: "
+                                                       "temperature_c is a single reading"})
+    humidity_pct = Float(allow_none=True, validate=Range(0, 100), allow_nan=False,
+                         metadata={"description": "relative humidity; null: unknown (0-100 %)"})
 
 
 class SceneOut(Schema):
@@ -132,6 +137,8 @@ class SceneOut(Schema):
     geo_metres_per_unit = Float(allow_none=True)
     max_gps_accuracy_m = Float()
     temperature_c = Float()
+    temperature_max_c = Float(allow_none=True)
+    humidity_pct = Float(allow_none=True)
     layout_version = Integer()
     created_at = DateTime()
     updated_at = DateTime()
@@ -148,6 +155,7 @@ class PixelOut(Schema):
     located_at = DateTime(allow_none=True)
     excluded_reason = String(allow_none=True)
     joined_at = DateTime()
+    clock_uncertainty_ms = Float(allow_none=True, metadata={"description": "the phone's clock uncertainty, ms"})
 
 
 class JoinOut(Schema):
@@ -155,6 +163,9 @@ class JoinOut(Schema):
     number = Integer()
     status = String()
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "the light-output offset blink clips measured (ms, positive = late): play "
+                       "the show and the blink pattern this much earlier; null until measured"})
 
 
 class PixelPageQuery(Schema):
@@ -206,6 +217,9 @@ class JobUploadIn(Schema):
     file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)"})
     method = String(load_default=None, allow_none=True, validate=OneOf(("qr", "blink")))
     fps = Float(load_default=None, allow_none=True, validate=Range(1, 240), allow_nan=False)
+    start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
+                     metadata={"description": "a clip's first frame on the server clock (Unix ms): with it, "
+                                              "a blink clip also times each phone's light (a sync check)"})
 
 
 class JobOut(Schema):
@@ -301,6 +315,9 @@ class PositionOut(Schema):
 class SpeakerIn(Schema):
     x = Float(required=True, allow_nan=False)
     y = Float(required=True, allow_nan=False)
+    z = Float(load_default=0.0, allow_nan=False, metadata={"description": "height, scene units"})
+    delay_ms = Float(load_default=0.0, allow_nan=False, validate=Range(-2000, 2000),
+                     metadata={"description": "the speaker's playback delay (PA delay alignment)"})
 
 
 class SpeakersIn(Schema):
@@ -312,6 +329,8 @@ class SpeakerOut(Schema):
     index = Integer()
     x = Float()
     y = Float()
+    z = Float()
+    delay_ms = Float()
 
 
 class SpeakersOut(Schema):
@@ -333,3 +352,122 @@ class SoundUploadIn(Schema):
     file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone"})
     start_ms = Float(required=True, allow_nan=False, validate=Range(min=0),
                      metadata={"description": "synced-clock ms of the first sample"})
+
+
+# The show (c3s.web.api.show): bodies built by c3s.show.wire, documented here.
+
+
+class ClockQuery(_ApiSchema):  # the fast path answers GET without the NUL check; HEAD matches it
+    t0 = String(load_default=None, metadata={"description": "the client's clock, Unix ms (echoed)"})
+
+
+class ClockOut(Schema):
+    t0 = Float(allow_none=True, metadata={"description": "the t0 sent, echoed (null when none)"})
+    server_ms = Float(metadata={"description": "the server clock as the answer's bytes were written, Unix ms"})
+    received_ms = Float(metadata={"description": "the server clock when the request reached it, Unix ms"})
+
+
+class ShowQuery(_ApiSchema):  # as ClockQuery
+    frames = String(load_default=None, metadata={"description": "false or 0: leave the frame list out"})
+
+
+class ShowStartIn(Schema):
+    start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False,
+                        validate=Range(0, 4_102_444_800_000),
+                        metadata={"description": "Unix ms on the server clock; null: 3 s from now"})
+    loop = Boolean(load_default=False)
+
+
+class ShowFrameOut(Schema):
+    id = Integer()
+    duration_ms = Integer()
+
+
+class ShowOut(Schema):
+    status = String(metadata={"description": "the scene's status: playing while the show is on"})
+    start_ms = Integer(allow_none=True, metadata={"description": "Unix ms; null when not scheduled"})
+    loop = Boolean()
+    total_ms = Integer(metadata={"description": "one pass through every frame"})
+    frames = List(Nested(ShowFrameOut), metadata={"description": "left out when asked with frames=false"})
+    maps_version = String(metadata={"description": "changes whenever layout, frames or fit change"})
+    phase = String(metadata={"description": "before, playing or ended, now"})
+    maps_ready = Boolean(metadata={"description": "whether the colour maps of maps_version are built"})
+    sync_burst = Dict(allow_none=True, metadata={
+        "description": "a sync check inside the show: from `start_ms` for `duration_ms` every phone blinks "
+                       "its pattern (its correction applied) instead of the show; null when none is set"})
+
+
+class TrackOut(Schema):
+    number = Integer()
+    start_ms = Integer(allow_none=True)
+    loop = Boolean()
+    durations_ms = List(Integer())
+    colors = List(String(), metadata={"description": "#rrggbb per frame, in show order"})
+    maps_version = String()
+    status = String(metadata={"description": "the scene's status"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "the pixel's measured light-output offset (ms, positive = late): play every "
+                       "colour change this much earlier; null until a blink clip measured it"})
+
+
+class ColorOut(Schema):
+    color = String(metadata={"description": "#rrggbb to show now (black before and after the show)"})
+    frame = Integer(metadata={"description": "index of the frame showing; -1 before and after"})
+    until_ms = Integer(allow_none=True, metadata={"description": "Unix ms when this answer changes; "
+                                                                 "null when not known"})
+    status = String(metadata={"description": "before, playing or ended"})
+
+
+class LayoutOut(Schema):
+    layout_version = Integer()
+    maps_version = String()
+    numbers = List(Integer())
+    x = List(Float())
+    y = List(Float())
+    width = Float()
+    height = Float()
+
+
+class CheckSummaryOut(Schema):
+    job_id = Integer()
+    filmed_at = String(metadata={"description": "when the clip was uploaded (ISO 8601)"})
+    phones = Integer(metadata={"description": "phones whose light the clip timed"})
+    median_ms = Float(allow_none=True, metadata={"description": "the crowd's median offset (ms, positive = late)"})
+    p95_abs_ms = Float(allow_none=True, metadata={"description": "95 % of phones land within this of the server clock"})
+    spread_p95_ms = Float(allow_none=True, metadata={"description": "95 % of phones within this of the median"})
+
+
+class CheckOut(CheckSummaryOut):
+    max_abs_ms = Float(allow_none=True)
+    histogram = Dict(metadata={"description": "`bin_ms`, `edges_ms` (one more than counts), `counts`"})
+    worst_sections = List(Dict(), metadata={
+        "description": "scene grid cells (`section`, `x0`..`y1`, `phones`, `median_ms`, `p95_abs_ms`), worst first"})
+    pixels = Dict(metadata={"description": "per phone timed: `numbers`, `x`, `y` (scene units, as the clip saw "
+                                           "them), `offset_ms` (measured) and `correction_ms` (played with then)"})
+
+
+class CorrectionsOut(Schema):
+    pixels = Integer(metadata={"description": "located pixels that play with a correction"})
+    median_ms = Float(allow_none=True)
+    p95_abs_ms = Float(allow_none=True)
+
+
+class SyncOut(Schema):
+    scene_id = Integer()
+    width = Float()
+    height = Float()
+    check = Nested(CheckOut, allow_none=True, metadata={"description": "the newest sync check; null before any"})
+    corrections = Nested(CorrectionsOut)
+    history = List(Nested(CheckSummaryOut), metadata={"description": "recent checks, newest first"})
+
+
+class SyncBurstIn(Schema):
+    start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False, validate=Range(0, 4_102_444_800_000),
+                        metadata={"description": "Unix ms on the server clock; null: 15 s from now"})
+    duration_ms = Float(load_default=2400.0, allow_nan=False, validate=Range(1200, 60_000),
+                        metadata={"description": "at least one blink period (1.2 s); two by default"})
+
+
+class SyncBurstOut(Schema):
+    start_ms = Integer()
+    duration_ms = Integer()

@@ -11,7 +11,7 @@ from c3s.positioning.geo import GeoReference, unproject
 from tests.browser.conftest import console_errors
 from tests.browser.helpers import screenshot_rgb, server_ms
 from tests.browser.test_observer_page import log_in
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from c3s.vision.qrcode import anchor_payload, render_qr_png
 from tests.browser.conftest import console_errors
 from tests.browser.helpers import compose_photo, encode_jpeg, screenshot_rgb, server_ms
 from tests.browser.test_observer_page import log_in
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import pytest
 from c3s.vision.qrcode import anchor_payload, pixel_payload, render_qr_png
 from tests.browser.conftest import console_errors
 from tests.browser.helpers import compose_photo, encode_jpeg
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 pytestmark = pytest.mark.browser
 

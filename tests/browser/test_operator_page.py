@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.conftest import console_errors
 from tests.browser.test_observer_page import log_in
-from tests.factories import auth, make_user
+from tests.helpers.factories import auth, make_user
 
 pytestmark = pytest.mark.browser
 

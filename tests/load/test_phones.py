@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.conftest import REDIS_URL
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 pytestmark = pytest.mark.slow
 PHONES = int(os.environ.get("C3S_LOAD_PHONES", "10000"))

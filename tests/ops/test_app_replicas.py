@@ -13,7 +13,7 @@ from c3s.db import init_db, make_engine
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.models import LocateJob, Pixel, Scene
 from c3s.web import create_app
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 from .conftest import WAIT_SECONDS, wait_until
 

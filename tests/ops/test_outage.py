@@ -71,13 +71,13 @@ def _signal_cluster(pgdata: Path, sig: int) -> None:
 
 def _app_and_token(url: str, tmp_path):
     from c3s.web import create_app
-    from tests.factories import make_scene
+    from tests.helpers.factories import make_scene
 
     app = create_app({"database_url": url, "redis_url": REDIS_URL, "instance_path": tmp_path / "instance",
                       "testing": True})
     client = app.test_client()
     db = app.extensions["c3s"].database.session()
-    from tests.factories import make_user
+    from tests.helpers.factories import make_user
 
     _, token = make_user(db, "admin", guest=True)
     db.close()

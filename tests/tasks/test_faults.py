@@ -28,7 +28,14 @@ from tests.conftest import (
     stop_worker,
     worker_env,
 )
-from tests.factories import add_photo_pixels, auth, make_scene, make_user, multipart, photo_anchors
+from tests.helpers.factories import (
+    add_photo_pixels,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    photo_anchors,
+)
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from c3s.models import Pixel, User, utcnow
 from c3s.vision.blink_synth import make_clip
-from tests.factories import make_scene, make_user
+from tests.helpers.factories import make_scene, make_user
 from tests.tasks.test_locate_qr import upload, wait_for
 
 pytestmark = pytest.mark.slow

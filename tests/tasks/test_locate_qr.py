@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 from c3s.models import Observation, Pixel
 from c3s.tasks import send
 from c3s.vision.crowd import render_crowd
-from tests.factories import add_photo_pixels, auth, make_scene, make_user, multipart, photo_anchors
+from tests.helpers.factories import (
+    add_photo_pixels,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    photo_anchors,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from c3s import show
 from c3s.models import Pixel
+from c3s.show import unpack_track
 from c3s.tasks import send
 from c3s.vision.colormap import ColorMapper
 from c3s.vision.crowd import render_crowd
-from c3s.web.api.show import unpack_track
-from tests import factories
-from tests.factories import (
+from tests.helpers import factories
+from tests.helpers.factories import (
     QUADRANTS,
     add_photo_pixels,
     auth,

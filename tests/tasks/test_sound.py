@@ -18,7 +18,7 @@ from c3s.positioning.sound import (
     recording_wav,
     simulate_recording,
 )
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 pytestmark = pytest.mark.slow
 

@@ -72,3 +72,33 @@ def test_ten_thousand_phones_at_4k():
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError):
         make_clip(**{"n_phones": 10, **kwargs})
+
+
+def test_each_phone_lights_up_on_its_own_timing_and_row():
+    """White (slot 0) and black (slot 1) fall where the phone's light-output offset and the
+    rolling shutter put them: server time + row delay - offset, modulo the 1.2 s cycle."""
+    clip = make_clip(60, width=640, height=360, fps=60.0, duration_ms=2500.0, seed=9,
+                     occluded_fraction=0.0, n_distractors=0, exposure_ms=1.0, readout_ms=15.0,
+                     drift_px_per_s=0.0,
+                     clock_error_ms=40.0, latency_ms=(40.0, 70.0), rise_fall_ms=15.0)
+    assert np.ptp(clip.offset_ms) > 60
+    x = np.rint(clip.xy[:, 0]).astype(int)
+    y = np.rint(clip.xy[:, 1]).astype(int)
+    frames = np.stack(list(clip.frames()))[:, y, x].astype(int)  # (frames, phones, 3) BGR
+    row_ms = clip.readout_ms * clip.xy[:, 1] / clip.height
+    u = np.mod(clip.server_timestamps_ms[:, None] + row_ms[None, :] - clip.offset_ms[None, :], 1200)
+    white = (u > 12) & (u < 62)  # inside slot 0, clear of the rise/fall lags (at most 7.5 ms)
+    black = (u > 87) & (u < 137)
+    assert white.sum() > 100 and black.sum() > 100
+    lit, dark = frames.min(axis=2), frames.max(axis=2)
+    for i in range(len(clip.numbers)):  # every white frame brighter than any black one
+        assert lit[white[:, i], i].min() > dark[black[:, i], i].max() + 10
+    # the latest white frames are later than the earliest, by the offsets' spread
+    assert np.ptp(clip.server_timestamps_ms[white.argmax(axis=0)]) > 50
+
+
+def test_timing_parameters_are_checked():
+    for kwargs in ({"readout_ms": 40.0}, {"exposure_ms": 0.0}, {"latency_ms": (70.0, 40.0)},
+                   {"rise_fall_ms": 40.0}, {"clock_error_ms": -1.0}):
+        with pytest.raises(ValueError):
+            make_clip(10, **kwargs)

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from c3s.models import ApiToken, User, utcnow
-from tests.factories import auth
+from tests.helpers.factories import auth
 
 
 def register(client, email="ana@example.org", password="correct horse battery"):

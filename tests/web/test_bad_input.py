@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 
 @pytest.mark.parametrize(("body", "content_type"), [

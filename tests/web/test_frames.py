@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 
 def png_bytes(color=(255, 0, 0), size=(64, 48)) -> bytes:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from c3s.models import LocateJob, Observation, Pixel
 from c3s.positioning.geo import GeoReference, unproject
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 GEO = {"geo_lat": 48.1372, "geo_lon": 11.5755, "geo_bearing_deg": 90.0, "geo_metres_per_unit": 1.0}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.factories import auth, make_scene, make_user, multipart, png, scene_row
+from tests.helpers.factories import auth, make_scene, make_user, multipart, png, scene_row
 from tests.ops.conftest import free_ports
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 
 def _join(client, scene_id):

@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 
 from c3s.models import LocateJob, Pixel
-from tests.factories import auth, make_scene, make_user, multipart, png
+from tests.helpers.factories import auth, make_scene, make_user, multipart, png
 
 ROLES = ("anon", "stranger", "pixel", "neighbour", "observer", "moderator", "owner", "operator", "admin")
 ALL = frozenset(ROLES)
 TOKEN = ALL - {"anon"}
-STAFF = frozenset({"owner", "moderator", "admin"})
-CALIBRATION = STAFF | {"observer"}
-MEMBER = CALIBRATION | {"pixel", "neighbour"}
-OWN_OR_CALIBRATION = CALIBRATION | {"pixel"}
+# The levels of c3s.permissions.READ_LEVELS: show (unplayed frames, every track), staff, member.
+SHOW = frozenset({"owner", "moderator", "admin"})
+STAFF = SHOW | {"observer"}
+MEMBER = STAFF | {"pixel", "neighbour"}
 OWN_OR_STAFF = STAFF | {"pixel"}
+OWN_OR_SHOW = SHOW | {"pixel"}
 SCENE_ADMIN = frozenset({"owner", "admin"})
 
 S = "/api/scenes/{scene_id}"
@@ -36,15 +37,16 @@ READS = {
     S: MEMBER,
     S + "/me": TOKEN,  # your own pixel (404 when you have none)
     S + "/show": ALL,  # the public timeline: frame ids and durations, no images
-    S + "/jobs": CALIBRATION, S + "/jobs/{job_id}": CALIBRATION,
-    S + "/pixels": CALIBRATION, S + "/layout": CALIBRATION, S + "/seat-conflicts": CALIBRATION,
-    S + "/sound/schedule.wav": CALIBRATION,
+    S + "/jobs": STAFF, S + "/jobs/{job_id}": STAFF,
+    S + "/pixels": STAFF, S + "/layout": STAFF, S + "/seat-conflicts": STAFF,
+    S + "/sound/schedule.wav": STAFF,
     S + "/seatmap": MEMBER, S + "/speakers": MEMBER,
-    S + "/frames": STAFF, S + "/frames/{frame_id}/image": STAFF, S + "/frames/{frame_id}/map": STAFF,
-    P: OWN_OR_CALIBRATION, P + "/pattern": OWN_OR_CALIBRATION, P + "/code.png": OWN_OR_CALIBRATION,
-    P + "/code.svg": OWN_OR_CALIBRATION, P + "/sound/{job_id}": OWN_OR_CALIBRATION,
-    P + "/track": OWN_OR_STAFF,  # holds colours of frames not played yet
+    S + "/frames": SHOW, S + "/frames/{frame_id}/image": SHOW, S + "/frames/{frame_id}/map": SHOW,
+    P: OWN_OR_STAFF, P + "/pattern": OWN_OR_STAFF, P + "/code.png": OWN_OR_STAFF,
+    P + "/code.svg": OWN_OR_STAFF, P + "/sound/{job_id}": OWN_OR_STAFF,
+    P + "/track": OWN_OR_SHOW,  # holds colours of frames not played yet
     P + "/color": ALL,  # the colour showing now: black until the show plays
+    S + "/clock": STAFF, S + "/sync": STAFF,
 }
 # Other methods: who may write. Refused roles are sent a valid request (see `_write_request`).
 WRITES = {
@@ -62,7 +64,9 @@ WRITES = {
     ("DELETE", "/api/users/{user_id}/permissions/{permission}"): frozenset({"admin"}),
     ("POST", P + "/gps"): frozenset({"pixel"}), ("POST", P + "/seat"): frozenset({"pixel"}),
     ("POST", P + "/sound"): frozenset({"pixel"}),
-    ("POST", P + "/exclude"): STAFF,
+    ("POST", P + "/exclude"): SHOW,
+    ("PUT", S + "/me/clock"): TOKEN,  # your own pixel's clock (404 when you have none)
+    ("POST", S + "/sync/burst"): SCENE_ADMIN,
 }
 
 

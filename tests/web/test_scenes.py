@@ -7,7 +7,7 @@ import numpy as np
 import zxingcpp
 
 from c3s.vision.qrcode import parse_payload
-from tests.factories import auth, make_scene, make_user
+from tests.helpers.factories import auth, make_scene, make_user
 
 
 def _guest(client):

@@ -15,7 +15,7 @@ from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.jobs import run_job
 from c3s.locate.seat import snap_after_locate
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim
-from tests.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, multipart
 
 
 def grid_csv(sections=("A",), rows=4, seats=5, pitch=0.5, origin=(1.0, 1.0)) -> str:
@@ -222,7 +222,8 @@ def test_noisy_camera_positions_snap_to_the_right_seats(app, client, session):
     session.add(job)
     session.commit()
     with app.app_context():  # as in the worker, whose tasks run inside the app context
-        finished = run_job(session, store, job.id, max_pixels=4_000_000)
+        finished = run_job(session, store, job.id, max_pixels=4_000_000,
+                           request_build=app.extensions["c3s"].request_build)
     assert finished.status == "done", finished.reason
     assert finished.stats["snap_pixels"] == len(truth)
 

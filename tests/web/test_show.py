@@ -14,10 +14,18 @@ from werkzeug.test import Client
 
 from c3s import show
 from c3s.models import Pixel, Scene, User, utcnow
+from c3s.show import unpack_track
 from c3s.vision.colormap import ColorMapper, unpack_color_map
-from c3s.web.api.show import unpack_track
-from tests import factories
-from tests.factories import QUADRANTS, auth, make_scene, make_user, multipart, pixel_token, png
+from tests.helpers import factories
+from tests.helpers.factories import (
+    QUADRANTS,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    pixel_token,
+    png,
+)
 
 SCENE_W, SCENE_H = 100.0, 50.0
 FRAME_W, FRAME_H = 200, 100
@@ -185,7 +193,7 @@ def test_track_and_poll_colours_are_the_frame_at_each_pixel(stage):
         body = track(stage, number).json
         assert body == {"number": number, "start_ms": start_ms, "loop": False,
                         "durations_ms": [MINUTE, MINUTE], "colors": [expected[0][number], expected[1][number]],
-                        "maps_version": timeline["maps_version"], "status": "playing"}
+                        "maps_version": timeline["maps_version"], "status": "playing", "offset_ms": None}
         response = poll(stage, number)
         assert response.json == {"color": expected[1][number], "frame": 1, "until_ms": start_ms + 2 * MINUTE,
                                  "status": "playing"}
@@ -304,7 +312,7 @@ def test_stale_maps_are_never_served_after_positions_change(stage, session, monk
     old = track(stage, 0).json
     assert "maps_version" in old, old
     queued = []
-    monkeypatch.setattr("c3s.web.api.show.build_sender", lambda app: lambda name, *a: queued.append((name, *a)))
+    monkeypatch.setattr(stage["app"].extensions["c3s"], "send", lambda name, *a: queued.append((name, *a)))
     # Pixel 0 moves into the bottom-right quadrant (what a locate job's fusion commits).
     session.execute(update(Pixel).where(Pixel.scene_id == stage["scene"], Pixel.number == 0)
                     .values(x=90.0, y=40.0))
@@ -340,8 +348,9 @@ def test_frame_changes_change_the_version_and_retiming_recomputes_nothing(stage,
     assert second["maps_version"] != first["maps_version"] and second["maps_ready"]
     assert track(stage, 0).json["durations_ms"] == [500, MINUTE]
 
-    # Retimed again with no build queued: the build copies the maps of the previous version.
-    monkeypatch.setattr("c3s.web.api.frames.request_build", lambda scene_id: False)
+    # Retimed again with no build queued (the broker is down): the build copies the maps of the
+    # previous version.
+    monkeypatch.setattr(stage["app"].extensions["c3s"], "send", _broker_down)
     client.patch(f"/api/scenes/{scene}/frames/{frame_id}", headers=auth(stage["owner"]), json={"duration_ms": 700})
     with stage["app"].app_context():
         from c3s.web.context import services
@@ -355,6 +364,12 @@ def test_frame_changes_change_the_version_and_retiming_recomputes_nothing(stage,
     assert order.status_code == 200
     assert track(stage, 0).json["colors"] == before[::-1]
     assert track(stage, 0).json["durations_ms"] == [MINUTE, 700]
+
+
+def _broker_down(task_name: str, *_args) -> None:
+    from kombu.exceptions import OperationalError
+
+    raise OperationalError(f"the broker does not answer (sending {task_name})")
 
 
 def test_the_embedded_default_keeps_maps_in_process(tmp_path, session):
@@ -406,8 +421,9 @@ def test_timeline_rows_are_read_once_per_version_and_tracks_read_alike_from_redi
 
 def test_a_frame_that_cannot_be_read_back_is_a_clear_conflict(stage, monkeypatch):
     client, scene = stage["client"], stage["scene"]
-    monkeypatch.setattr("c3s.web.api.frames.request_build", lambda scene_id: False)
-    added = upload(client, stage["owner"], scene, quadrant_frame(QUADRANTS[1]))
+    with monkeypatch.context() as patched:  # uploaded while the broker is down: no build queued
+        patched.setattr(stage["app"].extensions["c3s"], "send", _broker_down)
+        added = upload(client, stage["owner"], scene, quadrant_frame(QUADRANTS[1]))
     with stage["app"].app_context():
         from c3s.frames import get_frame
         from c3s.web.context import db_session, services

@@ -11,6 +11,13 @@ import numpy as np
 
 from c3s.vision.blink._code import N_SLOTS, SLOT_MS
 from c3s.vision.blink._colours import _classify
+from c3s.vision.blink._offset import measure_offsets
+from c3s.vision.blink._phone_timing import (
+    hide_dark_frames_per_phone,
+    phone_cycle_start,
+    phone_readings,
+    phone_slot_phase,
+)
 from c3s.vision.blink._timing import (
     _frame_times,
     _hide_dark_frames,
@@ -36,6 +43,14 @@ class BlinkDetection:
 
     ``x_img``/``y_img`` are image pixels (x right, y down, pixel centres at integers) in the
     coordinates of the clip's first frame; ``code`` is the pixel number as a decimal string.
+
+    ``offset_ms`` is the phone's light-output offset: when its light actually changed relative to
+    the server clock, in milliseconds, positive = late (its display latency plus its clock error,
+    the rolling-shutter delay of its image row removed; the mean of its black-to-white and
+    white-to-black changes). It is known modulo the 1.2 s pattern period and reported in
+    (-600, 600]. None when it cannot be measured: the clip's frames have no server-clock time
+    (frame rate only, no ``start_ms``), the decoder ran with ``timing="crowd"``, or the phone's
+    frames do not pin its changes down.
     """
 
     code: str
@@ -44,6 +59,7 @@ class BlinkDetection:
     y_img: float
     confidence: float
     erased_symbols: int
+    offset_ms: float | None = None
 
 
 @dataclass
@@ -51,8 +67,9 @@ class BlinkResult:
     """Decoded phones plus what the decoder saw.
 
     ``decode_stats`` holds ``blobs``, ``decoded`` and ``rejected`` (a dict reason -> count);
-    ``slot_phase_ms`` is the time (on the clip's clock) of a slot-0 start; ``frames`` the number of
-    frames read.
+    ``slot_phase_ms`` is the time (on the clip's clock) of a slot-0 start (with per-phone timing,
+    the crowd's median); ``frames`` the number of frames read; ``extra`` the camera timing used
+    for offsets (``exposure_ms``, ``readout_ms``, whether each was estimated from the crowd).
     """
 
     detections: list[BlinkDetection]
@@ -71,13 +88,13 @@ def _positions(tracks: _Tracks, n: int) -> np.ndarray:
     return np.where(wsum[:, None] > 0, est, tracks.base)
 
 
-def _finish(tracks: _Tracks, t_ms: np.ndarray, *, min_contrast: float, channel_order: str):
+def _finish(tracks: _Tracks, t_ms: np.ndarray, options: dict):
     # Blobs with no reading in some slot give all-NaN slices by design; they are handled below.
     with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
-        return _finish_quiet(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
+        return _finish_quiet(tracks, t_ms, options)
 
 
-def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: str):
+def _finish_quiet(tracks: _Tracks, t_ms, options: dict):
     n = len(tracks.base)
     stats = {"blobs": n, "decoded": 0, "rejected": {}}
     if n == 0 or len(t_ms) < 3:
@@ -85,11 +102,108 @@ def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: 
             stats["rejected"] = {"too_few_frames": n}
         return BlinkResult([], stats, None, len(t_ms))
     values = _stack(tracks.sums, n, 3)
-    if channel_order == "bgr":
+    if options["channel_order"] == "bgr":
         values = values[:, :, ::-1]  # decode in RGB, the order of the pattern colours
+    t0, t_rel = float(t_ms[0]), t_ms - t_ms[0]
     z_frames, contrast = _normalise(values)
-    frame_ms = float(np.median(np.diff(t_ms)))
+    frame_ms = float(np.median(np.diff(t_rel)))
+    timing = _crowd_timing if options["timing"] == "crowd" else _phone_timing
+    raw = values
+    values, start, slots, repeat_spread, clear = timing(values, z_frames, contrast, t_rel,
+                                                        frame_ms, options["min_contrast"])
+    decoded = _classify(slots, options["min_contrast"], repeat_spread)
+    numbers, reasons, n_erased, margin = decoded
+    if options["timing"] != "crowd":
+        trial = _Trial(raw, z_frames, t_rel, frame_ms, values, start, slots, repeat_spread)
+        _retry_failed(trial, decoded, clear, options["min_contrast"])
+        values, start, slots = trial.values, trial.start, trial.slots
+    position = _positions(tracks, n)
+    offset, extra = np.full(n, np.nan), {}
+    if options["timing"] != "crowd" and options["server_clock"]:
+        offset, extra = measure_offsets(
+            values, t_rel, start, slots, numbers, np.clip(position[:, 1] / options["height"], 0, 1),
+            exposure_ms=options["exposure_ms"], readout_ms=options["readout_ms"], frame_ms=frame_ms)
+        offset = np.mod(offset + t0 + 0.5 * _PERIOD_MS, _PERIOD_MS) - 0.5 * _PERIOD_MS
+    detections = _dedupe(numbers, reasons, n_erased, margin, position, offset)
+    stats["decoded"] = len(detections)
+    stats["rejected"] = dict(Counter(str(r) for r in reasons if r))
+    slot0_ms = t0 + float(np.median(start))
+    return BlinkResult(detections, stats, slot0_ms, len(t_ms), extra)
+
+
+_PERIOD_MS = N_SLOTS * SLOT_MS
+
+
+def _phone_timing(values, z_frames, contrast, t_ms, frame_ms, min_contrast):
+    """Each blob on its own slot grid: returns the values with hidden frames removed, each
+    blob's slot-0 start (n,) (ms from the first frame), slot readings, repeat spreads and
+    whether its marker was clear (n,)."""
+    phase = phone_slot_phase(z_frames, t_ms)
+    _, zread, _ = phone_readings(values, z_frames, t_ms, phase, frame_ms)
+    start, clear = phone_cycle_start(zread, phase)
+    return (*_read_slots(values, z_frames, t_ms, start, frame_ms), clear)
+
+
+def _read_slots(values, z_frames, t_ms, start, frame_ms):
+    """Hidden frames removed, then each blob's 16 slots read on its grid (slot 0 at ``start``)."""
+    values = hide_dark_frames_per_phone(values, z_frames, t_ms, start, frame_ms)
+    readings, _, weight = phone_readings(values, z_frames, t_ms, start, frame_ms)
+    slots, repeat_spread = _per_slot(readings, np.arange(readings.shape[1]) % N_SLOTS, weight)
+    return values, start, slots, repeat_spread
+
+
+@dataclass
+class _Trial:
+    """What a retry needs: the blobs' raw and normalised values, frame times, and the current
+    hidden-frame values, slot-0 starts, slot readings and repeat spreads (updated in place)."""
+
+    raw: np.ndarray
+    z_frames: np.ndarray
+    t_ms: np.ndarray
+    frame_ms: float
+    values: np.ndarray
+    start: np.ndarray
+    slots: np.ndarray
+    spread: np.ndarray
+
+
+_RETRY_SHIFTS_MS = (-SLOT_MS, SLOT_MS, -8.0, 8.0)
+_RETRY_CONTEXT = 2000  # decoded blobs classified beside the retried ones
+
+
+def _retry_failed(trial: _Trial, decoded, clear, min_contrast) -> None:
+    """Read refused blobs once more on a shifted grid: a slot either way where the marker was
+    hidden (the cycle was the crowd's guess), a few ms either way else (a dim blob's own slot
+    phase is noisy). A retry counts only when it passes every check; ``decoded`` (numbers,
+    reasons, erasures, margins) and ``trial`` are updated in place."""
+    numbers, reasons, n_erased, margin = decoded
+    for shift in _RETRY_SHIFTS_MS:
+        rows = np.flatnonzero((numbers < 0) & (reasons != "low_contrast")
+                              & ((abs(shift) < SLOT_MS) | ~clear))
+        if len(rows) == 0:
+            continue
+        start = np.mod(trial.start[rows] + shift, _PERIOD_MS)
+        values, _, slots, spread = _read_slots(trial.raw[rows], trial.z_frames[rows], trial.t_ms,
+                                               start, trial.frame_ms)
+        # classified among decoded blobs, whose colours teach the crowd's colour models
+        good = np.flatnonzero(numbers >= 0)
+        context = good[:: max(1, len(good) // _RETRY_CONTEXT)]
+        nums, _, erased, marg = _classify(np.concatenate([slots, trial.slots[context]]),
+                                          min_contrast,
+                                          np.concatenate([spread, trial.spread[context]]))
+        won = nums[: len(rows)] >= 0
+        take = rows[won]
+        numbers[take], reasons[take] = nums[: len(rows)][won], ""
+        n_erased[take], margin[take] = erased[: len(rows)][won], marg[: len(rows)][won]
+        trial.values[take], trial.start[take] = values[won], start[won]
+        trial.slots[take], trial.spread[take] = slots[won], spread[won]
+
+
+def _crowd_timing(values, z_frames, contrast, t_ms, frame_ms, min_contrast):
+    """One slot grid for the whole crowd (phones assumed on the server clock within ~15 ms);
+    the same returns as :func:`_phone_timing` (values, starts, slots, spreads, clear markers)."""
     good = np.flatnonzero(np.all(contrast >= min_contrast, axis=1))
+    n = len(values)
     sample = good[:: max(1, len(good) // 1500)] if len(good) else np.arange(min(n, 1500))
     phase = recover_slot_phase(z_frames[sample], t_ms)
     readings, zread, labels = _slot_readings(values, z_frames, t_ms, phase, frame_ms)
@@ -99,16 +213,11 @@ def _finish_quiet(tracks: _Tracks, t_ms, *, min_contrast: float, channel_order: 
         values, z_frames, t_ms, phase, frame_ms, coverage=True
     )
     slots, repeat_spread = _per_slot(readings, (labels + k0) % N_SLOTS, weight)
-    numbers, reasons, n_erased, margin = _classify(slots, min_contrast, repeat_spread)
-    position = _positions(tracks, n)
-    detections = _dedupe(numbers, reasons, n_erased, margin, position)
-    stats["decoded"] = len(detections)
-    stats["rejected"] = dict(Counter(str(r) for r in reasons if r))
-    slot0_ms = phase + ((-k0) % N_SLOTS) * SLOT_MS  # label l starts at phase + l * SLOT_MS
-    return BlinkResult(detections, stats, float(slot0_ms), len(t_ms))
+    slot0 = phase + ((-k0) % N_SLOTS) * SLOT_MS  # label l starts at phase + l * SLOT_MS
+    return values, np.full(n, slot0), slots, repeat_spread, np.ones(n, bool)
 
 
-def _dedupe(numbers, reasons, n_erased, margin, position) -> list[BlinkDetection]:
+def _dedupe(numbers, reasons, n_erased, margin, position, offset) -> list[BlinkDetection]:
     """One detection per number: the best; the others are counted as ``duplicate``."""
     confidence = np.clip(margin, 0, 1) * (1.0 - 0.2 * n_erased)
     order = np.argsort(-confidence)
@@ -130,6 +239,7 @@ def _dedupe(numbers, reasons, n_erased, margin, position) -> list[BlinkDetection
                 y_img=float(position[i, 1]),
                 confidence=float(round(confidence[i], 4)),
                 erased_symbols=int(n_erased[i]),
+                offset_ms=round(float(offset[i]), 3) if np.isfinite(offset[i]) else None,
             )
         )
     out.sort(key=lambda d: d.number)
@@ -173,6 +283,10 @@ def decode_frames(
     max_blob_area: int = 400,
     redetect_ms: float = 250.0,
     max_duration_ms: float = 4 * N_SLOTS * SLOT_MS,
+    start_ms: float | None = None,
+    readout_ms: float | None = None,
+    exposure_ms: float | None = None,
+    timing: str = "phone",
 ) -> BlinkResult:
     """Find phones playing blink patterns in a stream of frames and decode their numbers.
 
@@ -183,10 +297,13 @@ def decode_frames(
         the first detection, so memory is bounded by the number of blobs times frames (a few
         floats each) plus those few frames, not by image size times frames.
     timestamps_ms : iterable of float, optional
-        Capture time of each frame in milliseconds (any origin, strictly increasing). Takes
-        precedence over ``fps``.
+        Time of each frame in milliseconds, strictly increasing: when the frame's top row
+        started its exposure, on the server clock (Unix ms) for ``offset_ms`` to be relative to
+        the server clock. Any other clock decodes the same numbers, and offsets are then
+        relative to that clock. Takes precedence over ``fps``.
     fps : float, optional
-        Frame rate, used when timestamps are not given (frame ``f`` at ``1000 f / fps`` ms).
+        Frame rate, used when timestamps are not given (frame ``f`` at ``start_ms + 1000 f /
+        fps`` ms).
     channel_order : {"bgr", "rgb"}
         Channel order of the frames (OpenCV decodes video as BGR).
     window_radius : int
@@ -204,6 +321,27 @@ def decode_frames(
         Read only this much of the clip (default four pattern periods, 4.8 s); later frames are
         not consumed. Memory is about 24 bytes per blob per frame read, so this bounds it for
         clips of any length (10,000 blobs at 60 fps: under 100 MB of time series).
+    start_ms : float, optional
+        With ``fps``: the server-clock time (Unix ms) of the first frame's top-row exposure
+        start. Without it a frame-rate-only clip has no server time and every ``offset_ms`` is
+        None.
+    readout_ms : float, optional
+        Rolling-shutter readout (ms): the bottom row starts exposing this long after the top
+        row (Android reports it as ``SENSOR_ROLLING_SHUTTER_SKEW``; 0 for a global shutter).
+        Default: estimated from the crowd, as the drift of measured offsets down the frame
+        (phones' own offsets do not depend on their image row); 0 with fewer than 50 decoded
+        phones. The estimate is good to about ``3.5 * spread / sqrt(phones)`` (offsets spread by
+        22 ms: +-1.7 ms with 2,000 phones, +-4.5 ms with 300), and an error ``e`` in it moves
+        the offset of a phone at row ``y`` by ``e * y / height``: give it for small crowds.
+    exposure_ms : float, optional
+        Exposure time of each pixel (ms; Android: ``SENSOR_EXPOSURE_TIME``). Default: the one
+        that best explains the decoded phones' frames.
+    timing : {"phone", "crowd"}
+        ``"phone"``: slot boundaries and cycle phase per blob, from its own transitions and
+        marker, so phones may be off the server clock by any amount (clock error, display
+        latency, rolling shutter), and ``offset_ms`` is measured. ``"crowd"``: one slot grid for
+        the whole crowd (phones within about +-15 ms of each other), no offsets; kept as the
+        reference the per-phone decoder is measured against.
 
     Returns
     -------
@@ -216,6 +354,7 @@ def decode_frames(
         raise ValueError("give the frame rate (fps > 0) or one timestamp per frame")
     if window_radius < 1:
         raise ValueError("window_radius must be at least 1 pixel")
+    _check_timing_options(timestamps_ms, start_ms, readout_ms, exposure_ms, timing)
     tracks = _Tracks(base=np.zeros((0, 2)), first_frame=np.zeros(0, np.int64))
     times = None if timestamps_ms is None else iter(timestamps_ms)
     t_list: list[float] = []
@@ -244,4 +383,20 @@ def decode_frames(
         raise ValueError("no frames to decode")
     opening.flush(tracks)
     t_ms = _frame_times(t_list if times is not None else None, fps, len(t_list))
-    return _finish(tracks, t_ms, min_contrast=min_contrast, channel_order=channel_order)
+    if start_ms is not None:
+        t_ms = t_ms + float(start_ms)
+    options = {"channel_order": channel_order, "min_contrast": min_contrast, "timing": timing,
+               "server_clock": times is not None or start_ms is not None, "height": shape[0],
+               "readout_ms": readout_ms, "exposure_ms": exposure_ms}
+    return _finish(tracks, t_ms, options)
+
+
+def _check_timing_options(timestamps_ms, start_ms, readout_ms, exposure_ms, timing) -> None:
+    if timing not in ("phone", "crowd"):
+        raise ValueError("timing must be 'phone' or 'crowd'")
+    if start_ms is not None and (timestamps_ms is not None or not np.isfinite(start_ms)):
+        raise ValueError("start_ms (a finite server time) goes with fps, not with timestamps")
+    if readout_ms is not None and not (np.isfinite(readout_ms) and 0 <= readout_ms <= 1000):
+        raise ValueError(f"readout_ms must be in 0..1000 ms, got {readout_ms}")
+    if exposure_ms is not None and not (np.isfinite(exposure_ms) and 0 < exposure_ms <= 1000):
+        raise ValueError(f"exposure_ms must be in (0, 1000] ms, got {exposure_ms}")

@@ -91,7 +91,9 @@ def _read_video(path: Path, fps: float | None):
     return frames(), rate
 
 
-def locate_clip(path: str | os.PathLike, *, fps: float | None = None) -> list[BlinkDetection]:
+def locate_clip(path: str | os.PathLike, *, fps: float | None = None, start_ms: float | None = None,
+                readout_ms: float | None = None, exposure_ms: float | None = None
+                ) -> list[BlinkDetection]:
     """Decode the blinking phones of a video file or a folder of frames.
 
     Parameters
@@ -101,32 +103,46 @@ def locate_clip(path: str | os.PathLike, *, fps: float | None = None) -> list[Bl
         or a folder of images in natural name order. For a folder, timing comes from ``fps``, else
         from ``timestamps.txt`` (one millisecond value per frame in name order, or ``name ms`` per
         line), else from file names containing ``<number>ms`` (``frame_0133ms.png``).
+        Folder timestamps are read as server-clock times (Unix ms) of each frame's top-row
+        exposure start, so that ``offset_ms`` is relative to the server clock.
     fps : float, optional
         Frame rate override.
+    start_ms : float, optional
+        Server-clock time (Unix ms) of the first frame's top-row exposure start, for a video or
+        a folder timed by ``fps``; without it (and without folder timestamps) offsets are None.
+    readout_ms, exposure_ms : float, optional
+        The camera's rolling-shutter readout and exposure time (ms); estimated from the crowd
+        when not given (see :func:`decode_frames`).
 
     Returns
     -------
     list of BlinkDetection
         ``code`` (decimal pixel number), ``x_img``, ``y_img`` (first-frame image pixels),
-        ``confidence`` (0..1).
+        ``confidence`` (0..1), ``offset_ms`` (light-output offset, ms, positive = late, or None).
 
     Raises
     ------
     ValueError
-        Missing path, unreadable input, or a folder with no timing information.
+        Missing path, unreadable input, a folder with no timing information, or ``start_ms``
+        with a folder that has its own timestamps.
     """
-    return decode_clip(path, fps=fps).detections
+    return decode_clip(path, fps=fps, start_ms=start_ms, readout_ms=readout_ms,
+                       exposure_ms=exposure_ms).detections
 
 
-def decode_clip(path: str | os.PathLike, *, fps: float | None = None) -> BlinkResult:
+def decode_clip(path: str | os.PathLike, *, fps: float | None = None, start_ms: float | None = None,
+                readout_ms: float | None = None, exposure_ms: float | None = None) -> BlinkResult:
     """Like :func:`locate_clip` but returns the whole :class:`BlinkResult` (with decode_stats)."""
     if fps is not None and (not np.isfinite(fps) or fps <= 0):
         raise ValueError(f"fps must be a positive number, got {fps}")
     source = Path(path)
     if not source.exists():
         raise ValueError(f"{source} does not exist")
+    timing = {"readout_ms": readout_ms, "exposure_ms": exposure_ms}
     if source.is_dir():
         frames, stamps = _read_folder(source, fps)
-        return decode_frames(frames, stamps, fps)
+        if stamps is not None and start_ms is not None:
+            raise ValueError(f"{source} has its own frame timestamps; start_ms goes with a frame rate")
+        return decode_frames(frames, stamps, fps, start_ms=start_ms, **timing)
     frames, rate = _read_video(source, fps)
-    return decode_frames(frames, None, rate)
+    return decode_frames(frames, None, rate, start_ms=start_ms, **timing)

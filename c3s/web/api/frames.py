@@ -9,7 +9,6 @@ from c3s import frames, scenes
 from c3s.errors import Invalid
 from c3s.models import Scene, as_utc, utcnow
 from c3s.permissions import can_read, require_read
-from c3s.show import request_build
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import config, db_session, services
 from c3s.web.schemas import FrameOrderIn, FrameOut, FramePatch, FrameUploadIn
@@ -42,7 +41,7 @@ def upload(scene_id: int, form):
                                   content_type=upload.mimetype, filename=upload.filename or "",
                                   duration_ms=form["duration_ms"], max_pixels=config().max_image_pixels)
         session.commit()
-    request_build(scene.id)
+    services().request_build(scene.id)
     return [_out(f) for f in added]
 
 
@@ -53,7 +52,7 @@ def _require_frames_readable(scene: Scene) -> None:
         and as_utc(scene.show_start_at) <= utcnow()
     if playing and can_read(session, user, scene, "member"):
         return
-    require_read(session, user, scene, "staff", "see its frames before the show plays them")
+    require_read(session, user, scene, "show", to="see its frames before the show plays them")
 
 
 @bp.get("/scenes/<int:scene_id>/frames")
@@ -63,7 +62,7 @@ def list_frames(scene_id: int):
     """The show's frames in order (the scene's staff; its pixels too once the show plays)."""
     scene = scenes.get_scene(db_session(), scene_id)
     _require_frames_readable(scene)
-    return [_out(f) for f in frames.list_frames(db_session(), scene)]
+    return [_out(f) for f in frames.frames_of(db_session(), scene.id)]
 
 
 @bp.get("/scenes/<int:scene_id>/frames/<int:frame_id>/image")
@@ -89,7 +88,7 @@ def retime(scene_id: int, frame_id: int, body):
     frame = frames.retime(session, current_user(), scene, frames.get_frame(session, scene, frame_id),
                           body["duration_ms"])
     session.commit()
-    request_build(scene.id)
+    services().request_build(scene.id)
     return _out(frame)
 
 
@@ -103,7 +102,7 @@ def reorder(scene_id: int, body):
     scene = scenes.get_scene(session, scene_id)
     ordered = frames.reorder(session, current_user(), scene, body["frame_ids"])
     session.commit()
-    request_build(scene.id)
+    services().request_build(scene.id)
     return [_out(f) for f in ordered]
 
 
@@ -117,5 +116,5 @@ def delete(scene_id: int, frame_id: int):
     file_id = frames.remove(session, current_user(), scene, frames.get_frame(session, scene, frame_id))
     session.commit()
     frames.delete_files(services().store, [file_id])
-    request_build(scene.id)
+    services().request_build(scene.id)
     return ""

@@ -10,7 +10,7 @@ from c3s.errors import NotFound
 from c3s.frames import pending_files
 from c3s.locate.jobs import create_job
 from c3s.models import LocateJob
-from c3s.permissions import require_read
+from c3s.permissions import require_staff
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
@@ -28,7 +28,7 @@ def upload(scene_id: int, form):
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]
-    options = {"fps": form["fps"]} if form.get("fps") else {}
+    options = {key: form[key] for key in ("fps", "start_ms") if form.get(key) is not None}
     with pending_files(services().store) as pending:
         job = create_job(session, pending, current_user(), scene, data=upload.read(),
                          filename=upload.filename or "", content_type=upload.mimetype or "",
@@ -42,7 +42,7 @@ def upload(scene_id: int, form):
 def _job(scene_id: int, job_id: int) -> LocateJob:
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "calibration", "read its jobs")
+    require_staff(session, current_user(), scene, to="read its jobs")
     job = session.scalar(select(LocateJob).where(LocateJob.id == job_id, LocateJob.scene_id == scene.id))
     if job is None:
         raise NotFound(f"scene {scene_id} has no job {job_id}")
@@ -65,6 +65,6 @@ def list_jobs(scene_id: int):
     """The scene's jobs, newest first (at most 200)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "calibration", "list its jobs")
+    require_staff(session, current_user(), scene, to="list its jobs")
     return session.scalars(select(LocateJob).where(LocateJob.scene_id == scene.id)
                            .order_by(LocateJob.id.desc()).limit(200)).all()

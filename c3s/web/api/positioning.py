@@ -7,15 +7,16 @@ import time
 
 from apiflask import APIBlueprint
 from flask import Response, request
+from sqlalchemy import select
 
 from c3s import scenes
 from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import pending_files
 from c3s.locate import gps, seat, sound
-from c3s.models import Scene
-from c3s.permissions import require, require_read
+from c3s.models import Scene, Speaker
+from c3s.permissions import require
 from c3s.tasks import queue_locate_job
-from c3s.web.auth import current_user, token_auth
+from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.context import db_session, services
 from c3s.web.schemas import (
     GpsFixIn,
@@ -84,7 +85,7 @@ def get_seat_map(scene_id: int):
     """The scene's seats (empty when it has no seat map; its staff, observers and pixels)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "member", "read its seat map")
+    require_read(scene, "member", to="read its seat map")
     rows = seat.seat_rows(session, scene)
     return {"count": len(rows), "seats": rows}
 
@@ -124,7 +125,7 @@ def seat_conflicts(scene_id: int):
     """Seats claimed by more than one pixel, with every claim (the scene's staff)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "calibration", "see its seat conflicts")
+    require_staff(scene, to="see its seat conflicts")
     return seat.seat_conflicts(session, scene)
 
 
@@ -151,11 +152,11 @@ def gps_fix(scene_id: int, number: int, body):
 
 def _speakers_body(scene: Scene) -> dict:
     session = db_session()
-    positions = sound.speaker_positions(session, scene)
-    body = {"speakers": [{"index": i, "x": x, "y": y} for i, (x, y) in enumerate(positions)],
+    rows = session.scalars(select(Speaker).where(Speaker.scene_id == scene.id).order_by(Speaker.index)).all()
+    body = {"speakers": [{"index": r.index, "x": r.x, "y": r.y, "z": r.z, "delay_ms": r.delay_ms} for r in rows],
             "period_ms": None, "slot_ms": None}
-    if len(positions) >= sound.MIN_SPEAKERS:
-        schedule = sound.schedule_for(scene, positions, 0.0)
+    if len(rows) >= sound.MIN_SPEAKERS:
+        schedule = sound.schedule_for(sound.scene_venue(session, scene), 0.0)
         body.update(period_ms=schedule.period_ms, slot_ms=schedule.slot_ms)
     return body
 
@@ -181,7 +182,7 @@ def get_speakers(scene_id: int):
     pixels)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "member", "read its speakers")
+    require_read(scene, "member", to="read its speakers")
     return _speakers_body(scene)
 
 
@@ -199,13 +200,13 @@ def schedule_wav(scene_id: int, query):
 
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "calibration", "download its chirp schedule")
-    speakers = sound.speaker_positions(session, scene)
+    require_staff(scene, to="download its chirp schedule")
+    venue = sound.scene_venue(session, scene)
     start_ms = query["start_ms"]
     if start_ms is None:
-        period = sound.period_ms(scene, speakers)
+        period = sound.period_ms(venue)
         start_ms = math.ceil((time.time() * 1000 + SCHEDULE_LEAD_MS) / period) * period
-    schedule = sound.playback_schedule(scene, speakers, start_ms)
+    schedule = sound.playback_schedule(venue, start_ms)
     name = f"scene-{scene.id}-chirps-{start_ms:.0f}"
     if query["speaker"] is None:
         wav = render_schedule_wav(schedule, sample_rate=sound.SAMPLE_RATE_HZ)
@@ -247,7 +248,7 @@ def recording_job(scene_id: int, number: int, job_id: int):
 
     session, scene, pixel = _own_pixel(scene_id, number)
     if pixel.user_id != current_user().id:
-        require_read(session, current_user(), scene, "calibration", "read its pixels' recordings")
+        require_staff(scene, to="read its pixels' recordings")
     job = session.get(LocateJob, job_id)
     if job is None or job.scene_id != scene.id or job.method != "sound" or \
             job.stats.get("options", {}).get("pixel_id") != pixel.id:

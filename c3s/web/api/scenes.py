@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from c3s import frames, scenes
 from c3s.models import Method, Pixel, Scene
-from c3s.permissions import readable_scenes, require_read
-from c3s.show import request_build
-from c3s.web.auth import current_user, token_auth
+from c3s.permissions import readable_scenes
+from c3s.web.auth import current_user, require_read, require_staff, token_auth
+from c3s.web.calibration import calibration
 from c3s.web.context import db_session, read_db_session, services
 from c3s.web.schemas import (
     ExcludeIn,
@@ -65,7 +65,7 @@ def get_scene(scene_id: int):
     """One scene (its staff, observers and pixels)."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "member", "read it")
+    require_read(scene, "member", to="read it")
     return scene
 
 
@@ -108,7 +108,7 @@ def join(scene_id: int):
 
 def _join_body(scene: Scene, pixel: Pixel) -> dict:
     return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
-            "calibration": scenes.calibration(scene, pixel)}
+            "calibration": calibration(scene, pixel), "offset_ms": pixel.offset_ms}
 
 
 @bp.get("/scenes/<int:scene_id>/me")
@@ -134,7 +134,7 @@ def leave(scene_id: int):
     session = db_session()
     pixel = scenes.leave(session, current_user(), scenes.get_scene(session, scene_id))
     session.commit()
-    request_build(scene_id)  # a located pixel left: rebuild the maps now, not at the next poll
+    services().request_build(scene_id)  # a located pixel left: rebuild the maps now, not at the next poll
     return pixel
 
 
@@ -146,7 +146,7 @@ def list_pixels(scene_id: int, query):
     """A page of the scene's pixels in number order, optionally of one status."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_read(session, current_user(), scene, "calibration", "list its pixels")
+    require_staff(scene, to="list its pixels")
     where = [Pixel.scene_id == scene.id]
     if query["status"]:
         where.append(Pixel.status == query["status"])
@@ -166,7 +166,7 @@ def get_pixel(scene_id: int, number: int):
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        require_read(session, current_user(), scene, "calibration", "read its pixels")
+        require_staff(scene, to="read its pixels")
     return pixel
 
 
@@ -180,7 +180,7 @@ def exclude(scene_id: int, number: int, body):
     pixel = scenes.exclude(session, current_user(), scenes.get_scene(session, scene_id), number,
                            body["reason"])
     session.commit()
-    request_build(scene_id)  # the excluded pixel goes dark as soon as the maps are rebuilt
+    services().request_build(scene_id)  # the excluded pixel goes dark as soon as the maps are rebuilt
     return pixel
 
 
@@ -189,7 +189,7 @@ def _own_or_admin_pixel(scene_id: int, number: int) -> tuple[Scene, Pixel]:
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        require_read(session, current_user(), scene, "calibration", "read its pixels' codes")
+        require_staff(scene, to="read its pixels' codes")
     return scene, pixel
 
 

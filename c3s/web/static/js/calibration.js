@@ -33,6 +33,7 @@ export async function playBlink(ctx) {
   const player = new TimelinePlayer(ctx.clock, cyclicSteps(pattern.slot_ms, pattern.colors), (color) => {
     ctx.screen.style.backgroundColor = color;
   });
+  player.leadMs = ctx.me.offset_ms ?? 0; // once a clip has timed this phone, a later clip is a sync check
   player.start();
   window.c3s.blink = { player, pattern };
   return () => player.stop();
@@ -159,9 +160,12 @@ export async function soundRecorder(ctx) {
         await sleep(1500);
         job = await api(`${ctx.me.calibration.recording_url}/${job.id}`, { token: ctx.token });
       }
-      status.textContent = job.status === "done"
-        ? "Heard you. Wait for the show."
-        : `We could not place you: ${job.reason} Tap to try again.`;
+      // A fix less sure than half a seat is done but not placed: record again.
+      status.textContent = job.status !== "done"
+        ? `We could not place you: ${job.reason} Tap to try again.`
+        : job.stats && job.stats.placed === false
+          ? "Heard you, but not clearly enough to find your seat. Tap to try again."
+          : "Heard you. Wait for the show.";
     } catch (e) {
       status.textContent = e.name === "NotAllowedError"
         ? "Microphone access was refused. Allow it in the browser settings and tap again."

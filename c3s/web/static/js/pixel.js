@@ -5,7 +5,7 @@
 import { api, ApiError, isNetworkError, sleep } from "./api.js";
 import { CALIBRATIONS } from "./calibration.js";
 import { ServerClock } from "./clock.js";
-import { TimelinePlayer, trackSteps } from "./timeline.js";
+import { TimelinePlayer, cyclicSteps, trackSteps, withBurst } from "./timeline.js";
 
 const TOKEN_KEY = "c3s.device_token";
 const root = document.getElementById("pixel");
@@ -144,6 +144,7 @@ function play(track) {
   setState("waiting");
   keepAwake();
   const steps = trackSteps(track.start_ms, track.durations_ms, track.colors, track.loop);
+  state.baseSteps = steps;
   state.player = new TimelinePlayer(clock, steps, (color, step) => {
     if (step.phase === "playing") {
       setState("playing");
@@ -154,16 +155,51 @@ function play(track) {
       showEnded();
     }
   });
+  state.player.leadMs = track.offset_ms ?? state.me.offset_ms ?? 0; // camera-measured, see sync.py
   state.player.start();
+}
+
+/** A sync check measured this phone's light output again: play that much earlier from now on. */
+function applyOffset(offsetMs) {
+  if (offsetMs == null) return;
+  for (const player of [state.player, window.c3s.blink?.player]) if (player) player.leadMs = offsetMs;
+}
+
+/** A sync check inside the show: blink the pattern during the burst (the correction applied). */
+async function applyBurst(burst) {
+  if (!burst || !state.player || !state.baseSteps) return;
+  if (!state.pattern) {
+    try {
+      state.pattern = await api(`/api/scenes/${sceneId}/pixels/${state.me.number}/pattern`, { token: state.token });
+    } catch (e) {
+      if (e instanceof ApiError) return; // no pattern for this phone: it sits the burst out
+      throw e;
+    }
+  }
+  const blink = cyclicSteps(state.pattern.slot_ms, state.pattern.colors);
+  state.player.stepAt = withBurst(state.baseSteps, burst.start_ms, burst.duration_ms, blink);
+}
+
+/** Tell the operator how well this phone knows the server clock, when that changed. */
+async function reportClock() {
+  const value = clock.uncertaintyMs;
+  const last = state.reportedUncertaintyMs;
+  if (value === null || (last != null && Math.abs(value - last) <= Math.max(1, last / 2))) return;
+  try {
+    await api(`/api/scenes/${sceneId}/me/clock`, { method: "PUT", token: state.token, body: { uncertainty_ms: value } });
+    state.reportedUncertaintyMs = value;
+  } catch { /* the next check-in tries again; the show does not depend on it */ }
 }
 
 /** One look at the scene: excluded? show started, changed or stopped? */
 async function checkIn(round) {
+  await reportClock();
   // The show's timeline is the cheap public read a stadium polls; the pixel's own row (needs
   // the token and the database) is read one round in four.
   if (round % 4 === 0) {
     state.me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
     if (state.me.status === "excluded") return showExcluded(state.me.excluded_reason);
+    applyOffset(state.me.offset_ms);
   }
   const me = state.me;
   const show = await api(`/api/scenes/${sceneId}/show?frames=false`);
@@ -186,6 +222,7 @@ async function checkIn(round) {
         } else throw e;
       }
     }
+    await applyBurst(show.sync_burst);
   } else if (state.player || (was && showActive(was))) {
     showEnded();
   }

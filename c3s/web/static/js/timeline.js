@@ -1,7 +1,8 @@
 // Plays a piecewise-constant colour timeline on the server clock. requestAnimationFrame drives
 // the screen; when a change is due before the next animation frame, a timer aimed at the exact
 // boundary applies it, so changes land within a few milliseconds of server time instead of
-// up to one display frame late.
+// up to one display frame late. With `leadMs` (the phone's measured light-output offset) every
+// change is made that much earlier, so the light that leaves the screen lands on the server clock.
 
 const WAKE_EARLY_MS = 3;
 
@@ -20,7 +21,14 @@ export class TimelinePlayer {
     this.frameMs = 16.7;
     this.lastFrame = null;
     this.timer = null;
-    this.log = []; // recent changes: {index, dueMs, appliedMs} in server time (for diagnostics)
+    this.leadMs = 0; // play this much early (ms): the display's latency plus the clock's error
+    // Recent changes (diagnostics): {index, dueMs, appliedMs} in target time, serverMs the clock.
+    this.log = [];
+  }
+
+  /** The server time whose colour shows now: the clock plus the lead. */
+  target() {
+    return this.clock.now() + this.leadMs;
   }
 
   start() {
@@ -47,14 +55,14 @@ export class TimelinePlayer {
   }
 
   update() {
-    const now = this.clock.now();
+    const now = this.target();
     const step = this.stepAt(now);
     const value = step ? step.value : null;
     if (value !== this.current) {
       this.current = value;
       this.apply(value, step);
       if (step && value !== null) {
-        this.log.push({ index: step.index, dueMs: step.startsAt, appliedMs: now });
+        this.log.push({ index: step.index, dueMs: step.startsAt, appliedMs: now, serverMs: now - this.leadMs });
         if (this.log.length > 200) this.log.splice(0, this.log.length - 200);
       }
     }
@@ -67,7 +75,7 @@ export class TimelinePlayer {
           this.timer = null;
           if (!this.running) return;
           const spinUntil = performance.now() + WAKE_EARLY_MS + 1;
-          while (this.clock.now() < due && performance.now() < spinUntil) { /* at most ~4 ms */ }
+          while (this.target() < due && performance.now() < spinUntil) { /* at most ~4 ms */ }
           this.update();
         }, Math.max(0, wait - WAKE_EARLY_MS));
       }
@@ -106,5 +114,21 @@ export function trackSteps(startMs, durations, colors, loop) {
     while (ends[i] <= elapsed) i += 1;
     return { value: colors[i], index: i, phase: "playing", startsAt: cycleStart + (i ? ends[i - 1] : 0),
              changesAt: cycleStart + ends[i] };
+  };
+}
+
+/** Steps of `steps`, except during a sync burst [startMs, startMs + durationMs), when
+ * `burstSteps` (the phone's blink pattern) play instead: the crowd filmed then is a sync check. */
+export function withBurst(steps, startMs, durationMs, burstSteps) {
+  const endMs = startMs + durationMs;
+  return (t) => {
+    if (t >= startMs && t < endMs) {
+      const b = burstSteps(t);
+      return { ...b, phase: "playing", burst: true, startsAt: Math.max(b.startsAt, startMs),
+               changesAt: Math.min(b.changesAt, endMs) };
+    }
+    const s = steps(t);
+    if (t < startMs && (s.changesAt == null || s.changesAt > startMs)) return { ...s, changesAt: startMs };
+    return s;
   };
 }

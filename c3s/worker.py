@@ -1,4 +1,4 @@
-"""Worker entry point: `celery -A c3s.tasks.worker:celery_app worker -Q locate,show`."""
+"""Worker entry point: `celery -A c3s.worker:celery_app worker -Q locate,show`."""
 
 from c3s.config import Config
 from c3s.web import create_app
