@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -12,11 +15,37 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from c3s.errors import Conflict, Invalid, Unauthorized
+from c3s.errors import Conflict, Invalid, Unauthorized, Unavailable
 from c3s.models import ApiToken, Permission, User, UserPermission, as_utc, utcnow
 
-# argon2-cffi's defaults are Argon2id with RFC 9106's low-memory profile.
-password_hasher = PasswordHasher()
+# Argon2id with RFC 9106's low-memory profile (argon2-cffi's defaults: 3 passes over 64 MiB)
+# but one lane: a hash then keeps one core busy, not every core, so logins cannot starve the
+# clock and the show's reads. At most HASH_SLOTS hashes run at once per process; a login that
+# waits longer than HASH_WAIT_S for a slot is answered 503 (ask again), not queued forever.
+password_hasher = PasswordHasher(parallelism=1)
+HASH_SLOTS = 1
+HASH_WAIT_S = 2.0
+_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+
+
+@contextmanager
+def _hashing() -> Iterator[None]:
+    if not _hash_slots.acquire(timeout=HASH_WAIT_S):
+        raise Unavailable("the server is checking too many passwords right now; try again in a moment")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
+
+
+def hash_password(password: str) -> str:
+    with _hashing():
+        return password_hasher.hash(password)
+
+
+def _verify_password(password_hash: str, password: str) -> None:
+    with _hashing():
+        password_hasher.verify(password_hash, password)
 
 MIN_PASSWORD_LENGTH = 10
 TOKEN_BYTES = 32
@@ -48,7 +77,7 @@ def register(session: Session, *, email: str, password: str, display_name: str =
         raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"an account for {email} exists already; log in instead")
-    user = User(email=email, password_hash=password_hasher.hash(password),
+    user = User(email=email, password_hash=hash_password(password),
                 display_name=display_name.strip(), is_guest=False)
     session.add(user)
     grant_default_permissions(session, user)
@@ -74,14 +103,14 @@ def login(session: Session, *, email: str, password: str) -> User:
         raise failure from None
     user = session.scalar(select(User).where(User.email == email))
     if user is None or user.password_hash is None:
-        password_hasher.hash(password)  # same work either way, so timing does not reveal accounts
+        hash_password(password)  # same work either way, so timing does not reveal accounts
         raise failure
     try:
-        password_hasher.verify(user.password_hash, password)
+        _verify_password(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         raise failure from None
     if password_hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = password_hasher.hash(password)
+        user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
 

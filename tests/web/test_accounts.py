@@ -7,6 +7,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from c3s import accounts
 from c3s.models import ApiToken, User, utcnow
 from tests.helpers.factories import auth
 
@@ -87,4 +88,4 @@ def test_login_rehashes_when_parameters_change(client, session):
     assert login(client).status_code == 201
     session.expire_all()
     new_hash = session.get(User, user.id).password_hash
-    assert new_hash != old_hash and not PasswordHasher().check_needs_rehash(new_hash)
+    assert new_hash != old_hash and not accounts.password_hasher.check_needs_rehash(new_hash)

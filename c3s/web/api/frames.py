@@ -11,6 +11,7 @@ from c3s.models import Scene, as_utc, utcnow
 from c3s.permissions import can_read, require_read
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import config, db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import FrameOrderIn, FrameOut, FramePatch, FrameUploadIn
 
 bp = APIBlueprint("frames", __name__, tag="Frames")
@@ -27,9 +28,10 @@ def _out(frame) -> dict:
 @bp.input(FrameUploadIn, location="form_and_files", arg_name="form")
 @bp.output(FrameOut(many=True), status_code=201)
 @bp.doc(responses={413: "the upload or a frame is too large", 415: "not an image, GIF or video",
-                   422: "corrupt or unreadable media"})
+                   422: "corrupt or unreadable media", 429: TOO_MANY})
 def upload(scene_id: int, form):
     """Append frames from an image, an animated GIF or a video (needs `scene_admin`)."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]

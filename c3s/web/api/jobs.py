@@ -14,6 +14,7 @@ from c3s.permissions import require_staff
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import JobOut, JobUploadIn
 
 bp = APIBlueprint("jobs", __name__, tag="Calibration")
@@ -23,8 +24,10 @@ bp = APIBlueprint("jobs", __name__, tag="Calibration")
 @bp.auth_required(token_auth)
 @bp.input(JobUploadIn, location="form_and_files", arg_name="form")
 @bp.output(JobOut, status_code=202)
+@bp.doc(responses={429: TOO_MANY})
 def upload(scene_id: int, form):
     """Upload a calibration photo (QR) or clip (blink); a worker locates the pixels in it."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]

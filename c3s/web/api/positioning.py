@@ -18,6 +18,7 @@ from c3s.permissions import require
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import (
     GpsFixIn,
     JobOut,
@@ -64,9 +65,10 @@ def _seat_map_body() -> tuple[bytes, str | None]:
 @bp.doc(description="CSV with the header `section,row,seat,x,y` (text/csv), JSON (a list of such "
                     "objects, or {\"seats\": [...]}) or either as the multipart field `file`. Every bad "
                     "line is reported (422, `detail.errors`); the import replaces the whole map or "
-                    "nothing. Claims on seats that stay keep their seat.")
+                    "nothing. Claims on seats that stay keep their seat.", responses={429: TOO_MANY})
 def put_seat_map(scene_id: int):
     """Import (replace) the scene's seat map (needs `scene_admin`)."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require(session, current_user(), "scene_admin", scene)
@@ -223,9 +225,10 @@ def schedule_wav(scene_id: int, query):
 @bp.input(SoundUploadIn, location="form_and_files", arg_name="form")
 @bp.output(JobOut, status_code=202)
 @bp.doc(responses={415: "not a PCM WAV", 422: "a sample rate that cannot carry the chirps, or too long",
-                   409: "the scene has fewer than four speakers"})
+                   409: "the scene has fewer than four speakers", 429: TOO_MANY})
 def upload_recording(scene_id: int, number: int, form):
     """Upload this pixel's microphone clip (the pixel itself); a worker locates it by the chirps."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session, scene, pixel = _own_pixel(scene_id, number)
     upload = form["file"]
     with pending_files(services().store) as pending:

@@ -12,6 +12,7 @@ from c3s.permissions import readable_scenes
 from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.calibration import calibration
 from c3s.web.context import db_session, read_db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_address
 from c3s.web.schemas import (
     ExcludeIn,
     JoinOut,
@@ -97,8 +98,10 @@ def delete_scene(scene_id: int):
 @bp.post("/scenes/<int:scene_id>/join")
 @bp.auth_required(token_auth)
 @bp.output(JoinOut, status_code=201)
+@bp.doc(responses={429: TOO_MANY})
 def join(scene_id: int):
     """Join as a pixel: returns your number and what your phone must display to be located."""
+    per_address("joins", "rate_joins_per_address", "joins from your address")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.join(session, current_user(), scene)
