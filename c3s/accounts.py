@@ -20,22 +20,43 @@ from c3s.models import ApiToken, Permission, User, UserPermission, as_utc, utcno
 
 # Argon2id with RFC 9106's low-memory profile (argon2-cffi's defaults: 3 passes over 64 MiB)
 # but one lane: a hash then keeps one core busy, not every core, so logins cannot starve the
-# clock and the show's reads. At most HASH_SLOTS hashes run at once per process; a login that
-# waits longer than HASH_WAIT_S for a slot is answered 503 (ask again), not queued forever.
+# clock and the show's reads. At most one hash runs at once per process (settings
+# C3S_PASSWORD_HASH_LANES and C3S_PASSWORD_HASH_SLOTS, 0 slots meaning no limit); a login that
+# finds every slot taken is answered 503 with Retry-After at once: waiting would hold one of
+# the server's few threads, and a storm of logins would leave none for the clock.
 password_hasher = PasswordHasher(parallelism=1)
-HASH_SLOTS = 1
-HASH_WAIT_S = 2.0
-_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+_hash_slots: threading.BoundedSemaphore | None = threading.BoundedSemaphore(1)
+
+
+def configure_hashing(*, lanes: int, slots: int) -> None:
+    """Set the hasher's lanes (parallelism) and how many hashes may run at once (0: any)."""
+    global password_hasher, _hash_slots
+    if password_hasher.parallelism != lanes:
+        password_hasher = PasswordHasher(parallelism=lanes)
+    _hash_slots = threading.BoundedSemaphore(slots) if slots else None
+
+
+BUSY_HASHING = "the server is checking too many passwords right now; try again in a moment"
+
+
+def hashing_busy() -> bool:
+    """Whether every hash slot is taken now (a login would be answered 503)."""
+    slots = _hash_slots
+    return slots is not None and slots._value == 0  # noqa: SLF001 - a peek, no acquire
 
 
 @contextmanager
 def _hashing() -> Iterator[None]:
-    if not _hash_slots.acquire(timeout=HASH_WAIT_S):
-        raise Unavailable("the server is checking too many passwords right now; try again in a moment")
+    slots = _hash_slots
+    if slots is None:
+        yield
+        return
+    if not slots.acquire(blocking=False):
+        raise Unavailable(BUSY_HASHING)
     try:
         yield
     finally:
-        _hash_slots.release()
+        slots.release()
 
 
 def hash_password(password: str) -> str:

@@ -84,6 +84,9 @@ class Config:
     rate_guests_per_address: int = 60_000
     rate_joins_per_address: int = 60_000
     rate_uploads_per_user: int = 120
+    # Password hashing (c3s/accounts.py): Argon2id lanes, and hashes at once per process (0: any).
+    password_hash_lanes: int = 1
+    password_hash_slots: int = 1
     # Bounds on every wait for PostgreSQL (c3s/db.py): an outage answers 503 within seconds.
     db_connect_timeout_s: float = 1.0
     db_statement_timeout_s: float = 2.0
@@ -175,6 +178,8 @@ _SETTINGS = (
     ("C3S_RATE_GUESTS_PER_ADDRESS", "rate_guests_per_address", _int_at_least(1)),
     ("C3S_RATE_JOINS_PER_ADDRESS", "rate_joins_per_address", _int_at_least(1)),
     ("C3S_RATE_UPLOADS_PER_USER", "rate_uploads_per_user", _int_at_least(1)),
+    ("C3S_PASSWORD_HASH_LANES", "password_hash_lanes", _int_at_least(1)),
+    ("C3S_PASSWORD_HASH_SLOTS", "password_hash_slots", _int_at_least(0)),
     ("C3S_DB_CONNECT_TIMEOUT_S", "db_connect_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_DB_STATEMENT_TIMEOUT_S", "db_statement_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_WORKER_DB_STATEMENT_TIMEOUT_S", "worker_db_statement_timeout_s",

@@ -30,9 +30,11 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
         INFO={"description": "Scenes, pixels, frames and the show of the Cloud Scene Screen Service."},
     )
 
+    from c3s.accounts import configure_hashing
     from c3s.tasks import celery_init_app
     from c3s.web import api, context, errors, pages
 
+    configure_hashing(lanes=config.password_hash_lanes, slots=config.password_hash_slots)
     context.init_app(app)
     errors.init_app(app)
     api.init_app(app)

@@ -15,7 +15,8 @@ import re
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from c3s.errors import C3SError
+from c3s.accounts import BUSY_HASHING, hashing_busy
+from c3s.errors import C3SError, Unavailable
 from c3s.show import now_ms
 from c3s.web.errors import INTERNAL_ERROR, error_parts
 from c3s.web.playback import Reply, color_reply, owns_pixel, show_reply, time_reply, track_reply
@@ -23,6 +24,7 @@ from c3s.web.playback import Reply, color_reply, owns_pixel, show_reply, time_re
 log = logging.getLogger(__name__)
 
 _ROUTE = re.compile(r"/api/(?:(time)|scenes/(\d{1,30})/(?:(show)|pixels/(\d{1,30})/(color|track)))")
+_HASHING_ROUTES = frozenset({"/api/tokens", "/api/users"})
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 
@@ -34,6 +36,13 @@ class ShowFastPath:
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") in _HASHING_ROUTES \
+                and hashing_busy():
+            # Shed a login before any work while the process's hash slot is taken: a storm of
+            # them then costs microseconds each, and the clock keeps its threads and cores.
+            reply = _json_reply(*error_parts(Unavailable(BUSY_HASHING)))
+            start_response(_STATUS_LINES[reply.status], reply.headers)
+            return [reply.body]
         if environ.get("REQUEST_METHOD") == "GET":
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:

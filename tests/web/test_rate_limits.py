@@ -90,3 +90,16 @@ def test_uploads_per_user(app, client, session):
 @pytest.mark.parametrize("route", ["/api/tokens", "/api/guests", "/api/users"])
 def test_429_is_documented(client, route):
     assert "429" in client.get("/api/openapi.json").json["paths"][route]["post"]["responses"]
+
+
+def test_a_login_while_the_hash_slot_is_taken_is_shed_at_once(client, session):
+    """One hash at a time per process: the next login gets 503 with Retry-After, before any work."""
+    from c3s import accounts
+
+    user, _ = make_user(session)
+    with accounts._hashing():  # noqa: SLF001 - the slot a running login holds
+        assert accounts.hashing_busy()
+        shed = _login(client, user.email, PASSWORD)
+    assert shed.status_code == 503 and shed.headers["Retry-After"]
+    assert "too many passwords" in shed.json["message"]
+    assert _login(client, user.email, PASSWORD).status_code == 201
