@@ -6,6 +6,7 @@ the Flask handlers below and the fast path (:func:`error_parts`) both map from h
 from __future__ import annotations
 
 from apiflask import APIFlask, HTTPError
+from flask import request
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -61,6 +62,13 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error):
         limit = app.config["MAX_CONTENT_LENGTH"]
+        length = request.content_length
+        if length is not None and length <= limit:  # not the size: the form's parts or their memory
+            parts = app.config.get("MAX_FORM_PARTS") or 1000
+            return _body(413, f"the form has too many parts: at most {parts} fields and files, "
+                              "and the form's text fields together at most "
+                              f"{(app.config.get('MAX_FORM_MEMORY_SIZE') or 500_000) // 1000} kB",
+                         {"max_parts": parts})
         return _body(413, f"the upload is larger than the limit of {limit // (1024 * 1024)} MiB",
                      {"max_bytes": limit})
 

@@ -50,7 +50,8 @@ def playing(app, client, session):
 
 def _track(stage, number, **headers):
     stage["app"].extensions["c3s_offsets"]._tables.clear()  # as after the refresh interval
-    return stage["client"].get(f"/api/scenes/{stage['scene']}/pixels/{number}/track", headers=headers)
+    return stage["client"].get(f"/api/scenes/{stage['scene']}/pixels/{number}/track",
+                               headers={**auth(stage["owner"]), **headers})  # the scene's staff
 
 
 def test_measured_offsets_reach_the_track_and_a_check_updates_them(playing, session):
