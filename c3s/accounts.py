@@ -96,10 +96,10 @@ def register(session: Session, *, email: str, password: str, display_name: str =
     email = normalise_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = hash_password(password)  # before the look-up: the same work either way
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"an account for {email} exists already; log in instead")
-    user = User(email=email, password_hash=hash_password(password),
-                display_name=display_name.strip(), is_guest=False)
+    user = User(email=email, password_hash=password_hash, display_name=display_name.strip(), is_guest=False)
     session.add(user)
     grant_default_permissions(session, user)
     session.flush()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
+from sqlalchemy.exc import IntegrityError
 
 from c3s import accounts, permissions
-from c3s.errors import NotFound, Unauthorized
+from c3s.errors import Conflict, NotFound, Unauthorized
 from c3s.models import User
 from c3s.web.auth import current_token, current_user, token_auth
 from c3s.web.context import config, db_session, services
@@ -17,6 +18,7 @@ from c3s.web.schemas import (
     GrantQuery,
     GuestIn,
     LoginIn,
+    RegisteredOut,
     RegisterIn,
     TokenOut,
     UserOut,
@@ -33,14 +35,23 @@ def _token_response(user: User, kind: str, ttl_s: int) -> dict:
 
 @bp.post("/users")
 @bp.input(RegisterIn, arg_name="body")
-@bp.output(UserOut, status_code=201)
+@bp.output(RegisteredOut, status_code=202)
 @bp.doc(responses={429: TOO_MANY})
 def register(body):
-    """Register with email and password (a limited number per address and minute)."""
+    """Register with email and password, then log in (`POST /api/tokens`). The answer is the
+    same whether the address was free or already has an account, so it tells nobody which
+    addresses have accounts (a limited number per address and minute)."""
     per_address("registrations", "rate_registrations_per_address", "registrations from your address")
-    user = accounts.register(db_session(), **body)
-    db_session().commit()
-    return user
+    session = db_session()
+    try:
+        user = accounts.register(session, **body)
+        session.commit()
+        email = user.email
+    except (Conflict, IntegrityError):  # taken (or taken a moment ago): answered alike
+        session.rollback()
+        email = accounts.normalise_email(body["email"])
+    return {"email": email, "message": "registered unless the address already has an account; "
+                                       "log in with its password"}
 
 
 @bp.post("/tokens")
@@ -87,7 +98,7 @@ def guest(body):
 
 @bp.get("/users/me")
 @bp.auth_required(token_auth)
-@bp.output(UserOut)
+@bp.output(UserOut(partial=False))
 def me():
     """The user this token belongs to."""
     return current_user()
