@@ -32,7 +32,7 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
 
     from c3s.accounts import configure_hashing
     from c3s.tasks import celery_init_app
-    from c3s.web import api, context, errors, inputs, pages
+    from c3s.web import api, context, docs, errors, inputs, pages
 
     configure_hashing(lanes=config.password_hash_lanes, slots=config.password_hash_slots)
     context.init_app(app)
@@ -40,5 +40,6 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
     inputs.init_app(app)
     api.init_app(app)
     pages.init_app(app)
+    docs.init_app(app)
     celery_init_app(app)
     return app

@@ -71,6 +71,13 @@ def _bad_strings(value, where: str):
             yield from _bad_strings(item, f"{where}[{index}]")
 
 
+def refuse_control_characters(value: str, where: str) -> None:
+    """Invalid when `value` holds a control character (for bodies parsed outside Flask)."""
+    if _CONTROL.search(value):
+        raise Invalid(f"text may not contain NUL or other control characters: {where}",
+                      detail={"fields": [where]})
+
+
 def _check_request() -> None:
     bad = [f"query {name}" for name, value in request.args.items(multi=True) if _CONTROL.search(value)]
     if request.mimetype == "multipart/form-data" or request.mimetype == "application/x-www-form-urlencoded":

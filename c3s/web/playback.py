@@ -19,7 +19,7 @@ from flask import Flask, Response
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from c3s.accounts import hash_token
+from c3s.accounts import hash_token, legacy_hash_token
 from c3s.errors import Unavailable
 from c3s.show import (
     BIGINT_MAX,
@@ -34,6 +34,7 @@ from c3s.show import (
     show_body,
     track_body,
 )
+from c3s.web.playcount import record_track
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def color_reply(app: Flask, scene_id: int, number: int) -> Reply:
 
 
 _OWNER_SQL = ("SELECT 1 FROM api_tokens t JOIN pixels p ON p.user_id = t.user_id"
-              " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > CURRENT_TIMESTAMP"
+              " WHERE t.token_hash IN (%s, %s) AND t.revoked_at IS NULL AND t.expires_at > CURRENT_TIMESTAMP"
               " AND p.scene_id = %s AND p.number = %s")
 
 
@@ -202,7 +203,8 @@ def owns_pixel(app: Flask, authorization: str | None, scene_id: int, number: int
         return False
     if not (0 < scene_id <= BIGINT_MAX and 0 <= number <= INTEGER_MAX):
         return False
-    return reader_of(app).reads.query(_OWNER_SQL, (hash_token(token), scene_id, number)) is not None
+    hashes = (hash_token(token, app.extensions["c3s"].token_key), legacy_hash_token(token))
+    return reader_of(app).reads.query(_OWNER_SQL, (*hashes, scene_id, number)) is not None
 
 
 def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> Reply:
@@ -216,6 +218,7 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
         return _not_ready(app, reader_of(app), state)[1] or _expired(state)
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
     offset = app.extensions["c3s_offsets"].offset(scene_id, number)  # the phone plays this early
+    record_track(app, scene_id, state.start_ms, number)  # the operator's live count
     if accept and "application/octet-stream" in accept:
         return _reply(200, pack_track(number, state, maps, rgb, offset), "application/octet-stream", **headers)
     return _reply(200, track_body(number, state, maps, rgb, offset), **headers)

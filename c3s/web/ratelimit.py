@@ -23,6 +23,13 @@ def per_address(bucket: str, setting: str, what: str, *, fail_open: bool = True)
                            fail_open=fail_open)
 
 
+def per_address_of(app, environ, bucket: str, setting: str, what: str) -> None:
+    """:func:`per_address` for the WSGI fast path (no request context)."""
+    svc = app.extensions["c3s"]
+    svc.limiter.hit(bucket, environ.get("REMOTE_ADDR") or "unknown", Rate(getattr(svc.config, setting)),
+                    what=what, fail_open=True)
+
+
 def per_user(bucket: str, user_id: int, setting: str, what: str) -> None:
     services().limiter.hit(bucket, str(user_id), Rate(getattr(config(), setting)), what=what, fail_open=True)
 

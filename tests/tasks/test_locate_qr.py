@@ -91,7 +91,7 @@ def test_photo_upload_locates_pixels_through_a_real_worker(stand, session):
 
 @pytest.mark.parametrize(("data", "reason"), [
     (b"\xff\xd8\xff\xe0 not really a jpeg", "image"),
-    (b"plain text", "image"),
+    (b"\x89PNG\r\n\x1a\n then nothing", "image"),
 ])
 def test_unreadable_photos_fail_with_a_reason(stand, data, reason):
     client, observer, _, _ = stand

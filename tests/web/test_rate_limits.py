@@ -105,3 +105,16 @@ def test_a_login_while_the_hash_slot_is_taken_is_shed_at_once(client, session):
     assert shed.status_code == 503 and shed.headers["Retry-After"]
     assert "too many passwords" in shed.json["message"]
     assert _login(client, user.email, PASSWORD).status_code == 201
+
+
+def test_the_one_request_join_counts_guests_and_joins_per_address(app, client, session):
+    app.extensions["c3s"].config = _with(app, rate_guests_per_address=2)
+    _, owner = make_user(session, "scene_admin", guest=True)
+    scene = make_scene(client, owner)["id"]
+    here = {"REMOTE_ADDR": "192.0.2.77"}
+    answers = [client.post(f"/api/scenes/{scene}/guests", json={}, environ_base=here) for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [201, 201]
+    _assert_429(answers[2], "guests from your address")
+    named = client.post(f"/api/scenes/{scene}/guests", json={"display_name": "a\x00b"},
+                        environ_base={"REMOTE_ADDR": "192.0.2.78"})
+    assert named.status_code == 422  # refused by the schema or by the control-character check

@@ -46,7 +46,8 @@ READS = {
     P + "/code.svg": OWN_OR_STAFF, P + "/sound/{job_id}": OWN_OR_STAFF,
     P + "/track": OWN_OR_SHOW,  # holds colours of frames not played yet
     P + "/color": ALL,  # the colour showing now: black until the show plays
-    S + "/clock": STAFF, S + "/sync": STAFF,
+    S + "/clock": STAFF, S + "/sync": STAFF, S + "/show/phones": STAFF,
+    S + "/posters/join": STAFF, S + "/posters/anchors": STAFF,
 }
 # Other methods: who may write. Refused roles are sent a valid request (see `_write_request`).
 WRITES = {
@@ -67,6 +68,7 @@ WRITES = {
     ("POST", P + "/exclude"): SHOW,
     ("PUT", S + "/me/clock"): TOKEN,  # your own pixel's clock (404 when you have none)
     ("POST", S + "/sync/burst"): SCENE_ADMIN,
+    ("POST", S + "/guests"): ALL,  # the one-request join from the poster: a new guest and its pixel
 }
 
 

@@ -12,8 +12,6 @@ from c3s.web.schemas import SyncBurstIn, SyncBurstOut, SyncOut
 
 bp = APIBlueprint("sync", __name__, tag="Show")
 
-
-
 @bp.get("/scenes/<int:scene_id>/sync")
 @bp.auth_required(token_auth)
 @bp.output(SyncOut)

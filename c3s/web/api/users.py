@@ -28,7 +28,8 @@ bp = APIBlueprint("users", __name__, tag="Users")
 
 
 def _token_response(user: User, kind: str, ttl_s: int) -> dict:
-    token, row = accounts.issue_token(db_session(), user, kind=kind, ttl_s=ttl_s)
+    token, row = accounts.issue_token(db_session(), user, kind=kind, ttl_s=ttl_s,
+                                      key=services().token_key)
     db_session().commit()
     return {"token": token, "kind": row.kind, "expires_at": row.expires_at, "user": user}
 
