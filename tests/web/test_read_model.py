@@ -248,3 +248,18 @@ def test_the_fast_path_serves_a_track_only_to_its_pixel(world):
     assert client.get(url, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
     client.delete("/api/tokens/current", headers=auth(tokens["pixel"]))
     assert client.get(url, headers=auth(tokens["pixel"])).status_code == 401
+
+
+def test_every_route_documents_the_refusals_and_outages_it_can_answer():
+    from c3s.web import create_app
+
+    spec = create_app({"testing": True}).spec
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if (method, path) != ("get", "/api/time"):
+                assert "503" in responses, (method, path)
+            if operation.get("security"):
+                assert {"401", "403"} <= set(responses), (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
