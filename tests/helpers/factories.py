@@ -59,7 +59,8 @@ def pixel_token(session, scene_id: int, number: int) -> str:
     from c3s.models import Pixel
 
     pixel = session.scalar(select(Pixel).where(Pixel.scene_id == scene_id, Pixel.number == number))
-    token, _ = accounts.issue_token(session, session.get(User, pixel.user_id), kind="device", ttl_s=3600)
+    token, _ = accounts.issue_token(session, session.get(User, pixel.user_id), kind="device", ttl_s=3600,
+                                    key=TOKEN_KEY)
     session.commit()
     return token
 
