@@ -245,10 +245,12 @@ def _phase_requests(scene_id: int, tokens: list[str]) -> dict[str, list[str]]:
         return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"
 
     binary = "Accept: application/octet-stream\r\n"
+    # A track goes to its pixel's own token: phones 0, 1, ... hold the tokens.
+    owned = [(n, f"Authorization: Bearer {t}\r\n") for n, t in enumerate(tokens)]
     return {
         "poll": [get(f"{base}/pixels/{n}/color") for n in numbers],
-        "track": [get(f"{base}/pixels/{n}/track") for n in numbers],
-        "track_binary": [get(f"{base}/pixels/{n}/track", binary) for n in numbers],
+        "track": [get(f"{base}/pixels/{n}/track", token) for n, token in owned],
+        "track_binary": [get(f"{base}/pixels/{n}/track", binary + token) for n, token in owned],
         "show": [get(f"{base}/show")],
         "show_light": [get(f"{base}/show?frames=false")],
         "clock": [get(f"/api/time?t0={1_800_000_000_000 + n}") for n in numbers],

@@ -38,6 +38,11 @@ class RegisterIn(Schema):
     display_name = String(load_default="", validate=Length(0, 100))
 
 
+class RegisteredOut(Schema):
+    email = String(metadata={"description": "the address, normalised"})
+    message = String()
+
+
 class LoginIn(Schema):
     email = String(required=True, validate=Length(1, 254))
     password = String(required=True, validate=Length(1, 1024))

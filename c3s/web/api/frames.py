@@ -7,8 +7,11 @@ from flask import Response, url_for
 
 from c3s import frames, scenes
 from c3s.errors import Invalid
+from c3s.models import Scene, as_utc, utcnow
+from c3s.permissions import can_read, require_read
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import config, db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import FrameOrderIn, FrameOut, FramePatch, FrameUploadIn
 
 bp = APIBlueprint("frames", __name__, tag="Frames")
@@ -25,9 +28,10 @@ def _out(frame) -> dict:
 @bp.input(FrameUploadIn, location="form_and_files", arg_name="form")
 @bp.output(FrameOut(many=True), status_code=201)
 @bp.doc(responses={413: "the upload or a frame is too large", 415: "not an image, GIF or video",
-                   422: "corrupt or unreadable media"})
+                   422: "corrupt or unreadable media", 429: TOO_MANY})
 def upload(scene_id: int, form):
     """Append frames from an image, an animated GIF or a video (needs `scene_admin`)."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]
@@ -43,12 +47,23 @@ def upload(scene_id: int, form):
     return [_out(f) for f in added]
 
 
+def _require_frames_readable(scene: Scene) -> None:
+    """Frames are the staff's until the show plays them; then the scene's pixels see them too."""
+    session, user = db_session(), current_user()
+    playing = scene.status == "playing" and scene.show_start_at is not None \
+        and as_utc(scene.show_start_at) <= utcnow()
+    if playing and can_read(session, user, scene, "member"):
+        return
+    require_read(session, user, scene, "show", to="see its frames before the show plays them")
+
+
 @bp.get("/scenes/<int:scene_id>/frames")
 @bp.auth_required(token_auth)
 @bp.output(FrameOut(many=True))
 def list_frames(scene_id: int):
-    """The show's frames in order."""
+    """The show's frames in order (the scene's staff; its pixels too once the show plays)."""
     scene = scenes.get_scene(db_session(), scene_id)
+    _require_frames_readable(scene)
     return [_out(f) for f in frames.frames_of(db_session(), scene.id)]
 
 
@@ -56,8 +71,9 @@ def list_frames(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.doc(responses={200: {"description": "the frame as PNG", "content": {"image/png": {}}}})
 def frame_image(scene_id: int, frame_id: int):
-    """The frame's image (PNG)."""
+    """The frame's image (PNG; who may see it as for the frame list)."""
     scene = scenes.get_scene(db_session(), scene_id)
+    _require_frames_readable(scene)
     frame = frames.get_frame(db_session(), scene, frame_id)
     return Response(services().store.get(frame.file_id), mimetype="image/png",
                     headers={"Cache-Control": "private, max-age=3600"})
@@ -101,6 +117,6 @@ def delete(scene_id: int, frame_id: int):
     scene = scenes.get_scene(session, scene_id)
     file_id = frames.remove(session, current_user(), scene, frames.get_frame(session, scene, frame_id))
     session.commit()
-    services().store.delete(file_id)
+    frames.delete_files(services().store, [file_id])
     services().request_build(scene.id)
     return ""
