@@ -133,9 +133,9 @@ def test_no_acknowledged_commit_lost_when_the_primary_is_killed(cluster_factory)
         lost = set(acknowledged) - on_new_primary
         assert not lost, f"round {round_no}: {len(lost)} of {len(acknowledged)} acknowledged commits lost"
         assert primary.scalar("SHOW synchronous_standby_names", dbname="postgres").startswith("ANY 1")
-        wait_until(lambda: len(primary.query(
-            "SELECT 1 FROM pg_stat_replication WHERE sync_state = 'quorum'", dbname="postgres")) == 2,
-            WAIT_SECONDS, "both standbys to confirm commits of the new primary")
+        quorum = "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'"
+        wait_until(lambda node=primary, sql=quorum: node.scalar(sql, dbname="postgres") == 2,
+                   WAIT_SECONDS, "both standbys to confirm commits of the new primary")
 
 
 def test_a_commit_no_standby_confirmed_is_not_acknowledged(cluster_factory):
