@@ -305,3 +305,8 @@ ALTER TABLE speakers ADD COLUMN IF NOT EXISTS delay_ms DOUBLE PRECISION NOT NULL
 ALTER TABLE seats ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION;
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS temperature_max_c DOUBLE PRECISION;
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS humidity_pct DOUBLE PRECISION;
+
+-- A running locate job's worker stamps this every few seconds (c3s/tasks/heartbeat.py); the
+-- sweep re-queues a running job whose stamp is older than C3S_JOB_HEARTBEAT_TIMEOUT_S: its
+-- worker died (SIGKILL, power loss) without giving the message back.
+ALTER TABLE locate_jobs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;
