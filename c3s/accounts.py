@@ -1,9 +1,16 @@
 """Accounts: registration and login with Argon2id hashes, opaque API tokens stored only as a
-SHA-256 hash, and guest users for pixel phones that join from a poster."""
+keyed hash, and guest users for pixel phones that join from a poster.
+
+A token is 256 random bits, so a fast keyed hash (HMAC-SHA256 under the server's token key) is
+as safe to store as a slow one: nobody can guess a token from its hash, and without the key
+nobody can plant a hash of a token of their own. Argon2 is for passwords, which people choose.
+Tokens issued before the key was used were stored as a plain SHA-256; they still work and are
+re-stored under the key the first time they are used."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -24,8 +31,41 @@ TOKEN_BYTES = 32
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
-def hash_token(token: str) -> str:
+# Longer bearer strings are not ours: refused before any hashing or lookup.
+MAX_TOKEN_CHARS = 128
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str, key: bytes) -> str:
+    """The keyed hash stored for a token (64 hex digits, like the plain SHA-256 before it)."""
+    return hmac.new(key, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def legacy_hash_token(token: str) -> str:
+    """How tokens were stored before the token key: a plain SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_hashes(token: str, key: bytes) -> tuple[str, str]:
+    """(keyed, legacy) hashes: a lookup asks for either in one indexed read."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise Unauthorized("unknown token; log in again")
+    return hash_token(token, key), legacy_hash_token(token)
+
+
+def check_token_state(revoked_at: datetime | None, expires_at: datetime, now: datetime) -> None:
+    if revoked_at is not None:
+        raise Unauthorized("this token was revoked; log in again")
+    if as_utc(expires_at) <= now:
+        raise Unauthorized("this token has expired; log in again")
+
+
+def needs_touch(last_used_at: datetime | None, now: datetime) -> bool:
+    last_used = as_utc(last_used_at)
+    return last_used is None or now - last_used > LAST_USED_RESOLUTION
 
 
 def normalise_email(email: str) -> str:
@@ -86,29 +126,29 @@ def login(session: Session, *, email: str, password: str) -> User:
     return user
 
 
-def issue_token(session: Session, user: User, *, kind: str, ttl_s: int) -> tuple[str, ApiToken]:
+def issue_token(session: Session, user: User, *, kind: str, ttl_s: int, key: bytes) -> tuple[str, ApiToken]:
     """A new random token for `user`; the plain token is returned once and never stored."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
     now = utcnow()
-    row = ApiToken(user_id=user.id, token_hash=hash_token(token), kind=kind,
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token, key), kind=kind,
                    created_at=now, expires_at=now + timedelta(seconds=ttl_s))
     session.add(row)
     session.flush()
     return token, row
 
 
-def authenticate(session: Session, token: str, *, now: datetime | None = None) -> tuple[User, ApiToken]:
+def authenticate(session: Session, token: str, *, key: bytes,
+                 now: datetime | None = None) -> tuple[User, ApiToken]:
     """The user a bearer token belongs to; expired, revoked and unknown tokens are refused."""
     now = now or utcnow()
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    keyed, legacy = token_hashes(token, key)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash.in_((keyed, legacy))))
     if row is None:
         raise Unauthorized("unknown token; log in again")
-    if row.revoked_at is not None:
-        raise Unauthorized("this token was revoked; log in again")
-    if as_utc(row.expires_at) <= now:
-        raise Unauthorized("this token has expired; log in again")
-    last_used = as_utc(row.last_used_at)
-    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+    check_token_state(row.revoked_at, row.expires_at, now)
+    if row.token_hash != keyed:
+        row.token_hash = keyed
+    if needs_touch(row.last_used_at, now):
         row.last_used_at = now
     return row.user, row
 

@@ -51,6 +51,8 @@ def load_command(name: str, target: str) -> click.Command:
 
 COMMANDS = {
     "init-db": "c3s.commands.db:init_db_command",
+    "create-admin": "c3s.commands.admin:create_admin_command",
+    "grant": "c3s.commands.admin:grant_command",
     "serve": "c3s.commands.serve:serve_command",
     "worker": "c3s.commands.worker:worker_command",
     "locate": "c3s.commands.locate:locate_command",

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+
+TOKEN_KEY_FILE = "token.key"
 
 
 class ConfigError(ValueError):
@@ -71,6 +74,10 @@ class Config:
     # Prepended to every broker key, so several deployments (or test runs) can share one Redis.
     broker_key_prefix: str = ""
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    # The key of the API tokens' keyed hash (see c3s.accounts); None: a key kept in the instance
+    # folder (TOKEN_KEY_FILE), which every process on this machine shares. Several API hosts
+    # must share C3S_TOKEN_KEY.
+    token_key: str | None = None
     max_upload_bytes: int = 200 * 1024 * 1024
     max_image_pixels: int = 50_000_000
     token_ttl_s: int = 30 * 24 * 3600
@@ -97,6 +104,27 @@ class Config:
     def is_embedded(self) -> bool:
         """True when tasks run in this process because no broker is configured."""
         return self.broker_url is None
+
+    def token_key_bytes(self) -> bytes:
+        """The token key: C3S_TOKEN_KEY, or the instance folder's key file (made on first use)."""
+        if self.token_key:
+            return self.token_key.encode("utf-8")
+        path = self.instance_path / TOKEN_KEY_FILE
+        if not path.exists():
+            self.instance_path.mkdir(parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(descriptor, "w") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+        for _ in range(50):  # the process that made the file may not have written it yet
+            key = path.read_text().strip()
+            if key:
+                return key.encode("utf-8")
+            time.sleep(0.01)
+        raise ConfigError(f"the token key file {path} is empty; delete it or set C3S_TOKEN_KEY")
 
     @property
     def files_path(self) -> Path:
@@ -163,6 +191,7 @@ _SETTINGS = (
     ("C3S_BROKER_URL", "broker_url", lambda name, raw: _parse_url(name, raw, _REDIS_SCHEMES)),
     ("C3S_BROKER_KEY_PREFIX", "broker_key_prefix", lambda _name, raw: raw),
     ("C3S_SECRET_KEY", "secret_key", _secret),
+    ("C3S_TOKEN_KEY", "token_key", _secret),
     ("C3S_MAX_UPLOAD_BYTES", "max_upload_bytes", _int_at_least(1024)),
     ("C3S_MAX_IMAGE_PIXELS", "max_image_pixels", _int_at_least(64 * 64)),
     ("C3S_TOKEN_TTL_S", "token_ttl_s", _int_at_least(60)),

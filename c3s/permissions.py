@@ -69,6 +69,13 @@ def _permission(session: Session, name: str) -> Permission:
 def grant(session: Session, *, granter: User, user: User, name: str, scene_id: int | None) -> bool:
     """Give `user` the right `name` (in one scene or everywhere). False when already held."""
     require(session, granter, "admin")
+    return add_grant(session, user=user, name=name, scene_id=scene_id, granted_by=granter.id)
+
+
+def add_grant(session: Session, *, user: User, name: str, scene_id: int | None,
+              granted_by: int | None = None) -> bool:
+    """Record a right without checking who grants it: for `grant` above and for the commands
+    run on the server (`c3s create-admin`, `c3s grant`). False when already held."""
     permission = _permission(session, name)
     if scene_id is not None and session.get(Scene, scene_id) is None:
         raise NotFound(f"scene {scene_id} does not exist")
@@ -79,7 +86,7 @@ def grant(session: Session, *, granter: User, user: User, name: str, scene_id: i
     if exists is not None:
         return False
     session.add(UserPermission(user_id=user.id, permission_id=permission.id,
-                               scene_id=scene_id, granted_by=granter.id))
+                               scene_id=scene_id, granted_by=granted_by))
     session.flush()
     return True
 

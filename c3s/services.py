@@ -33,6 +33,14 @@ class Services:
         self.send: Send = _no_sender
         self._store: FrameStore | None = None
         self._redis = None
+        self._token_key: bytes | None = None
+
+    @property
+    def token_key(self) -> bytes:
+        """The key of the API tokens' keyed hash (read, or made, on first use)."""
+        if self._token_key is None:
+            self._token_key = self.config.token_key_bytes()
+        return self._token_key
 
     @property
     def store(self) -> FrameStore:

@@ -179,23 +179,25 @@ class OffsetTable:
 
     def offset(self, scene_id: int, number: int) -> float | None:
         found = self._tables.get(scene_id)
-        if found is None or time.monotonic() - found[0] > OFFSETS_REFRESH_S:
-            found = self._load(scene_id)
+        if found is None:
+            with self._lock:  # the first read of a scene: the others wait for it
+                found = self._tables.get(scene_id) or self._read(scene_id)
+        elif time.monotonic() - found[0] > OFFSETS_REFRESH_S and self._lock.acquire(blocking=False):
+            try:  # one thread refreshes; the others answer from the table they have meanwhile
+                found = self._read(scene_id)
+            finally:
+                self._lock.release()
         return found[1].get(number)
 
-    def _load(self, scene_id: int) -> tuple[float, dict[int, float]]:
-        with self._lock:  # one reload per scene at a time; the others wait for it
-            found = self._tables.get(scene_id)
-            if found is not None and time.monotonic() - found[0] <= OFFSETS_REFRESH_S:
-                return found
-            try:
-                with self.engine.connect() as connection:
-                    rows = connection.execute(select(Pixel.number, Pixel.offset_ms).where(
-                        Pixel.scene_id == scene_id, Pixel.status == "located", Pixel.offset_ms.is_not(None)))
-                    table = {int(number): float(offset) for number, offset in rows}
-            except OperationalError as error:
-                raise Unavailable(f"the database does not answer: {error}") from error
-            if len(self._tables) > 256:
-                self._tables.clear()
-            found = self._tables[scene_id] = (time.monotonic(), table)
-            return found
+    def _read(self, scene_id: int) -> tuple[float, dict[int, float]]:
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.execute(select(Pixel.number, Pixel.offset_ms).where(
+                    Pixel.scene_id == scene_id, Pixel.status == "located", Pixel.offset_ms.is_not(None)))
+                table = {int(number): float(offset) for number, offset in rows}
+        except OperationalError as error:
+            raise Unavailable(f"the database does not answer: {error}") from error
+        if len(self._tables) > 256:
+            self._tables.clear()
+        found = self._tables[scene_id] = (time.monotonic(), table)
+        return found

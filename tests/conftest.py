@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh PostgreSQL database per test session (created and dropped here), the
-real Redis, and a Flask app/client bound to them."""
+real Redis, a Flask app/client bound to them, and a real Celery worker (helpers in
+tests/helpers/)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import redis
 from sqlalchemy import create_engine, text
 
 from c3s.db import driver_url, init_db, make_engine
+from tests.helpers.services import ADMIN_URL, BROKER_URL, REDIS_URL
+from tests.helpers.workers import (
+    broker_app_for,
+    clear_broker,
+    start_worker,
+    stop_worker,
+    worker_env,
+)
 
-ADMIN_URL = os.environ.get("C3S_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("C3S_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Every app, server and worker a test starts hashes tokens with this key (test settings are code).
+os.environ.setdefault("C3S_TOKEN_KEY", "c3s-test-token-key-not-a-secret")
 KEPT_TABLES = {"permissions", "methods"}
 
 
@@ -95,67 +104,10 @@ def session(clean_db):
         yield session
 
 
-BROKER_URL = os.environ.get("C3S_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
-# Each test run queues under its own prefix, so runs sharing the Redis never take each other's jobs.
-BROKER_KEY_PREFIX = f"c3s-test-{uuid.uuid4().hex[:8]}:"
-
-
 @pytest.fixture(scope="session")
 def shared_instance(tmp_path_factory):
     """An instance folder (file store) shared by the test process and the worker process."""
     return tmp_path_factory.mktemp("c3s-instance")
-
-
-def worker_env(pg_url: str, instance, broker_url: str = BROKER_URL) -> dict[str, str]:
-    return {**os.environ, "C3S_DATABASE_URL": pg_url, "C3S_BROKER_URL": broker_url,
-            "C3S_BROKER_KEY_PREFIX": BROKER_KEY_PREFIX,
-            "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": str(instance),
-            "C3S_MAX_IMAGE_PIXELS": "50000000"}
-
-
-def start_worker(env: dict[str, str], log_path, *, concurrency: int = 1, args: tuple[str, ...] = ()):
-    """A real `c3s worker` process (in its own session: its process group is the whole worker);
-    returns once it reports ready."""
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    c3s = Path(sys.executable).with_name("c3s")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(c3s), "worker", "-c", str(concurrency), "-l", "info", *args, "--without-mingle",
-             "--without-gossip"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if b"ready." in Path(log_path).read_bytes():
-            return process
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the worker did not start:\n{Path(log_path).read_text(errors='replace')[-3000:]}")
-
-
-def stop_worker(process) -> None:
-    import signal
-
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except Exception:  # noqa: BLE001 - a worker that will not stop is killed
-            process.kill()
-            process.wait()
-
-
-def clear_broker(broker) -> None:
-    """Remove this run's queues (and nothing of other runs sharing the Redis)."""
-    keys = list(broker.scan_iter(match=f"{BROKER_KEY_PREFIX}*"))
-    if keys:
-        broker.delete(*keys)
 
 
 @pytest.fixture(scope="session")
@@ -169,15 +121,6 @@ def celery_worker(pg_url, shared_instance, tmp_path_factory):
     stop_worker(process)
     clear_broker(broker)
     broker.close()
-
-
-def broker_app_for(pg_url, shared_instance, broker_url):
-    from c3s.web import create_app
-
-    return create_app({
-        "database_url": pg_url, "redis_url": REDIS_URL, "broker_url": broker_url,
-        "broker_key_prefix": BROKER_KEY_PREFIX, "instance_path": shared_instance, "testing": True, "max_image_pixels": 50_000_000,
-    })
 
 
 @pytest.fixture()

@@ -60,16 +60,29 @@ def test_every_located_phone_plays_the_show_in_time(demo_run):
     assert "phones on the right frame   100.0 %" in output
 
 
+def test_a_sync_check_brings_the_crowds_light_onto_the_server_clock(demo_run):
+    out, output = demo_run
+    sync = json.loads((out / "summary.json").read_text())["sync"]
+    assert sync["before"]["p95_abs_ms"] > 30 and sync["true_p95_abs_ms"]["before"] > 30  # tens of ms late
+    assert sync["after"]["p95_abs_ms"] <= 5.0 and sync["after"]["phones"] >= 0.9 * sync["phones"]
+    assert sync["true_p95_abs_ms"]["after_corrected_phones"] <= 5.0
+    assert sync["corrected"] >= 0.9 * sync["phones"]
+    assert re.search(r"^  after\s+\d+\s+-?[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms$", output, re.MULTILINE), output
+
+
 def test_the_pictures_are_there_and_are_pngs(demo_run):
     out, _ = demo_run
     names = ["observer-photo.png", "blink-clip.png", "positions.png", "operator-preview.png",
-             "frame-01.png", "frame-02.png", "frame-03.png"]
+             "sync-before-after.png", "frame-01.png", "frame-02.png", "frame-03.png"]
     for name in names:
         data = (out / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE), name
         image = cv2.imread(str(out / name))
         assert image is not None and image.shape[0] > 100 and image.shape[1] > 300, name
         assert image.std() > 10, f"{name} is blank"
+    for name in names[3:]:  # the frame pictures: a black caption band with white words on top
+        band = cv2.imread(str(out / name), cv2.IMREAD_GRAYSCALE)[:34]
+        assert (band < 30).mean() > 0.8 and band.max() > 200, name
     # The demo kept its database inside the output folder.
     assert (out / "instance" / "c3s.sqlite3").exists()
 

@@ -5,6 +5,7 @@ BENCHMARKS = {
     "blink": "c3s.bench.blink:command",
     "colormap": "c3s.bench.colormap:command",
     "api": "c3s.bench.api:command",
+    "join": "c3s.bench.join:command",
     "seats": "c3s.bench.seats:command",
     "sound": "c3s.bench.sound:command",
     "locate": "c3s.bench.locate:command",

@@ -50,6 +50,8 @@ SCENE = (160.0, 90.0)
 TARGET_POLLS_PER_S_PER_CORE = 3000
 TARGET_P99_MS = 25.0
 WORKERS, THREADS, CONNECTIONS = 2, 4, 16
+# The server hashes tokens with this key; the set-up stores the phones' tokens under it.
+BENCH_TOKEN_KEY = "c3s-bench-token-key-not-a-secret"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,51 @@ class ServerPlan:
     threads: int = THREADS
     connections: int = CONNECTIONS
 N_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Machine:
+    """How a run splits this machine: half its CPUs (at least one) for the server, the rest for
+    the load generator; and the load average when it started."""
+
+    server_cpus: frozenset[int]
+    loader_cpus: frozenset[int]
+    machine_cpus: int
+    load_before: float
+
+    @classmethod
+    def split(cls) -> Machine:
+        cpus = sorted(os.sched_getaffinity(0))
+        server = frozenset(cpus[: max(1, len(cpus) // 2)])
+        return cls(server, frozenset(cpus[len(server):]) or server, len(cpus), round(os.getloadavg()[0], 2))
+
+    @property
+    def server_cores(self) -> int:
+        return len(self.server_cpus)
+
+    def describe(self, plan: ServerPlan, seconds: float, warmup_s: float, quick: bool) -> dict:
+        """The run's keys that say where and how it ran."""
+        return {"server": {**asdict(plan), "cores": self.server_cores, "cpus": sorted(self.server_cpus),
+                           "loader_cpus": sorted(self.loader_cpus), "machine_cpus": self.machine_cpus},
+                "seconds": seconds, "warmup_s": warmup_s,
+                "load_average_1m": {"before": self.load_before, "after": round(os.getloadavg()[0], 2)},
+                "quick": quick}
+
+
+def load_options(command):
+    """The options every gunicorn load benchmark takes (--json, --quick, --seconds, the plan)."""
+    options = [
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
+        click.option("--quick", is_flag=True, help="3 s per phase, for a smoke run."),
+        click.option("--seconds", type=click.FloatRange(0.5, 600), default=None, help="Seconds measured per phase."),
+        click.option("--workers", type=click.IntRange(2, 64), default=WORKERS, show_default=True),
+        click.option("--threads", type=click.IntRange(1, 64), default=THREADS, show_default=True),
+        click.option("--connections", type=click.IntRange(1, 1024), default=CONNECTIONS, show_default=True,
+                     help="Keep-alive connections of the load generator, one request in flight each."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 # ------------------------------------------------------------------------------ set-up
@@ -97,11 +144,11 @@ def _drop_database(url: str) -> None:
 def _populate(url: str, store) -> tuple[int, list[str]]:
     """The stand, its 100,000 located phones and the frames; returns the scene id and device
     tokens of the first :data:`N_TOKENS` phones (numbers 0, 1, ...)."""
-    import hashlib
     import io
 
     import psycopg2
 
+    from c3s.accounts import hash_token
     from c3s.bench.colormap import natural_frame, stand_positions
     from c3s.vision.media import encode_png
 
@@ -135,7 +182,7 @@ def _populate(url: str, store) -> tuple[int, list[str]]:
         tokens = [f"bench-{uuid.uuid4().hex}" for _ in range(N_TOKENS)]
         cursor.executemany("INSERT INTO api_tokens (user_id, token_hash, kind, expires_at, last_used_at)"
                            " VALUES (%s, %s, 'device', now() + interval '1 day', now())",
-                           [(users[i], hashlib.sha256(t.encode()).hexdigest()) for i, t in enumerate(tokens)])
+                           [(users[i], hash_token(t, BENCH_TOKEN_KEY.encode())) for i, t in enumerate(tokens)])
         cursor.execute("UPDATE scenes SET frames_version = frames_version + 1, layout_version = 1,"
                        " status = 'playing', show_loop = true, show_start_at = now() WHERE id = %s",
                        (scene_id,))
@@ -162,7 +209,8 @@ def _build(url: str, store, redis_client, scene_id: int):
 
 
 def bench_app():
-    """The C3S app plus the baseline route (gunicorn: ``c3s.bench.api:bench_app()``)."""
+    """The C3S app plus the baseline routes of `c3s bench api` and `c3s bench join` (gunicorn:
+    ``c3s.bench.api:bench_app()``)."""
     from apiflask import APIBlueprint
     from flask import current_app
     from sqlalchemy import select
@@ -194,7 +242,18 @@ def bench_app():
                 "status": moment.phase}
 
     app.register_blueprint(bp, url_prefix="/api")
+    from c3s.bench.join import baseline_blueprint
+
+    app.register_blueprint(baseline_blueprint(), url_prefix="/api")
     return app
+
+
+def server_env(database_url: str, instance: str) -> dict[str, str]:
+    """The benchmark server's environment: the bench database, Redis and token key, tasks in process."""
+    env = {**os.environ, "C3S_DATABASE_URL": database_url, "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": instance,
+           "C3S_TOKEN_KEY": BENCH_TOKEN_KEY, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("C3S_BROKER_URL", None)
+    return env
 
 
 def _free_port() -> int:
@@ -296,8 +355,11 @@ class _Cpu:
 class _LoadGenerator:
     """Closed-loop keep-alive load: ``connections`` sockets, each with one request in flight."""
 
-    def __init__(self, port: int, requests: list[bytes], connections: int):
+    def __init__(self, port: int, requests: list[bytes], connections: int, sequential: bool = False):
         self.port, self.requests, self.connections = port, requests, connections
+        # Sequential: each request once, in order (requests that may not repeat, e.g. a join
+        # with a fresh token each); otherwise a random one each time.
+        self.sequential, self.sent = sequential, 0
         self.selector = selectors.DefaultSelector()
         self.state: dict[socket.socket, list] = {}
         self.latencies = array("d")
@@ -314,7 +376,11 @@ class _LoadGenerator:
         self.fire(sock)
 
     def fire(self, sock) -> None:
-        sock.sendall(self.requests[self.rng.randrange(len(self.requests))])
+        if self.sequential:
+            index, self.sent = self.sent % len(self.requests), self.sent + 1
+        else:
+            index = self.rng.randrange(len(self.requests))
+        sock.sendall(self.requests[index])
         self.state[sock] = [time.perf_counter(), b""]
 
     def drop(self, sock) -> None:
@@ -372,7 +438,7 @@ class _LoadGenerator:
         if not self.measuring or time.perf_counter() >= self.stop_at:
             return
         self.statuses[status] = self.statuses.get(status, 0) + 1
-        if status == "200":
+        if status in ("200", "201"):
             self.ok += 1
             self.latencies.append(elapsed_s)
             self.bytes += size
@@ -394,9 +460,10 @@ class _LoadGenerator:
 
 
 def _run_phase(name: str, port: int, requests: list[str], cpus: set[int], cpu: _Cpu,
-               seconds: float, warmup_s: float, server_cores: int, connections: int) -> dict:
+               seconds: float, warmup_s: float, server_cores: int, connections: int,
+               sequential: bool = False) -> dict:
     spec = {"port": port, "connections": connections, "seconds": seconds, "warmup_s": warmup_s,
-            "requests": requests}
+            "requests": requests, "sequential": sequential}
     loader = subprocess.Popen([sys.executable, "-m", "c3s.bench.api"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
     loader.stdin.write(json.dumps(spec))
@@ -427,7 +494,9 @@ def _run_phase(name: str, port: int, requests: list[str], cpus: set[int], cpu: _
 STADIUM_PHONES = 100_000
 SHOW_S = 180
 CHECK_IN_S = 8  # the pixel page's GET .../show and GET .../me (c3s/web/static/js/pixel.js POLL_MS)
-CLOCK_SAMPLES, CLOCK_RESYNC_S = 8, 60  # c3s/web/static/js/clock.js
+# c3s/web/static/js/clock.js: round trips on joining (the median on the stadium profile of
+# `c3s bench clock`; 6 on a LAN), then a short re-sync every minute.
+CLOCK_JOIN_SAMPLES, CLOCK_RESYNC_SAMPLES, CLOCK_RESYNC_S = 35, 4, 60
 BROWSER_REQUEST_BYTES = 500  # what a phone browser's GET carries (headers), assumed
 TRACK_JSON_BYTES_PER_FRAME, TRACK_BINARY_BYTES_PER_FRAME = 14, 7  # '"#rrggbb",' + '500,'; 3 + 4
 SHOW_JSON_BYTES_PER_FRAME = 30  # '{"id":123,"duration_ms":500},'
@@ -444,13 +513,12 @@ def stadium(phases: dict) -> dict:
     def mb(n: float) -> float:
         return round(n / 1e6, 1)
 
-    clock_rate = STADIUM_PHONES * CLOCK_SAMPLES / CLOCK_RESYNC_S
+    clock_rate = STADIUM_PHONES * CLOCK_RESYNC_SAMPLES / CLOCK_RESYNC_S
+    clock_requests = STADIUM_PHONES * (CLOCK_JOIN_SAMPLES + CLOCK_RESYNC_SAMPLES * (SHOW_S // CLOCK_RESYNC_S))
     check_in_rate = STADIUM_PHONES / CHECK_IN_S
     common = {
-        "clock": {"requests": STADIUM_PHONES * CLOCK_SAMPLES * (1 + SHOW_S // CLOCK_RESYNC_S),
-                  "per_s": round(clock_rate), **cores(clock_rate, "clock"),
-                  "mb_out": mb(STADIUM_PHONES * CLOCK_SAMPLES * (1 + SHOW_S // CLOCK_RESYNC_S)
-                               * phases["clock"]["response_bytes"])},
+        "clock": {"requests": clock_requests, "per_s": round(clock_rate), **cores(clock_rate, "clock"),
+                  "mb_out": mb(clock_requests * phases["clock"]["response_bytes"])},
         "check_in_show_light": {"requests": round(check_in_rate * SHOW_S), "per_s": round(check_in_rate),
                                 **cores(check_in_rate, "show_light"),
                                 "mb_out": mb(check_in_rate * SHOW_S * phases["show_light"]["response_bytes"])},
@@ -519,11 +587,7 @@ def run(*, quick: bool, seconds: float | None, plan: ServerPlan = ServerPlan()) 
 
     seconds = seconds or (3.0 if quick else 10.0)
     warmup_s = 1.0 if quick else 2.0
-    cpus = sorted(os.sched_getaffinity(0))
-    server_cores = max(1, len(cpus) // 2)
-    server_cpus = set(cpus[:server_cores])
-    loader_cpus = set(cpus[server_cores:]) or server_cpus
-    load_before = round(os.getloadavg()[0], 2)
+    machine = Machine.split()
     redis_client = redis.Redis.from_url(REDIS_URL)
     redis_client.ping()
     print("creating the database, 100,000 phones and 60 frames", file=sys.stderr)
@@ -537,16 +601,14 @@ def run(*, quick: bool, seconds: float | None, plan: ServerPlan = ServerPlan()) 
             print("building the colour maps", file=sys.stderr)
             build = _build(url, store, redis_client, scene_id)
             port = _free_port()
-            env = {**os.environ, "C3S_DATABASE_URL": url, "C3S_REDIS_URL": REDIS_URL, "C3S_INSTANCE_PATH": instance,
-                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-            env.pop("C3S_BROKER_URL", None)
-            process = _start_server(env, port, server_cpus, Path(instance) / "gunicorn.log", plan)
+            env = server_env(url, instance)
+            process = _start_server(env, port, machine.server_cpus, Path(instance) / "gunicorn.log", plan)
             cpu = _Cpu(process.pid, url, redis_client)
             phases = {}
             for name, requests in _phase_requests(scene_id, tokens).items():
                 print(f"loading {name} for {seconds:g} s", file=sys.stderr)
-                phases[name] = _run_phase(name, port, requests, loader_cpus, cpu, seconds, warmup_s,
-                                          server_cores, plan.connections)
+                phases[name] = _run_phase(name, port, requests, machine.loader_cpus, cpu, seconds, warmup_s,
+                                          machine.server_cores, plan.connections)
     finally:
         if process is not None:
             _stop_server(process)
@@ -580,14 +642,9 @@ def run(*, quick: bool, seconds: float | None, plan: ServerPlan = ServerPlan()) 
                          and poll["p99_ms"] <= TARGET_P99_MS and poll["errors"] == 0),
         "phases": phases,
         "stadium": stadium(phases),
-        "server": {**asdict(plan), "cores": server_cores, "cpus": sorted(server_cpus),
-                   "loader_cpus": sorted(loader_cpus), "machine_cpus": len(cpus)},
         "scene": {"pixels": N_PIXELS, "frames": N_FRAMES, "frame_ms": FRAME_MS, "frame_px": list(FRAME_SIZE),
                   "build_s": build.seconds, "maps_version": build.version},
-        "seconds": seconds,
-        "warmup_s": warmup_s,
-        "load_average_1m": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
-        "quick": quick,
+        **machine.describe(plan, seconds, warmup_s, quick),
         "note": ("closed loop at saturation; per-core figures divide requests/s by the cores gunicorn was "
                  "pinned to; polls_per_api_cpu_s divides by the CPU time gunicorn actually got, which is "
                  "the fairer figure when other work shares the machine (see load_average_1m); PostgreSQL "
@@ -596,14 +653,8 @@ def run(*, quick: bool, seconds: float | None, plan: ServerPlan = ServerPlan()) 
 
 
 @click.command("api")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--quick", is_flag=True, help="3 s per phase instead of 10, for a smoke run.")
-@click.option("--seconds", type=click.FloatRange(0.5, 600), default=None, help="Seconds measured per phase.")
 @click.option("--worker-class", type=click.Choice(["gthread", "sync"]), default="gthread", show_default=True)
-@click.option("--workers", type=click.IntRange(2, 64), default=WORKERS, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=THREADS, show_default=True)
-@click.option("--connections", type=click.IntRange(1, 1024), default=CONNECTIONS, show_default=True,
-              help="Keep-alive connections of the load generator, one request in flight each.")
+@load_options
 def command(as_json: bool, quick: bool, seconds: float | None, worker_class: str, workers: int, threads: int,
             connections: int) -> None:
     """Poll and track endpoints under load (gunicorn, PostgreSQL, Redis) vs a plain ORM route."""
@@ -624,5 +675,5 @@ if __name__ == "__main__":
     # The load generator: a JSON spec on stdin, the result as one JSON line on stdout.
     _spec = json.loads(sys.stdin.read())
     _requests = [r.encode() for r in _spec["requests"]]
-    _generator = _LoadGenerator(_spec["port"], _requests, _spec["connections"])
+    _generator = _LoadGenerator(_spec["port"], _requests, _spec["connections"], _spec.get("sequential", False))
     print(json.dumps(_generator.run(_spec["seconds"], _spec["warmup_s"])), flush=True)

@@ -2,8 +2,9 @@
 
 Real Debian Chromium runs the real ``clock.js`` through the network shaper
 (:mod:`c3s.bench.netshape`: each direction delayed on its own, with jitter, loss stalls and a
-shaped handshake) against the API served for real: ``c3s serve``'s keep-alive server and, with
-``--server gunicorn``, gunicorn's threaded keep-alive workers as in production. Every trial is a
+shaped handshake) against the API served for real: ``c3s serve``'s server (Werkzeug with
+:class:`c3s.web.serving.KeepAliveRequestHandler`, in a thread of this process) and gunicorn's
+threaded keep-alive workers as in production (``c3s.web.gunicorn_conf``, its own process). Every trial is a
 fresh browser context (a phone that just opened the page) whose clock is skewed by a known,
 random amount (an init script shifts ``performance.timeOrigin`` and ``Date.now``), so the true
 offset is known and the error is the estimate minus it.
@@ -123,13 +124,15 @@ def _wait_for(port: int, process: subprocess.Popen, log: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise click.ClickException(f"gunicorn exited:\n{log.read_text(errors='replace')[-3000:]}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/api/time")
             if connection.getresponse().status == 200:
                 return
         except OSError:
             time.sleep(0.2)
+        finally:
+            connection.close()
     raise click.ClickException("gunicorn did not answer /api/time within 60 s")
 
 
@@ -195,8 +198,9 @@ def _profile_run(browser, profile: str, ports: dict[str, int], trials: int, rng:
 @click.option("--server", type=click.Choice(["serve", "gunicorn", "both"]), default="both", show_default=True,
               help="c3s serve's keep-alive server, gunicorn's production workers, or both")
 @click.option("--seed", default=11, show_default=True, type=int)
+@click.option("--quick", is_flag=True, help="a smoke run: 2 phones per profile, c3s serve only")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def command(profiles, trials, server, seed, as_json):
+def command(profiles, trials, server, seed, quick, as_json):
     """Clock offset error per network profile: real Chromium running clock.js through the
     network shaper, against the old estimator over fresh connections in the same run.
 
@@ -210,6 +214,8 @@ def command(profiles, trials, server, seed, as_json):
     from c3s.web import create_app
     from c3s.web.serving import KeepAliveRequestHandler
 
+    if quick:
+        trials, server = 2, "serve"
     rng = random.Random(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="c3s-bench-clock-") as instance, contextlib.ExitStack() as stack:
@@ -233,6 +239,7 @@ def command(profiles, trials, server, seed, as_json):
         "note": ("errors against a known injected clock skew; asymmetric: the 30 ms floor is half the "
                  "80/20 ms asymmetry, invisible to any round-trip method (camera-closed sync removes it); "
                  "shared 2-core machine"),
+        "quick": quick,
         "seconds": round(time.perf_counter() - started, 1),
     }
     if as_json:

@@ -9,7 +9,11 @@ chunk holds back everything behind it (head-of-line blocking), as on a real loss
 
 Connection set-up is shaped too. The loopback kernel completes the handshake at once, so the
 client's first bytes are held for one more shaped round trip (SYN up, SYN-ACK down) before their
-own uplink delay: a fresh connection costs what it costs on the modelled network.
+own uplink delay: a fresh connection costs what it costs on the modelled network. One difference
+remains: the client sees its ``connect()`` succeed at once, so a browser's Resource Timing counts
+the handshake as request time (``requestStart`` too early), where a real network would show it as
+``connectStart``..``connectEnd``. Timers run on asyncio's loop (about 1 ms resolution), which adds
+up to a millisecond of jitter to every direction alike.
 
 Run it alone with ``python -m c3s.bench.netshape --profile stadium --upstream 127.0.0.1:8000``;
 it prints the port it listens on.

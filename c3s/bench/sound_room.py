@@ -3,13 +3,13 @@
 Impulse responses come from pyroomacoustics (image-source method in a shoebox). Air absorption is
 applied once per impulse response for its direct distance (pyroomacoustics' per-image air
 absorption costs seconds per phone). In a hall the image sources stop at `max_order`; a diffuse
-tail carries the rest of the reverberant energy (Sabine's ``1 / (pi R)`` with the room constant R,
-decaying by 60 dB in T60, built up over 30 ms, cut 40 dB down), so the simulation stays
-affordable. The loudspeaker
-tracks are the `speaker-K.wav` periods, looped from the schedule's start and delayed per speaker;
-the phone adds crowd noise (many talkers modulated at syllable and cheering rates, pink), its clock
-is off by a fixed offset and a rate error, its gain control scales the peak, and it saves 16-bit PCM
-as the pixel page does.
+tail carries the rest of the reverberant energy (the diffuse field's ``16 pi r^2 / R`` times the
+direct sound's energy, R the room constant), decaying by 60 dB in T60, built up over 30 ms and
+cut 40 dB down, so the simulation stays affordable. The loudspeaker tracks are the
+`speaker-K.wav` periods, looped from the schedule's start and delayed per speaker; the phone adds
+crowd noise (many talkers modulated at syllable and cheering rates, pink), its clock is off by a
+fixed offset and a rate error, its gain control scales the peak, and it saves 16-bit PCM as the
+pixel page does.
 """
 
 from __future__ import annotations
@@ -82,13 +82,25 @@ def impulse_responses(room: Room, speakers: np.ndarray, phone: np.ndarray, seed:
     return out
 
 
+def direct_energy(rir: np.ndarray, distance: float) -> tuple[int, float]:
+    """Sample index and energy of the direct sound in an impulse response (its first peak, within
+    a millisecond of the free-field delay), as pyroomacoustics scaled it."""
+    import pyroomacoustics as pra
+
+    expected = int(distance / pra.constants.get("c") * SAMPLE_RATE)
+    lo = max(expected - 48, 0)
+    peak = lo + int(np.argmax(np.abs(rir[lo:expected + 96])))
+    return peak, float(np.sum(rir[max(peak - 40, 0):peak + 40] ** 2))
+
+
 def _with_tail(rir: np.ndarray, room: Room, distance: float, rng: np.random.Generator) -> np.ndarray:
     x, y, z = room.size_m
     surface, volume = 2 * (x * y + x * z + y * z), x * y * z
     alpha = 0.161 * volume / (room.t60_s * surface)
-    reverberant = 1 / (math.pi * surface * alpha / (1 - alpha))  # energy per unit direct impulse
-    direct = int(distance / 343.0 * SAMPLE_RATE)
-    early = float(np.sum(rir[direct + 48:] ** 2))
+    direct, direct_e = direct_energy(rir, distance)
+    # Diffuse-field energy over direct energy at distance r: 16 pi r^2 / R (room constant R).
+    reverberant = direct_e * 16 * math.pi * distance**2 / (surface * alpha / (1 - alpha))
+    early = float(np.sum(rir[direct + 40:] ** 2))
     t = np.arange(int(TAIL_DB / 60 * room.t60_s * SAMPLE_RATE)) / SAMPLE_RATE
     shape = np.exp(-6.9 * t / room.t60_s) * (1 - np.exp(-t / 0.03))
     tail = rng.normal(size=t.size) * shape
@@ -156,8 +168,8 @@ def clean_recording(venue: Venue, schedule_start_ms: float, rirs: list[np.ndarra
         server = t0 - delay + np.arange(n_in)
         played = np.where(server >= 0, track[server % track.size], 0.0)
         signal += fftconvolve(played, rir)[:n_in]
-        distance = float(np.linalg.norm(venue.speakers[k] - phone.position))
-        chirp_db.append(10 * math.log10((1 / (4 * math.pi * distance)) ** 2 * np.mean(track[track != 0] ** 2)))
+        _, gain2 = direct_energy(rir, float(np.linalg.norm(venue.speakers[k] - phone.position)))
+        chirp_db.append(10 * math.log10(gain2 * np.mean(track[track != 0] ** 2)))
     # Phone sample i is taken at server time true_start + i / (rate * (1 + rate error)).
     positions = (true_start_s * SAMPLE_RATE - t0) + np.arange(n_out) / (1 + phone.rate_error_ppm * 1e-6)
     heard = map_coordinates(signal, [positions], order=3, mode="nearest")

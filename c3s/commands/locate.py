@@ -200,7 +200,8 @@ def _print_table(result: dict) -> None:
 def locate_command(method: str, anchors_file: str | None, fps: float | None, venue_file: str | None,
                    start_ms: float | None, as_json: bool, readout_ms: float | None,
                    exposure_ms: float | None, inputs: tuple[str, ...]) -> None:
-    """Decode pixel codes offline and report where they are, in image and scene coordinates."""
+    """Decode pixel codes offline and report where they are, in image and scene coordinates;
+    with --method sound, locate phones in 3-D from recordings of the venue's chirps."""
     if method != "sound" and venue_file is not None:
         raise click.UsageError("--venue applies to --method sound only")
     if method == "sound":

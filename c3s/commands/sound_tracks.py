@@ -8,6 +8,12 @@ writes ``DIR/speaker-K.wav`` for every speaker K (0, 1, ... in the venue's sched
 mono 48 kHz, exactly one schedule period long, to be looped by speaker K from server time
 ``schedule_start_ms`` on (each speaker's own ``speaker_delay_ms`` is the sound system's, not in
 the file).
+
+VENUE.json: ``units`` ("m" or "ft"), ``speakers`` [[x, y, z], ...] in schedule order,
+``schedule_start_ms``, ``temperature_c`` (a reading or [min, max]), optionally ``seats``
+[[x, y, z], ...] (where phones can be, z their height), ``speaker_delay_ms`` (one per speaker),
+``humidity_pct`` (a value or [min, max]; unknown by default) and ``seat_width_m`` (0.5: a fix
+less sure than half of it is reported as not placed).
 """
 
 from __future__ import annotations

@@ -82,10 +82,10 @@ def jpeg(image: np.ndarray) -> bytes:
 
 
 def upload_job(api: Api, token: str, scene_id: int, data: bytes, filename: str, content_type: str,
-               method: str, timeout_s: float = 300.0) -> dict:
+               method: str, timeout_s: float = 300.0, fields: dict | None = None) -> dict:
     """Upload one photo or clip as an observer and wait for its job to finish."""
     job = api.upload(f"/api/scenes/{scene_id}/jobs", data, filename, content_type, token=token,
-                     fields={"method": method}, expect=(202,))
+                     fields={"method": method, **(fields or {})}, expect=(202,))
     deadline = time.monotonic() + timeout_s
     while job["status"] not in ("done", "failed"):
         if time.monotonic() > deadline:
@@ -123,14 +123,20 @@ def stand_camera(plan: StandPlan) -> Camera:
     return Camera(cv2.getPerspectiveTransform(src, dst), width, height)
 
 
-def film(truth: Truth, camera: Camera, path: Path, seed: int, progress: Callable[[int], object]):
-    """Render the blink clip of every phone to ``path`` (MP4); returns the clip's truth."""
+def film(truth: Truth, camera: Camera, path: Path, seed: int, progress: Callable[[int], object],
+         timing: dict | None = None, playing=None):
+    """Render the blink clip of every phone to ``path`` (MP4); returns the clip's truth.
+    ``timing`` (keywords of ``make_clip``) is how the phones follow the server clock;
+    ``playing(clip)``, if given, turns the rendered take into the clip of what the phones
+    really play (e.g. their corrected timing)."""
     from c3s.vision.blink_synth import make_clip
 
     numbers = np.array(sorted(truth.xy), np.int64)
     xy = camera.project(np.array([truth.xy[n] for n in numbers]))
     clip = make_clip(len(numbers), width=camera.width, height=camera.height, fps=CLIP_FPS,
-                     duration_ms=CLIP_MS, seed=seed, numbers=numbers, xy=xy)
+                     duration_ms=CLIP_MS, seed=seed, numbers=numbers, xy=xy, **(timing or {}))
+    if playing is not None:
+        clip = playing(clip)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), clip.fps, (clip.width, clip.height))
     if not writer.isOpened():
         raise DemoError("OpenCV cannot write MP4 video here (no mp4v encoder)")

@@ -136,8 +136,9 @@ def show_pictures(out: Path, frames: list[np.ndarray], phones: list[Phone], midd
         errors.append(np.abs(colours[playing].astype(int)
                              - frame_colour_at(frame, xy[playing], scene_size).astype(int)).ravel())
         view = render_crowd_view(xy[placed], colours[placed], scene_size, width_px=frame.shape[1] * 2)
-        picture = side_by_side(cv2.resize(frame, (frame.shape[1] * 2, frame.shape[0] * 2),
-                                          interpolation=cv2.INTER_NEAREST), view)
+        big = cv2.resize(frame, (frame.shape[1] * 2, frame.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+        picture = _captioned(side_by_side(big, view), big.shape[1], f"frame {i + 1}: the picture",
+                             f"the crowd: {int(playing.sum())} phones at their true places")
         path = out / f"frame-{i + 1:02d}.png"
         cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         paths.append(path)
@@ -150,8 +151,18 @@ def preview_picture(path: Path, frame: np.ndarray, preview, scene_size: tuple[fl
     place in the colour the frame map gives it."""
     view = render_crowd_view(preview.positions, preview.maps[0], scene_size, width_px=frame.shape[1] * 2)
     big = cv2.resize(frame, (frame.shape[1] * 2, frame.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
-    cv2.imwrite(str(path), cv2.cvtColor(side_by_side(big, view), cv2.COLOR_RGB2BGR))
+    picture = _captioned(side_by_side(big, view), big.shape[1], "frame 1: the picture",
+                         "the operator's preview: located places, frame-map colours")
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     return path
+
+
+def _captioned(picture: np.ndarray, left_width: int, left: str, right: str) -> np.ndarray:
+    """The side-by-side picture under a caption band naming each half."""
+    band = np.zeros((34, picture.shape[1], 3), np.uint8)
+    for x, text in ((10, left), (left_width + 18, right)):
+        cv2.putText(band, text, (x, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([band, picture], axis=0)
 
 
 def _fit_width(image: np.ndarray, width: int = PICTURE_WIDTH) -> tuple[np.ndarray, float]:

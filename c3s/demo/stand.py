@@ -141,14 +141,17 @@ def create_scene(api: Api, token: str, plan: StandPlan) -> dict:
     return api.json("POST", "/api/scenes", token=token, json=body, expect=(201,))
 
 
-def join_phones(api: Api, scene_id: int, n_phones: int, progress: Callable[[int], object]) -> list[int]:
+def join_phones(api: Api, scene_id: int, n_phones: int, progress: Callable[[int], object],
+                tokens: dict[int, str] | None = None) -> list[int]:
     """Each phone opens the link: a guest account with its device token, then a join; returns
-    the pixel numbers the scene handed out."""
+    the pixel numbers the scene handed out (and keeps each phone's token in ``tokens``)."""
     numbers = []
     for i in range(n_phones):
         token = api.json("POST", "/api/guests", json={"display_name": f"phone {i + 1}"},
                          expect=(201,))["token"]
         joined = api.json("POST", f"/api/scenes/{scene_id}/join", token=token, expect=(201,))
         numbers.append(int(joined["number"]))
+        if tokens is not None:
+            tokens[int(joined["number"])] = token
         progress(1)
     return numbers

@@ -7,11 +7,16 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from c3s.locate.fusion import Sighting
 from c3s.locate.mapping import ImageMatch, LocateFailed, PixelRef, map_sightings
 from c3s.models import Scene
 from c3s.sync import summarise
 
+# Displays lag 40-70 ms and clocks tens of ms: a crowd whose median is further off was timed
+# against a wrong clip start, and its offsets would move every correction by that error.
+MAX_CROWD_MEDIAN_MS = 250.0
 _SUFFIXES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov", "video/x-msvideo": ".avi",
              "video/x-matroska": ".mkv"}
 
@@ -26,7 +31,8 @@ def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
         path = Path(folder) / f"clip{suffix}"
         path.write_bytes(data)
         try:
-            result = decode_clip(path, fps=options.get("fps"))
+            result = decode_clip(path, **{key: options.get(key)
+                                          for key in ("fps", "start_ms", "readout_ms", "exposure_ms")})
         except ValueError as error:
             raise LocateFailed(f"the clip cannot be decoded: {error}") from None
     match = ImageMatch()
@@ -39,6 +45,11 @@ def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
     offsets = {pixel.id: detection.offset_ms for pixel, detection in match.pixel_detections}
     sightings = [replace(s, offset_ms=offsets[s.pixel_id]) for s in sightings]
     timed = [s for s in sightings if s.offset_ms is not None]
+    median = float(np.median([s.offset_ms for s in timed])) if timed else 0.0
+    if abs(median) > MAX_CROWD_MEDIAN_MS:  # no display and network are that slow: a wrong start_ms
+        stats["sync_refused"] = (f"the crowd's median light-output offset came out at {median:.0f} ms: the "
+                                 "clip's start_ms is likely wrong, so no phone's correction was changed")
+        sightings, timed = [replace(s, offset_ms=None) for s in sightings], []
     stats["sync"] = summarise([s.offset_ms for s in timed], [s.x for s in timed], [s.y for s in timed],
                               (scene.width, scene.height))
     return sightings, stats

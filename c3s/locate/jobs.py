@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from c3s.errors import Invalid
+from c3s.errors import Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.mapping import LocateFailed, PixelRef
-from c3s.locate.seat import snap_after_locate
+from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
 
@@ -31,6 +31,16 @@ class JobContext:
     max_pixels: int
 
 
+def _check_media(data: bytes, filename: str) -> None:
+    """Refuse what is neither a photo nor a clip before it is stored and queued."""
+    from c3s.vision.media import sniff_media_type
+
+    if sniff_media_type(data) is None:
+        raise UnsupportedMedia(
+            f"{filename or 'the upload'} is not a photo or a video: upload a JPEG, PNG, WebP photo "
+            "or an MP4, MOV, WebM clip of the crowd (a seat map goes on the operator's dashboard)")
+
+
 def create_job(session: Session, pending: PendingFiles, observer: User, scene: Scene, *, data: bytes,
                filename: str, content_type: str, method: str | None, options: dict | None = None) -> LocateJob:
     """Store an observer's photo or clip and queue its job (the caller commits, then enqueues)."""
@@ -40,6 +50,7 @@ def create_job(session: Session, pending: PendingFiles, observer: User, scene: S
         raise Invalid(f"uploads locate pixels by {' or '.join(UPLOAD_METHODS)}, not {method!r}")
     if not data:
         raise Invalid("the uploaded file is empty")
+    _check_media(data, filename)
     file_id = pending.put(data, filename=filename or "upload", content_type=content_type or "application/octet-stream",
                           metadata={"scene_id": scene.id, "kind": "calibration", **(options or {})})
     job = LocateJob(scene_id=scene.id, observer_id=observer.id, method=method, file_id=file_id,
@@ -104,20 +115,25 @@ def start(session: Session, job_id: int) -> LocateJob | None:
 
 def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
             request_build: Callable[[int], object],
+            request_snap: Callable[[int], object] | None = None,
             heartbeat: Callable[[int], AbstractContextManager] | None = None) -> LocateJob | None:
     """Run one job to `done` or `failed`; ``request_build(scene_id)`` is called once it is
     committed (the layout may have changed). Transient errors (database, store, broker)
     propagate so the task is retried; the job stays `running` until a later attempt finishes it.
-    ``heartbeat(job_id)``, when given, keeps the job's heartbeat while it runs."""
+    A camera job in a seated scene then asks ``request_snap`` (scene id) for the round's seat
+    snapping; without one it snaps the scene itself, right away. ``heartbeat(job_id)``, when
+    given, keeps the job's heartbeat while it runs."""
     job = start(session, job_id)
     if job is None:
         return session.get(LocateJob, job_id)
     with heartbeat(job.id) if heartbeat is not None else nullcontext():
-        return _run_started(session, store, job, max_pixels=max_pixels, request_build=request_build)
+        return _run_started(session, store, job, max_pixels=max_pixels, request_build=request_build,
+                            request_snap=request_snap)
 
 
 def _run_started(session: Session, store: FrameStore, job: LocateJob, *, max_pixels: int,
-                 request_build: Callable[[int], object]) -> LocateJob:
+                 request_build: Callable[[int], object],
+                 request_snap: Callable[[int], object] | None) -> LocateJob:
     scene = session.get(Scene, job.scene_id)
     try:
         data = store.get(job.file_id)
@@ -130,12 +146,20 @@ def _run_started(session: Session, store: FrameStore, job: LocateJob, *, max_pix
     except LocateFailed as error:
         return _fail(session, job, str(error))
     result = commit_sightings(session, job, scene, sightings)
-    stats = {**stats, **snap_after_locate(session, scene, job.method)}  # camera jobs on seated scenes
+    snap = needs_snap(session, scene, job.method)
+    if snap:
+        stats = {**stats, "snap": "queued"}
     job.stats = {**job.stats, **stats, "observations": result.recorded,
                  "rejected_outside_scene": result.outside_scene, "pixels_located": result.located,
                  "pixels_moved": result.moved}
     job.status, job.finished_at = "done", utcnow()
     session.commit()
+    if snap:
+        if request_snap is not None:
+            request_snap(scene.id)
+        else:
+            snap_round(session, scene)
+            session.commit()
     request_build(scene.id)  # the layout may have changed: rebuild the show's maps (coalesced)
     return job
 

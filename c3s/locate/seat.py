@@ -7,8 +7,11 @@ seat observation is withdrawn before the new one is written through `commit_sigh
 is held by one pixel; a second claimant is recorded and both claims are flagged as a conflict for
 the operator; the holder keeps the seat and the claimant is not located by it.
 
-Snapping runs after every camera job (qr, blink): one global assignment (`snap_to_seats`) of all
-camera-located pixels of the scene to the seats nobody has claimed.
+Snapping is one global assignment (`snap_to_seats`) of all camera-located pixels of the scene
+to the seats nobody has claimed, about a second per 10,000 pixels. It runs once per calibration
+round, not once per camera job: a finished camera job (qr, blink) asks for a snap
+(`c3s.tasks.locate.request_snap`), requests are coalesced while one is queued and not started,
+so the dozens of photos of a round that finish together cost one snap (`snap_round`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from c3s.locate.fusion import (
     require_locatable,
     withdraw_observations,
 )
-from c3s.models import Observation, Pixel, Scene, Seat, SeatClaim, User, utcnow
+from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim, User, utcnow
 from c3s.permissions import require
 from c3s.positioning.seats import (
     SeatLabel,
@@ -300,17 +303,22 @@ def _camera_positions(session: Session, scene: Scene) -> tuple[np.ndarray, np.nd
     return ids, xy, sigma
 
 
-def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
-    """After a camera job: snap every camera-located pixel of a seated scene to a seat with one
-    global assignment; confident snaps move the pixel onto its seat. Returns counts for the
-    job's stats (empty when there is nothing to snap)."""
-    if method not in CAMERA_METHODS or session.scalar(
-            select(Seat.id).where(Seat.scene_id == scene.id).limit(1)) is None:
+def needs_snap(session: Session, scene: Scene, method: str) -> bool:
+    """Whether a job of ``method`` leaves the scene's seats to snap: a camera job in a seated scene."""
+    return method in CAMERA_METHODS and session.scalar(
+        select(Seat.id).where(Seat.scene_id == scene.id).limit(1)) is not None
+
+
+def snap_round(session: Session, scene: Scene) -> dict:
+    """Snap every camera-located pixel of a seated scene to a seat with one global assignment;
+    confident snaps move the pixel onto its seat. The counts go onto the stats of the camera
+    jobs this round covers (those finished since the last snap) and are returned."""
+    if not needs_snap(session, scene, CAMERA_METHODS[0]):
         return {}
     ids, xy, sigma = _camera_positions(session, scene)
     loaded = load_seat_map(session, scene, free_only=True)
     if not len(ids) or loaded is None:
-        return {"snap_pixels": 0}
+        return _record_round(session, scene, {"snap_pixels": 0})
     seat_map, seat_ids = loaded
     result = snap_to_seats(seat_map, xy, sigma=sigma)
     confident = (result.seat_index >= 0) & (result.confidence >= SNAP_MIN_CONFIDENCE)
@@ -328,9 +336,19 @@ def snap_after_locate(session: Session, scene: Scene, method: str) -> dict:
                     .values(seat_id=None, seat_confidence=None).execution_options(synchronize_session=False))
     bump_layout(session, scene.id)
     session.expire_all()
-    return {"snap_pixels": len(ids), "snap_confident": int(confident.sum()),
-            "snap_unmatched": int((result.seat_index < 0).sum()),
-            "snap_free_seats": len(seat_map)}
+    return _record_round(session, scene, {
+        "snap_pixels": len(ids), "snap_confident": int(confident.sum()),
+        "snap_unmatched": int((result.seat_index < 0).sum()), "snap_free_seats": len(seat_map)})
+
+
+def _record_round(session: Session, scene: Scene, counts: dict) -> dict:
+    """Put the round's counts on the camera jobs it covers: done, and not snapped yet."""
+    jobs = session.scalars(select(LocateJob).where(
+        LocateJob.scene_id == scene.id, LocateJob.status == "done", LocateJob.method.in_(CAMERA_METHODS)))
+    for job in jobs:
+        if job.stats.get("snap") == "queued":
+            job.stats = {**job.stats, **counts, "snap": "done"}
+    return counts
 
 
 def _write_snaps(session: Session, scene: Scene, rows: list[dict]) -> None:

@@ -164,10 +164,11 @@ def speaker_wav(schedule: ChirpSchedule, speaker: int) -> bytes:
     return recording_wav(Recording(track.astype(np.float32), SAMPLE_RATE_HZ, schedule.start_ms))
 
 
-def recording_instructions(scene: Scene, base_url: str) -> dict:
-    """What the pixel page needs to record a usable clip (for `c3s.web.calibration`)."""
-    out: dict[str, Any] = {"method": "sound", "recording_url": f"{base_url}/sound",
-                           "sample_rate_hz": SAMPLE_RATE_HZ, "max_duration_ms": MAX_RECORDING_S * 1000}
+def recording_instructions(scene: Scene) -> dict:
+    """What the pixel page needs to record a usable clip (`c3s.web.calibration` adds where to
+    send it)."""
+    out: dict[str, Any] = {"method": "sound", "sample_rate_hz": SAMPLE_RATE_HZ,
+                           "max_duration_ms": MAX_RECORDING_S * 1000}
     session = object_session(scene)
     speakers = speaker_positions(session, scene) if session is not None else np.zeros((0, 3))
     out["speakers"] = len(speakers)

@@ -12,13 +12,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from c3s.checkin import MIN_LEAD_MS
 from c3s.errors import Conflict
 from c3s.frames import frames_of
 from c3s.models import Frame, Scene, User, as_utc
 from c3s.permissions import require
 
-# A show started without a time starts this far ahead, so phones have time to fetch their tracks.
-DEFAULT_LEAD_MS = 3000
+# A show started without a time starts this far ahead: one whole check-in of every phone and
+# the fetch of its track (see c3s/checkin.py).
+DEFAULT_LEAD_MS = MIN_LEAD_MS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def now_ms() -> float:

@@ -26,7 +26,8 @@ def locate_job(self, job_id: int) -> str:
     with database.session() as session:
         try:
             job = run_job(session, services().store, job_id, max_pixels=settings.max_image_pixels,
-                          request_build=services().request_build, heartbeat=beating)
+                          request_build=services().request_build, request_snap=request_snap,
+                          heartbeat=beating)
         except TRANSIENT:
             raise
         except Exception as error:
@@ -34,6 +35,55 @@ def locate_job(self, job_id: int) -> str:
             fail_unexpectedly(session, job_id, error)
             raise
         return job.status if job is not None else "missing"
+
+
+SNAP_TASK = "c3s.tasks.locate.snap_seats"
+# A queued snap that never started (broker restarted, worker lost) stops blocking new ones then.
+SNAP_PENDING_TTL_S = 300
+
+
+def _snap_pending_key(scene_id: int) -> str:
+    return f"c3s:locate:{scene_id}:snap-pending"
+
+
+def request_snap(scene_id: int) -> bool:
+    """Queue the scene's seat snapping unless a snap is queued and not started yet: the camera
+    jobs of one calibration round finish together, and one snap after them covers them all.
+    True when this call queued it. Without Redis (the embedded default) tasks run in process,
+    so the snap runs now."""
+    send, redis = services().send, services().redis
+    if redis is not None and not redis.set(_snap_pending_key(scene_id), b"1", nx=True, ex=SNAP_PENDING_TTL_S):
+        return False
+    try:
+        send(SNAP_TASK, scene_id)
+    except BaseException:
+        if redis is not None:
+            redis.delete(_snap_pending_key(scene_id))
+        raise
+    return True
+
+
+@shared_task(name=SNAP_TASK, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, max_retries=8)
+def snap_seats(scene_id: int) -> dict:
+    """One calibration round's seat snapping over the whole scene (one snap per scene at a time)."""
+    from sqlalchemy import text
+
+    from c3s.locate.seat import snap_round
+    from c3s.models import Scene
+
+    redis = services().redis
+    if redis is not None:  # jobs finishing from now on need a snap after this one
+        redis.delete(_snap_pending_key(scene_id))
+    with services().database.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('c3s-snap:' || :scene, 0))"),
+                            {"scene": str(scene_id)})
+        scene = session.get(Scene, scene_id)
+        counts = snap_round(session, scene) if scene is not None else {}
+        session.commit()
+    if counts:
+        services().request_build(scene_id)  # the snap moved pixels: rebuild the show's maps (coalesced)
+    return counts
 
 
 # A queued job whose message has not started within this time is presumed lost (a broker

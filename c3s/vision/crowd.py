@@ -225,15 +225,83 @@ def render_crowd(
         raise ValueError("more anchors and foreign codes than seats")
     rng = np.random.default_rng(seed)
     lo_px, hi_px = (module_px, module_px) if np.isscalar(module_px) else module_px
-    n = cols * rows
 
     # Scene positions of the seats and their phones.
     cc, rr = np.meshgrid(np.arange(cols), np.arange(rows))
     scene = np.c_[cc.ravel() * seat_pitch[0], rr.ravel() * seat_pitch[1]]
     scene += rng.normal(0, 0.06, scene.shape) * np.array(seat_pitch)
-    stand_w, stand_h = (cols - 1) * seat_pitch[0], (rows - 1) * seat_pitch[1]
+    view = _view(rng, scene, width, height, cols, rows, seat_pitch, hi_px, curvature)
 
-    # The camera: the stand rectangle maps to a trapezoid (far rows narrower) with a little roll.
+    ox, oy = (float(v) for v in origin)
+    kinds, payloads, anchors = _assign(rng, scene, (ox, oy), scene_id, n_anchors, n_foreign, numbers, anchor_keys)
+
+    image = _draw_background(rng, height, width, view.img_pts, view.pitch_px)
+    gain = _smooth_field(rng, (height, width), (5, 4), 0.45, 1.15)
+    image = cv2.multiply(image, cv2.merge([gain] * 3), dtype=cv2.CV_8U)
+    owner = np.full((height, width), -1, np.int32)
+
+    # Phones, far rows first so nearer phones cover farther ones.
+    drawn = []
+    for i in np.argsort(view.img_pts[:, 1], kind="stable"):
+        phone = _draw_phone(rng, image, owner, gain, int(i), view.img_pts[i], payloads[i], (lo_px, hi_px),
+                            tilt_max_deg, phone_blur_sigma)
+        if phone is not None:
+            drawn.append(phone)
+    _occlude(rng, image, owner, view.img_pts, view.pitch_px, occlusion_rate)
+
+    phones = []
+    for i, corners, centre_img, mp, tilt in drawn:
+        phones.append(PhoneTruth(
+            payload=payloads[i], kind=str(kinds[i]), x_img=float(centre_img[0]),
+            y_img=float(centre_img[1]), corners_img=corners, x_scene=float(scene[i, 0]) + ox,
+            y_scene=float(scene[i, 1]) + oy, module_px=mp, tilt_deg=tilt,
+            visible=_unobstructed(owner, corners, i, mp, width, height)))
+
+    image = _camera(rng, image, blur_sigma, noise_sigma, jpeg_quality)
+    shift = np.array([[1.0, 0.0, -ox], [0.0, 1.0, -oy], [0.0, 0.0, 1.0]])
+    photo = CrowdPhoto(image=image, phones=phones, scene_id=scene_id, seed=seed,
+                       scene_to_image=view.h_scene @ shift, curvature_px=view.bend, anchors=anchors)
+    photo._x_span = (view.x_span[0] + ox, view.x_span[1] + ox)
+    return photo
+
+
+def _assign(rng, scene: np.ndarray, origin: tuple[float, float], scene_id: int, n_anchors: int,
+            n_foreign: int, numbers: Sequence[int] | None, anchor_keys: Sequence[str] | None):
+    """Who shows what: each seat's kind ("pixel", "anchor", "foreign") and payload, and the
+    anchors' scene positions keyed by payload."""
+    n = len(scene)
+    kinds = np.array(["pixel"] * n, dtype=object)
+    special = rng.permutation(n)
+    anchor_idx = _spread(scene, n_anchors, rng) if n_anchors else np.array([], int)
+    kinds[anchor_idx] = "anchor"
+    rest = [i for i in special if kinds[i] == "pixel"][:n_foreign]
+    kinds[rest] = "foreign"
+    drawn_numbers = rng.permutation(np.arange(1, 5 * n + 1))[:n]
+    if numbers is not None:
+        drawn_numbers = _with_given_numbers(kinds, drawn_numbers, numbers)
+    if anchor_keys is not None and len(anchor_keys) != n_anchors:
+        raise ValueError(f"anchor_keys names {len(anchor_keys)} anchors but n_anchors is {n_anchors}")
+    keys = list(anchor_keys) if anchor_keys is not None else [f"A{k + 1}" for k in range(n_anchors)]
+    payloads, anchors = _payloads(kinds, scene + list(origin), scene_id, drawn_numbers, keys)
+    return kinds, payloads, anchors
+
+
+@dataclass(frozen=True)
+class _View:
+    """Where the camera sees the stand: the scene-to-image homography of its flat part, the bend
+    of a curved stand (pixels), every seat's image position and the seat pitch in pixels."""
+
+    h_scene: np.ndarray
+    bend: float
+    x_span: tuple[float, float]
+    img_pts: np.ndarray
+    pitch_px: float
+
+
+def _view(rng, scene: np.ndarray, width: int, height: int, cols: int, rows: int,
+          seat_pitch: tuple[float, float], hi_px: float, curvature: float) -> _View:
+    """The camera: the stand rectangle maps to a trapezoid (far rows narrower) with a little roll."""
+    stand_w, stand_h = (cols - 1) * seat_pitch[0], (rows - 1) * seat_pitch[1]
     body_diag_modules = math.hypot(SCREEN_MODULES[0] + 2 * BEZEL_MODULES[0],
                                    SCREEN_MODULES[1] + 2 * BEZEL_MODULES[1])
     margin = 0.5 * body_diag_modules * hi_px * 1.15 + 4  # a tilt stretches one axis
@@ -255,104 +323,73 @@ def render_crowd(
         rect = np.array([[0, 0], [stand_w, 0], [stand_w, stand_h], [0, stand_h]], np.float64)
     h_scene = cv2.getPerspectiveTransform(rect.astype(np.float32), quad.astype(np.float32))
     x_span = (0.0, max(stand_w, 1e-9))
-    img_pts = _stand_to_image(scene, h_scene, bend, x_span)
-    pitch_px = (x1 - x0) / max(cols, 1)
+    return _View(h_scene, bend, x_span, _stand_to_image(scene, h_scene, bend, x_span), (x1 - x0) / max(cols, 1))
 
-    # Who shows what.
-    kinds = np.array(["pixel"] * n, dtype=object)
-    special = rng.permutation(n)
-    anchor_idx = _spread(scene, n_anchors, rng) if n_anchors else np.array([], int)
-    kinds[anchor_idx] = "anchor"
-    rest = [i for i in special if kinds[i] == "pixel"][:n_foreign]
-    kinds[rest] = "foreign"
-    drawn_numbers = rng.permutation(np.arange(1, 5 * n + 1))[:n]
-    if numbers is not None:
-        drawn_numbers = _with_given_numbers(kinds, drawn_numbers, numbers)
-    if anchor_keys is not None and len(anchor_keys) != n_anchors:
-        raise ValueError(f"anchor_keys names {len(anchor_keys)} anchors but n_anchors is {n_anchors}")
-    keys = list(anchor_keys) if anchor_keys is not None else [f"A{k + 1}" for k in range(n_anchors)]
-    ox, oy = (float(v) for v in origin)
-    payloads, anchors = _payloads(kinds, scene + [ox, oy], scene_id, drawn_numbers, keys)
 
-    image = _draw_background(rng, height, width, img_pts, pitch_px)
-    gain = _smooth_field(rng, (height, width), (5, 4), 0.45, 1.15)
-    image = cv2.multiply(image, cv2.merge([gain] * 3), dtype=cv2.CV_8U)
-    owner = np.full((height, width), -1, np.int32)
+def _draw_phone(rng, image: np.ndarray, owner: np.ndarray, gain: np.ndarray, i: int, at: np.ndarray,
+                payload: str, module_range: tuple[float, float], tilt_max_deg: float,
+                phone_blur_sigma: tuple[float, float]):
+    """Draw seat ``i``'s phone showing ``payload`` at image point ``at`` (and mark its body in
+    ``owner``); its truth ``(i, corners, centre, module_px, tilt)``, or None when out of frame."""
+    height, width = owner.shape
+    mp = float(rng.uniform(*module_range))
+    tilt = float(rng.uniform(0, tilt_max_deg))
+    local = _phone_quad(rng, tilt)
+    code_sq = np.array([[0, 0], [21, 0], [21, 21], [0, 21]], float) - 10.5
+    proj = _apply_h(local, code_sq)
+    d1, d2 = proj[2] - proj[0], proj[3] - proj[1]
+    area = 0.5 * abs(d1[0] * d2[1] - d1[1] * d2[0])
+    scale = mp * CODE_MODULES / math.sqrt(area)
+    place = np.array([[scale, 0, at[0]], [0, scale, at[1]], [0, 0, 1]])
+    # Per-phone rendering of flat (u, v) module coordinates, code centre at 0.
+    to_img = place @ local
+    s = max(2, int(math.ceil(2 * mp)))
+    level = float(rng.uniform(150, 255) * math.sqrt(gain[int(np.clip(at[1], 0, height - 1)),
+                                                           int(np.clip(at[0], 0, width - 1))]))
+    dark = float(rng.uniform(10, 45))
+    glare = float(rng.uniform(0, 50)) if rng.random() < 0.3 else 0.0
+    patch, (cu, cv_) = _phone_patch(qr_modules(payload), s, min(level, 255), dark, glare,
+                                    float(rng.uniform(0, 2 * math.pi)))
+    # patch pixel (px, py) -> module coords (px/s - cu - 10.5, ...) -> image
+    # pixel centres sit at integer coordinates: pixel k spans modules [k/s, (k+1)/s)
+    patch_to_mod = np.array([[1 / s, 0, 0.5 / s - cu - 10.5], [0, 1 / s, 0.5 / s - cv_ - 10.5],
+                             [0, 0, 1]])
+    h_full = to_img @ patch_to_mod
+    ph, pw = patch.shape
+    body = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], float)
+    body_img = _apply_h(h_full, body)
+    bx0, by0 = np.floor(body_img.min(axis=0)).astype(int) - 1
+    bx1, by1 = np.ceil(body_img.max(axis=0)).astype(int) + 2
+    bx0, by0 = max(bx0, 0), max(by0, 0)
+    bx1, by1 = min(bx1, width), min(by1, height)
+    if bx1 <= bx0 or by1 <= by0:
+        return None
+    shift = np.array([[1, 0, -bx0], [0, 1, -by0], [0, 0, 1]], float)
+    # anti-alias the supersampled patch before the warp shrinks it, plus this phone's own
+    # defocus and shake (people at different distances, hands moving)
+    own_blur = float(rng.uniform(*phone_blur_sigma))
+    patch = cv2.GaussianBlur(patch, (0, 0), math.hypot(0.45, own_blur) * s / mp)
+    patch_bgr = cv2.merge([np.clip(patch * t, 0, 255).astype(np.uint8)
+                           for t in rng.uniform(0.93, 1.0, 3)])
+    roi = image[by0:by1, bx0:bx1]
+    cv2.warpPerspective(patch_bgr, shift @ h_full, (bx1 - bx0, by1 - by0), dst=roi,
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
+    cv2.fillConvexPoly(owner, np.round(body_img).astype(np.int32), int(i))
+    corners = _apply_h(to_img, code_sq)
+    centre_img = _apply_h(to_img, np.zeros((1, 2)))[0]
+    return i, corners, centre_img, mp, tilt
 
-    # Phones, far rows first so nearer phones cover farther ones.
-    order = np.argsort(img_pts[:, 1], kind="stable")
-    drawn: list[tuple[int, np.ndarray, np.ndarray, float, float]] = []
-    for i in order:
-        mp = float(rng.uniform(lo_px, hi_px))
-        tilt = float(rng.uniform(0, tilt_max_deg))
-        local = _phone_quad(rng, tilt)
-        code_sq = np.array([[0, 0], [21, 0], [21, 21], [0, 21]], float) - 10.5
-        proj = _apply_h(local, code_sq)
-        d1, d2 = proj[2] - proj[0], proj[3] - proj[1]
-        area = 0.5 * abs(d1[0] * d2[1] - d1[1] * d2[0])
-        scale = mp * CODE_MODULES / math.sqrt(area)
-        place = np.array([[scale, 0, img_pts[i, 0]], [0, scale, img_pts[i, 1]], [0, 0, 1]])
-        # Per-phone rendering of flat (u, v) module coordinates, code centre at 0.
-        to_img = place @ local
-        s = max(2, int(math.ceil(2 * mp)))
-        level = float(rng.uniform(150, 255) * math.sqrt(gain[int(np.clip(img_pts[i, 1], 0, height - 1)),
-                                                               int(np.clip(img_pts[i, 0], 0, width - 1))]))
-        dark = float(rng.uniform(10, 45))
-        glare = float(rng.uniform(0, 50)) if rng.random() < 0.3 else 0.0
-        patch, (cu, cv_) = _phone_patch(qr_modules(payloads[i]), s, min(level, 255), dark, glare,
-                                        float(rng.uniform(0, 2 * math.pi)))
-        # patch pixel (px, py) -> module coords (px/s - cu - 10.5, ...) -> image
-        # pixel centres sit at integer coordinates: pixel k spans modules [k/s, (k+1)/s)
-        patch_to_mod = np.array([[1 / s, 0, 0.5 / s - cu - 10.5], [0, 1 / s, 0.5 / s - cv_ - 10.5],
-                                 [0, 0, 1]])
-        h_full = to_img @ patch_to_mod
-        ph, pw = patch.shape
-        body = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], float)
-        body_img = _apply_h(h_full, body)
-        bx0, by0 = np.floor(body_img.min(axis=0)).astype(int) - 1
-        bx1, by1 = np.ceil(body_img.max(axis=0)).astype(int) + 2
-        bx0, by0 = max(bx0, 0), max(by0, 0)
-        bx1, by1 = min(bx1, width), min(by1, height)
-        if bx1 <= bx0 or by1 <= by0:
-            continue
-        shift = np.array([[1, 0, -bx0], [0, 1, -by0], [0, 0, 1]], float)
-        # anti-alias the supersampled patch before the warp shrinks it, plus this phone's own
-        # defocus and shake (people at different distances, hands moving)
-        own_blur = float(rng.uniform(*phone_blur_sigma))
-        patch = cv2.GaussianBlur(patch, (0, 0), math.hypot(0.45, own_blur) * s / mp)
-        patch_bgr = cv2.merge([np.clip(patch * t, 0, 255).astype(np.uint8)
-                               for t in rng.uniform(0.93, 1.0, 3)])
-        roi = image[by0:by1, bx0:bx1]
-        cv2.warpPerspective(patch_bgr, shift @ h_full, (bx1 - bx0, by1 - by0), dst=roi,
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
-        cv2.fillConvexPoly(owner, np.round(body_img).astype(np.int32), int(i))
-        corners = _apply_h(to_img, code_sq)
-        centre_img = _apply_h(to_img, np.zeros((1, 2)))[0]
-        drawn.append((int(i), corners, centre_img, mp, tilt))
 
-    # Occluders: hands and heads in front of a few phones.
-    for i in np.flatnonzero(rng.random(n) < occlusion_rate):
+def _occlude(rng, image: np.ndarray, owner: np.ndarray, img_pts: np.ndarray, pitch_px: float,
+             rate: float) -> None:
+    """Hands and heads in front of a few phones (marked -2 in ``owner``)."""
+    for i in np.flatnonzero(rng.random(len(img_pts)) < rate):
         x, y = img_pts[i]
         r = pitch_px * rng.uniform(0.12, 0.3)
         c = (int(x + rng.normal(0, pitch_px * 0.2)), int(y + rng.normal(0, pitch_px * 0.2)))
         colour = tuple(int(v) for v in rng.integers(30, 200, 3))
         cv2.circle(image, c, int(r), colour, -1, cv2.LINE_AA)
         cv2.circle(owner, c, int(r) + 1, -2, -1)
-
-    phones = []
-    for i, corners, centre_img, mp, tilt in drawn:
-        phones.append(PhoneTruth(
-            payload=payloads[i], kind=str(kinds[i]), x_img=float(centre_img[0]),
-            y_img=float(centre_img[1]), corners_img=corners, x_scene=float(scene[i, 0]) + ox,
-            y_scene=float(scene[i, 1]) + oy, module_px=mp, tilt_deg=tilt,
-            visible=_unobstructed(owner, corners, i, mp, width, height)))
-
-    image = _camera(rng, image, blur_sigma, noise_sigma, jpeg_quality)
-    shift = np.array([[1.0, 0.0, -ox], [0.0, 1.0, -oy], [0.0, 0.0, 1.0]])
-    photo = CrowdPhoto(image=image, phones=phones, scene_id=scene_id, seed=seed,
-                       scene_to_image=h_scene @ shift, curvature_px=bend, anchors=anchors)
-    photo._x_span = (x_span[0] + ox, x_span[1] + ox)
-    return photo
 
 
 def _payloads(kinds: np.ndarray, scene: np.ndarray, scene_id: int, numbers: np.ndarray,

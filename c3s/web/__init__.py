@@ -31,11 +31,12 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
     )
 
     from c3s.tasks import celery_init_app
-    from c3s.web import api, context, errors, pages
+    from c3s.web import api, context, docs, errors, pages
 
     context.init_app(app)
     errors.init_app(app)
     api.init_app(app)
     pages.init_app(app)
+    docs.init_app(app)
     celery_init_app(app)
     return app

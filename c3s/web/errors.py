@@ -23,6 +23,8 @@ def error_parts(error: C3SError) -> tuple[int, dict, dict[str, str]]:
     headers = {}
     if error.retry_after_s is not None:
         headers = {"Retry-After": str(error.retry_after_s), "Cache-Control": "no-store"}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="c3s"'
     return error.status, {"message": error.message, "detail": error.detail}, headers
 
 

@@ -30,6 +30,7 @@ from c3s.show import (
     show_body,
     track_body,
 )
+from c3s.web.playcount import record_track
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
         return _not_ready(app, reader_of(app), state)[1] or _expired(state)
     headers = {"Cache_Control": "no-cache", "X_C3S_Maps_Version": maps.version}
     offset = app.extensions["c3s_offsets"].offset(scene_id, number)  # the phone plays this early
+    record_track(app, scene_id, state.start_ms, number)  # the operator's live count
     if accept and "application/octet-stream" in accept:
         return _reply(200, pack_track(number, state, maps, rgb, offset), "application/octet-stream", **headers)
     return _reply(200, track_body(number, state, maps, rgb, offset), **headers)

@@ -162,6 +162,7 @@ class JoinOut(Schema):
     scene_id = Integer()
     number = Integer()
     status = String()
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded this pixel"})
     calibration = Dict(metadata={"description": "what the phone must display to be located"})
     offset_ms = Float(allow_none=True, metadata={
         "description": "the light-output offset blink clips measured (ms, positive = late): play "
@@ -220,6 +221,11 @@ class JobUploadIn(Schema):
     start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
                      metadata={"description": "a clip's first frame on the server clock (Unix ms): with it, "
                                               "a blink clip also times each phone's light (a sync check)"})
+    readout_ms = Float(load_default=None, allow_none=True, validate=Range(0, 100), allow_nan=False,
+                       metadata={"description": "the filming camera's rolling-shutter readout (top to bottom "
+                                                "row, ms), if known; otherwise estimated from the crowd"})
+    exposure_ms = Float(load_default=None, allow_none=True, validate=Range(0.1, 1000), allow_nan=False,
+                        metadata={"description": "the clip's exposure per frame (ms), if known"})
 
 
 class JobOut(Schema):
@@ -471,3 +477,53 @@ class SyncBurstIn(Schema):
 class SyncBurstOut(Schema):
     start_ms = Integer()
     duration_ms = Integer()
+
+
+class GuestJoinOut(Schema):
+    token = String(metadata={"description": "shown once; send as 'Authorization: Bearer <token>'"})
+    kind = String(metadata={"description": "device"})
+    expires_at = DateTime()
+    user = Nested(UserOut)
+    scene_id = Integer()
+    number = Integer(metadata={"description": "the pixel's number in the scene"})
+    status = String()
+    offset_ms = Float(allow_none=True, metadata={"description": "null: not measured yet"})
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+
+
+class MeQuery(Schema):
+    show = Boolean(load_default=False, metadata={
+        "description": "true: add the show's timeline head (as GET …/show?frames=false answers it)"})
+
+
+class MeOut(Schema):
+    scene_id = Integer()
+    number = Integer()
+    status = String(metadata={"description": "joined, located, excluded or left"})
+    excluded_reason = String(allow_none=True, metadata={"description": "why a moderator excluded the pixel"})
+    offset_ms = Float(allow_none=True, metadata={
+        "description": "this phone's measured light-output offset (ms, positive = late); it plays that much earlier"})
+    calibration = Dict(metadata={"description": "what the phone must display to be located"})
+    show = Dict(metadata={"description": "with show=true only: the show's timeline head, as "
+                                         "GET …/show?frames=false answers it (ShowOut without frames)"})
+
+
+# The phones' clocks (c3s.web.api.clock).
+
+
+class ClockReportIn(Schema):
+    uncertainty_ms = Float(required=True, allow_nan=False, validate=Range(0, 60_000.0),
+                           metadata={"description": "the phone's clock offset uncertainty, ms"})
+
+
+class ClockWorstOut(Schema):
+    number = Integer()
+    uncertainty_ms = Float()
+
+
+class ClockSummaryOut(Schema):
+    reporting = Integer(metadata={"description": "pixels (not left) that reported their clock"})
+    pixels = Integer(metadata={"description": "pixels in the scene that have not left"})
+    median_uncertainty_ms = Float(allow_none=True)
+    p95_uncertainty_ms = Float(allow_none=True)
+    worst = List(Nested(ClockWorstOut), metadata={"description": "the 10 least certain clocks"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,6 +17,12 @@ async def _echo(reader, writer):
         await writer.drain()
     writer.close()
     await writer.wait_closed()
+
+
+def _run(coroutine_function, *args):
+    """asyncio.run in its own thread: Playwright's sync API may hold this thread's event loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function(*args))).result()
 
 
 async def _through(profile: Profile, exchange):
@@ -44,9 +51,10 @@ def test_each_direction_is_delayed_and_the_first_bytes_wait_for_a_handshake():
             times.append((time.perf_counter() - start) * 1000)
         return times
 
-    first, *rest = asyncio.run(_through(Profile("t", 30.0, 10.0), exchange))
-    assert 78 <= first <= 110  # handshake (30 + 10) plus the round trip (30 + 10)
-    assert all(38 <= rtt <= 60 for rtt in rest), rest
+    first, *rest = _run(_through, Profile("t", 30.0, 10.0), exchange)
+    # Delays are never shortened; a loaded machine can only make the timers late.
+    assert first >= 78 and min(rest) >= 38, (first, rest)  # handshake (30 + 10) + round trip (30 + 10)
+    assert first - min(rest) >= 30 and sorted(rest)[1] <= 80, (first, rest)
 
 
 def test_jitter_and_stalls_never_reorder_bytes():
@@ -59,7 +67,7 @@ def test_jitter_and_stalls_never_reorder_bytes():
             await asyncio.sleep(0.0005)  # separate chunks, each with its own delay
         return await reader.readexactly(5 * len(payload))
 
-    echoed = asyncio.run(_through(Profile("t", 5.0, 5.0, jitter_ms=5.0, loss=0.05, stall_ms=20.0), exchange))
+    echoed = _run(_through, Profile("t", 5.0, 5.0, jitter_ms=5.0, loss=0.05, stall_ms=20.0), exchange)
     assert echoed == b"".join(payload)
 
 

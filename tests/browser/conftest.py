@@ -95,3 +95,6 @@ def console_errors(page) -> list[str]:
     page.on("console", lambda message: errors.append(f"console: {message.text}")
             if message.type == "error" else None)
     return errors
+
+
+from tests.browser.webkit import new_webkit, xvfb_display  # noqa: E402,F401 - WebKitGTK fixtures

@@ -7,9 +7,12 @@ import itertools
 from sqlalchemy import select
 
 from c3s import accounts
-from c3s.models import Permission, Scene, User, UserPermission
+from c3s.config import Config
+from c3s.models import Permission, Pixel, Scene, User, UserPermission, utcnow
 
 _counter = itertools.count(1)
+# The apps under test read C3S_TOKEN_KEY (tests/conftest.py sets it), so tokens made here work.
+TOKEN_KEY = Config.from_env().token_key_bytes()
 
 
 def make_user(session, *rights: str | tuple[str, int], guest: bool = False) -> tuple[User, str]:
@@ -23,9 +26,28 @@ def make_user(session, *rights: str | tuple[str, int], guest: bool = False) -> t
         name, scene_id = (right, None) if isinstance(right, str) else right
         permission = session.scalar(select(Permission).where(Permission.name == name))
         session.add(UserPermission(user_id=user.id, permission_id=permission.id, scene_id=scene_id))
-    token, _ = accounts.issue_token(session, user, kind="device" if guest else "session", ttl_s=3600)
+    token, _ = accounts.issue_token(session, user, kind="device" if guest else "session", ttl_s=3600,
+                                    key=TOKEN_KEY)
     session.commit()
     return user, token
+
+
+def add_pixel(session, scene_id: int, number: int, *, size: tuple[float, float], xy=None,
+              status: str | None = None, located_by: str = "qr", sigma: float | None = None) -> Pixel:
+    """One guest's pixel row, flushed (the caller commits): located at scene position ``xy`` when
+    given, else joined; ``status`` overrides (a pixel that is not located has no position)."""
+    user = User(is_guest=True)
+    session.add(user)
+    session.flush()
+    status = status or ("located" if xy is not None else "joined")
+    pixel = Pixel(scene_id=scene_id, scene_width=size[0], scene_height=size[1], user_id=user.id,
+                  number=number, status=status)
+    if status == "located":
+        pixel.x, pixel.y, pixel.sigma, pixel.confidence = float(xy[0]), float(xy[1]), sigma, 1.0
+        pixel.located_by, pixel.located_at = located_by, utcnow()
+    session.add(pixel)
+    session.flush()
+    return pixel
 
 
 def auth(token: str) -> dict[str, str]:
@@ -95,7 +117,6 @@ def photo_anchors(photo, *, offset: float = 1.0) -> list[dict]:
 def add_photo_pixels(session, photo, *, scene_id: int, width: float, height: float) -> dict:
     """One committed guest pixel per phone of the photo that shows a pixel code of this scene;
     returns those phones by pixel number (their truth)."""
-    from c3s.models import Pixel, User
     from c3s.vision.qrcode import parse_payload
 
     phones = {}
@@ -103,11 +124,7 @@ def add_photo_pixels(session, photo, *, scene_id: int, width: float, height: flo
         payload = parse_payload(phone.payload)
         if phone.kind != "pixel" or payload.scene_id != scene_id:
             continue
-        user = User(is_guest=True)
-        session.add(user)
-        session.flush()
-        session.add(Pixel(scene_id=scene_id, scene_width=width, scene_height=height, user_id=user.id,
-                          number=payload.number))
+        add_pixel(session, scene_id, payload.number, size=(width, height))
         phones[payload.number] = phone
     session.commit()
     return phones

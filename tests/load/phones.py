@@ -1,6 +1,9 @@
 """A crowd of simulated pixel phones, run as a separate process by tests/load/test_phones.py.
 
-`join`: each phone becomes a guest and joins the scene (two POSTs), as the pixel page does.
+`join`: each phone becomes a guest and joins the scene in one POST, as the pixel page does
+(one phone in :data:`OLD_PATH_EVERY` takes the older two POSTs, guest then join).
+`checkin`: each phone checks in once with its device token (its pixel and the show's timeline
+head in one GET), as the pixel page does every few seconds.
 `track`: each phone fetches its own track once with its device token, as the pixel page does
 before the show. Many keep-alive connections in threads; prints one JSON object with counts,
 errors, throughput and latency percentiles, and writes the phones' tokens to a file."""
@@ -28,7 +31,14 @@ def _request(conn: http.client.HTTPConnection, method: str, path: str, token: st
     return response.status, data, time.perf_counter() - started
 
 
-def _join(conn, scene_id: int, _item) -> tuple[list[tuple[int, float]], dict | None]:
+OLD_PATH_EVERY = 50
+
+
+def _join(conn, scene_id: int, index: int) -> tuple[list[tuple[int, float]], dict | None]:
+    if index % OLD_PATH_EVERY:
+        status, data, elapsed = _request(conn, "POST", f"/api/scenes/{scene_id}/guests")
+        body = json.loads(data) if status == 201 else {}
+        return [(status, elapsed)], ({"token": body["token"], "number": body["number"]} if status == 201 else None)
     status, data, elapsed = _request(conn, "POST", "/api/guests")
     timings = [(status, elapsed)]
     if status != 201:
@@ -37,6 +47,15 @@ def _join(conn, scene_id: int, _item) -> tuple[list[tuple[int, float]], dict | N
     status, data, elapsed = _request(conn, "POST", f"/api/scenes/{scene_id}/join", token)
     timings.append((status, elapsed))
     return timings, ({"token": token, "number": json.loads(data)["number"]} if status == 201 else None)
+
+
+def _check_in(conn, scene_id: int, phone) -> tuple[list[tuple[int, float]], dict | None]:
+    status, data, elapsed = _request(conn, "GET", f"/api/scenes/{scene_id}/me?show=1", phone["token"])
+    if status != 200:
+        return [(status, elapsed)], None
+    me = json.loads(data)
+    return [(status, elapsed)], {"number": phone["number"], "me_number": me["number"], "status": me["status"],
+                                 "show_status": me["show"]["status"], "maps_version": me["show"]["maps_version"]}
 
 
 def _track(conn, scene_id: int, phone) -> tuple[list[tuple[int, float]], dict | None]:
@@ -77,7 +96,7 @@ def main() -> None:
         for index in range(phones):
             work.put(index)
     else:
-        step = _track
+        step = _check_in if phase == "checkin" else _track
         with open(path) as handle:
             for phone in json.load(handle):
                 work.put(phone)
@@ -90,7 +109,7 @@ def main() -> None:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    with open(path if phase == "join" else path + ".tracks", "w") as handle:
+    with open(path if phase == "join" else f"{path}.{phase}", "w") as handle:
         json.dump(results, handle)
     latencies = sorted(t for _, t in timings)
     print(json.dumps({

@@ -1,6 +1,7 @@
-"""10,000 simulated pixel phones join a scene and fetch their tracks from a separate load
-process, against gunicorn on the real PostgreSQL and Redis, with zero errors; every track
-matches the colour map the workers built."""
+"""20,000 simulated pixel phones join a scene (one request each), check in and fetch their
+tracks from a separate load process, against gunicorn on the real PostgreSQL and Redis, with
+zero errors; every phone has its own number, every check-in sees the show playing, and every
+track matches the colour map the workers built."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.conftest import REDIS_URL
 from tests.helpers.factories import auth, make_scene, make_user, multipart
+from tests.helpers.services import REDIS_URL
 
 pytestmark = pytest.mark.slow
-PHONES = int(os.environ.get("C3S_LOAD_PHONES", "10000"))
+PHONES = int(os.environ.get("C3S_LOAD_PHONES", "20000"))
 CONNECTIONS = 16
+COLUMNS = 200
 LOAD = Path(__file__).with_name("phones.py")
 
 
@@ -64,7 +66,7 @@ def _load(phase: str, port: int, scene_id: int, path: Path) -> dict:
     return figures
 
 
-def test_ten_thousand_phones_join_and_fetch_their_tracks(server, session, tmp_path, clean_db):
+def test_twenty_thousand_phones_join_check_in_and_fetch_their_tracks(server, session, tmp_path, clean_db):
     from c3s.web import create_app
 
     port, instance = server
@@ -72,24 +74,27 @@ def test_ten_thousand_phones_join_and_fetch_their_tracks(server, session, tmp_pa
                       "redis_url": REDIS_URL, "instance_path": instance})
     client = app.test_client()
     _, owner = make_user(session, "scene_admin")
-    scene = make_scene(client, owner, width=100.0, height=100.0)
+    # The stand: COLUMNS seats a row, one scene unit apart.
+    rows = -(-PHONES // COLUMNS)
+    scene = make_scene(client, owner, width=float(COLUMNS), height=float(rows))
     phones_file = tmp_path / "phones.json"
 
     joined = _load("join", port, scene["id"], phones_file)
     assert joined["errors"] == 0 and joined["completed"] == PHONES
+    numbers = sorted(p["number"] for p in json.loads(phones_file.read_text()))
+    assert numbers == list(range(PHONES))
 
-    # Calibration stands in here: every phone gets a place on a 100 x 100 grid.
-    side = int(np.ceil(np.sqrt(PHONES)))
+    # Calibration stands in here: every phone gets a seat, row by row.
     with Session(clean_db) as db:
         db.execute(text(
             "UPDATE pixels SET x = (number % :side) + 0.5, y = (number / :side) + 0.5, sigma = 0.1, "
-            "confidence = 1, located_by = 'seat', located_at = now(), status = 'located'"), {"side": side})
+            "confidence = 1, located_by = 'seat', located_at = now(), status = 'located'"), {"side": COLUMNS})
         db.execute(text("UPDATE scenes SET layout_version = layout_version + 1"))
         db.commit()
     # A frame with a left/right split: left half red, right half blue.
-    picture = np.zeros((100, 100, 3), np.uint8)
-    picture[:, :50] = (255, 0, 0)
-    picture[:, 50:] = (0, 0, 255)
+    picture = np.zeros((rows, COLUMNS, 3), np.uint8)  # one frame pixel per scene unit
+    picture[:, : COLUMNS // 2] = (255, 0, 0)
+    picture[:, COLUMNS // 2 :] = (0, 0, 255)
     import io
 
     buffer = io.BytesIO()
@@ -104,10 +109,19 @@ def test_ten_thousand_phones_join_and_fetch_their_tracks(server, session, tmp_pa
         assert time.monotonic() < deadline, "colour maps not built within 120 s"
         time.sleep(0.5)
 
+    checked = _load("checkin", port, scene["id"], phones_file)
+    assert checked["errors"] == 0 and checked["completed"] == PHONES
+    version = client.get(f"/api/scenes/{scene['id']}/show").json["maps_version"]
+    for me in json.loads((tmp_path / "phones.json.checkin").read_text()):
+        assert (me["me_number"], me["status"], me["show_status"]) == (me["number"], "located", "playing")
+        assert me["maps_version"] == version
+
     tracks = _load("track", port, scene["id"], phones_file)
     assert tracks["errors"] == 0 and tracks["completed"] == PHONES
-    for track in json.loads((tmp_path / "phones.json.tracks").read_text()):
-        x = track["number"] % side + 0.5
-        expected = "#ff0000" if x < 49 else "#0000ff" if x > 51 else None
+    for track in json.loads((tmp_path / "phones.json.track").read_text()):
+        x, row = track["number"] % COLUMNS + 0.5, track["number"] // COLUMNS
+        expected = "#ff0000" if x < COLUMNS / 2 - 1 else "#0000ff" if x > COLUMNS / 2 + 1 else None
+        if row == rows - 1 and PHONES % COLUMNS:  # a part-filled last row reaches past its neighbours
+            expected = None
         assert expected is None or track["colors"] == [expected]
     app.extensions["c3s"].database.dispose()

@@ -14,15 +14,9 @@ from sqlalchemy import func, select
 
 from c3s.models import LocateJob, Observation
 from c3s.web import create_app
-from tests.conftest import (
-    BROKER_KEY_PREFIX,
-    BROKER_URL,
-    REDIS_URL,
-    start_worker,
-    stop_worker,
-    worker_env,
-)
 from tests.helpers.factories import auth, big_crowd_stand, multipart
+from tests.helpers.services import BROKER_KEY_PREFIX, BROKER_URL, REDIS_URL
+from tests.helpers.workers import start_worker, stop_worker, worker_env
 
 pytestmark = pytest.mark.slow
 

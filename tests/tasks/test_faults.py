@@ -16,17 +16,21 @@ from sqlalchemy import func, select, text
 from c3s.locate.jobs import sweep_stale_jobs
 from c3s.models import LocateJob, Observation, Pixel
 from c3s.tasks import send
-from tests.conftest import (
-    BROKER_KEY_PREFIX,
-    BROKER_URL,
-    REDIS_URL,
+from tests.helpers.factories import (
+    auth,
+    big_crowd_stand,
+    make_scene,
+    make_user,
+    multipart,
+)
+from tests.helpers.services import BROKER_KEY_PREFIX, BROKER_URL, REDIS_URL
+from tests.helpers.workers import (
     broker_app_for,
     clear_broker,
     start_worker,
     stop_worker,
     worker_env,
 )
-from tests.helpers.factories import auth, big_crowd_stand, make_scene, make_user, multipart
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +100,21 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def test_killed_worker_process_mid_task_completes_the_job_exactly_once(own_worker, big_stand, session):
+def _locate_tasks_finished(log_path: Path) -> int:
+    """How many locate tasks the worker logged as finished (Celery logs each at INFO)."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if "Task c3s.tasks.locate.locate_job[" in line and " succeeded in " in line)
+
+
+def _wait_for(condition, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_killed_worker_process_mid_task_completes_the_job_exactly_once(own_worker, big_stand, session, tmp_path):
     worker = own_worker()
     client, observer, data = big_stand
     job_id = _upload(client, observer, data)
@@ -120,12 +138,17 @@ def test_killed_worker_process_mid_task_completes_the_job_exactly_once(own_worke
     assert _wait(session, job_id, ("done", "failed")).status == "done"
     assert _state(session) == disturbed
 
-    # And delivered twice more, still the same state.
+    # And delivered twice more (a duplicated message): both are taken and finish as no-ops on the
+    # done job, which keeps its state and its attempts.
+    log = tmp_path / "worker0.log"
+    finished = _locate_tasks_finished(log)
     with client.application.app_context():
         send("c3s.tasks.locate.locate_job", job_id)
         send("c3s.tasks.locate.locate_job", job_id)
-    time.sleep(2.0)
+    _wait_for(lambda: _locate_tasks_finished(log) >= finished + 2, "the two duplicate deliveries to finish")
     assert _state(session) == disturbed
+    session.expire_all()
+    assert session.get(LocateJob, job_id).attempts == 1
 
 
 def _restart_redis() -> None:

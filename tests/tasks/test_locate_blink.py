@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from c3s.models import Pixel, User, utcnow
+from c3s.models import Pixel
 from c3s.vision.blink_synth import make_clip
-from tests.helpers.factories import make_scene, make_user
+from tests.helpers.factories import add_pixel, make_scene, make_user
 from tests.tasks.test_locate_qr import upload, wait_for
 
 pytestmark = pytest.mark.slow
@@ -37,15 +37,10 @@ def test_blink_clip_locates_pixels_through_a_real_worker(worker_app, session, tm
     truth = {}
     anchors_left = 8
     for number, xy in zip(clip.numbers.tolist(), to_scene(clip.xy), strict=True):
-        user = User(is_guest=True)
-        session.add(user)
-        session.flush()
-        pixel = Pixel(scene_id=scene["id"], scene_width=14.0, scene_height=8.0, user_id=user.id, number=number)
-        if anchors_left:  # a few phones were located before, e.g. by their seats
-            anchors_left -= 1
-            pixel.x, pixel.y, pixel.sigma, pixel.confidence = float(xy[0]), float(xy[1]), 0.01, 1.0
-            pixel.located_by, pixel.located_at, pixel.status = "seat", utcnow(), "located"
-        session.add(pixel)
+        located = anchors_left > 0  # a few phones were located before, e.g. by their seats
+        anchors_left -= located
+        add_pixel(session, scene["id"], number, size=(14.0, 8.0), xy=xy if located else None,
+                  located_by="seat", sigma=0.01)
         truth[number] = xy
     session.commit()
     _, observer = make_user(session, ("observer", scene["id"]))

@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 from c3s.models import Observation, Pixel
 from c3s.tasks import send
 from c3s.vision.crowd import render_crowd
-from tests.helpers.factories import add_photo_pixels, auth, make_scene, make_user, multipart, photo_anchors
+from tests.helpers.factories import (
+    add_photo_pixels,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    photo_anchors,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +91,7 @@ def test_photo_upload_locates_pixels_through_a_real_worker(stand, session):
 
 @pytest.mark.parametrize(("data", "reason"), [
     (b"\xff\xd8\xff\xe0 not really a jpeg", "image"),
-    (b"plain text", "image"),
+    (b"\x89PNG\r\n\x1a\n then nothing", "image"),
 ])
 def test_unreadable_photos_fail_with_a_reason(stand, data, reason):
     client, observer, _, _ = stand

@@ -8,29 +8,36 @@ import pytest
 from tests.helpers.factories import auth, make_scene, make_user
 
 
-@pytest.mark.parametrize(("body", "content_type"), [
-    ("{not json", "application/json"),
-    ('["a", "list"]', "application/json"),
-    ('{"name": 5, "method": "qr", "width": "wide", "height": 1}', "application/json"),
-    ('{"name": "x", "method": "telepathy", "width": 1, "height": 1}', "application/json"),
-    ('{"name": "x", "method": "qr", "width": -1, "height": 1}', "application/json"),
-    ('{"name": "x", "method": "qr", "width": NaN, "height": 1}', "application/json"),
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ("{not json", 400, None),  # not JSON at all
+    ('["a", "list"]', 422, "_schema"),
+    ('{"name": 5, "method": "qr", "width": "wide", "height": 1}', 422, "width"),
+    ('{"name": "x", "method": "telepathy", "width": 1, "height": 1}', 422, "method"),
+    ('{"name": "x", "method": "qr", "width": -1, "height": 1}', 422, "width"),
+    ('{"name": "x", "method": "qr", "width": NaN, "height": 1}', 422, "width"),
 ])
-def test_malformed_scene_bodies(client, session, body, content_type):
+def test_malformed_scene_bodies(client, session, body, status, field):
     _, owner = make_user(session, "scene_admin")
-    response = client.post("/api/scenes", data=body, content_type=content_type, headers=auth(owner))
-    assert 400 <= response.status_code < 500, response.data
+    response = client.post("/api/scenes", data=body, content_type="application/json", headers=auth(owner))
+    assert response.status_code == status, response.data
     assert response.is_json and response.json["message"]
+    if field is not None:  # the validation error names the field at fault
+        assert field in response.json["detail"]["json"], response.json
 
 
 def test_unknown_ids_and_routes(client, session):
     _, owner = make_user(session, "scene_admin")
     scene = make_scene(client, owner)
-    for url in ("/api/scenes/999", f"/api/scenes/{scene['id']}/pixels/7", f"/api/scenes/{scene['id']}/frames/5/image",
-                "/api/users/999/permissions", "/api/nothing-here"):
+    expected = {"/api/scenes/999": (404, "scene 999 does not exist"),
+                f"/api/scenes/{scene['id']}/pixels/7": (404, "no pixel number 7"),
+                f"/api/scenes/{scene['id']}/frames/5/image": (404, "no frame 5"),
+                # Only an administrator may look users up, so an unknown one is not revealed.
+                "/api/users/999/permissions": (403, "'admin' permission"),
+                "/api/nothing-here": (404, "not found")}
+    for url, (status, message) in expected.items():
         response = client.get(url, headers=auth(owner))
-        assert response.status_code in (403, 404), url
-        assert response.is_json and response.json["message"], url
+        assert response.status_code == status, url
+        assert response.is_json and message in response.json["message"], url
     wrong_method = client.put("/api/scenes", headers=auth(owner))
     assert wrong_method.status_code == 405 and wrong_method.is_json
 

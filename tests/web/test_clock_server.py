@@ -55,3 +55,23 @@ def test_the_time_is_stamped_when_the_body_is_written(embedded_app):
     assert started["status"].startswith("200") and int(started["headers"]["Content-Length"]) == len(body)
     assert answer["t0"] == 12.5 and answer["server_ms"] - answer["received_ms"] >= 49.0
     assert started["headers"]["Timing-Allow-Origin"] == "*"
+
+
+def test_gunicorn_as_configured_for_production_keeps_connections_alive(tmp_path):
+    """The systemd unit, the Procfile and `c3s serve --workers N` load c3s.web.gunicorn_conf:
+    gthread workers that keep a phone's clock samples on one connection (gunicorn's default
+    sync worker closes every connection)."""
+    from c3s.bench.clock import gunicorn_server
+
+    with gunicorn_server(tmp_path) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        sockets = set()
+        for _ in range(3):
+            connection.request("GET", "/api/time")
+            response = connection.getresponse()
+            assert response.status == 200 and response.getheader("Connection", "").lower() != "close"
+            response.read()
+            sockets.add(connection.sock.getsockname())
+        connection.close()
+    assert len(sockets) == 1
+    assert "gthread" in (tmp_path / "gunicorn.log").read_text()

@@ -102,3 +102,18 @@ def test_scene_without_geo_reference_and_foreign_pixels(client, session, field):
     assert response.status_code == 409
     assert "no geo-reference" in response.json["message"]
     assert "geo_lat" in response.json["detail"]["missing"]
+
+
+def test_an_excluded_pixel_is_forbidden_and_one_that_left_must_join_again(client, session, field):
+    scene, owner, phone, joined = field
+    lat, lon = lat_lon(120.0, 40.0)
+    left = client.delete(f"/api/scenes/{scene['id']}/join", headers=auth(phone))
+    assert left.status_code == 200
+    refused = post_fix(client, phone, scene["id"], joined["number"], lat=lat, lon=lon, accuracy_m=4.0)
+    assert refused.status_code == 409 and "join the scene again" in refused.json["message"]
+    client.post(f"/api/scenes/{scene['id']}/join", headers=auth(phone))
+    excluded = client.post(f"/api/scenes/{scene['id']}/pixels/{joined['number']}/exclude", headers=auth(owner),
+                           json={"reason": "laser pointer"})
+    assert excluded.status_code == 200, excluded.json
+    refused = post_fix(client, phone, scene["id"], joined["number"], lat=lat, lon=lon, accuracy_m=4.0)
+    assert refused.status_code == 403 and "excluded" in refused.json["message"]

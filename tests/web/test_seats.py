@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.jobs import run_job
-from c3s.locate.seat import snap_after_locate
+from c3s.locate.seat import needs_snap, snap_round
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim
-from tests.helpers.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import add_pixel, auth, make_scene, make_user, multipart
 
 
 def grid_csv(sections=("A",), rows=4, seats=5, pitch=0.5, origin=(1.0, 1.0)) -> str:
@@ -199,11 +199,7 @@ def test_noisy_camera_positions_snap_to_the_right_seats(app, client, session):
     rng = np.random.default_rng(3)
     truth, sightings = {}, []
     for number, seat in enumerate(seats.values()):
-        user, _ = make_user(session, guest=True)
-        pixel = Pixel(scene_id=scene_id, scene_width=scene.width, scene_height=scene.height,
-                      user_id=user.id, number=number)
-        session.add(pixel)
-        session.flush()
+        pixel = add_pixel(session, scene_id, number, size=(scene.width, scene.height))
         truth[pixel.id] = seat
         x, y = np.array([seat.x, seat.y]) + rng.normal(0, 0.1, 2)  # 0.2 x the 0.5 pitch
         sightings.append(Sighting(pixel_id=pixel.id, x=float(x), y=float(y), sigma=0.1, confidence=1.0))
@@ -242,13 +238,7 @@ def test_snap_leaves_claimed_seats_to_their_claimants(client, session):
     scene_id, _ = _grid_scene(client, session, cols=4, rows=1)
     scene = session.get(Scene, scene_id)
     seats = session.scalars(select(Seat).order_by(Seat.x)).all()
-    pixels = []
-    for number in range(2):
-        user, _ = make_user(session, guest=True)
-        pixels.append(Pixel(scene_id=scene_id, scene_width=scene.width, scene_height=scene.height,
-                            user_id=user.id, number=number))
-    session.add_all(pixels)
-    session.flush()
+    pixels = [add_pixel(session, scene_id, number, size=(scene.width, scene.height)) for number in range(2)]
     # Pixel 0 sits in seat 0 by its own claim; pixel 1 is seen by the camera right between
     # seats 0 and 1, leaning to seat 0.
     session.add(SeatClaim(seat_id=seats[0].id, pixel_id=pixels[0].id, accepted=True))
@@ -257,8 +247,40 @@ def test_snap_leaves_claimed_seats_to_their_claimants(client, session):
     session.flush()
     middle = (seats[0].x + seats[1].x) / 2 - 0.05
     commit_sightings(session, job, scene, [Sighting(pixels[1].id, middle, seats[0].y, 0.1, 1.0)])
-    stats = snap_after_locate(session, scene, "qr")
+    stats = snap_round(session, scene)
     assert stats["snap_pixels"] == 1 and stats["snap_free_seats"] == 3
     session.expire_all()
     assert session.get(Pixel, pixels[1].id).seat_id == seats[1].id
-    assert snap_after_locate(session, scene, "gps") == {}
+    assert needs_snap(session, scene, "qr") and not needs_snap(session, scene, "gps")
+
+
+def test_a_calibration_round_of_camera_jobs_is_snapped_once(app, client, session, monkeypatch):
+    """Jobs finishing while a snap is queued ask for none of their own; the one snap covers them
+    all and puts its counts on each; a job after the snap started asks for the next round's."""
+    from c3s.tasks.locate import request_snap, snap_seats
+
+    scene_id, _ = _grid_scene(client, session, cols=4, rows=1)
+    scene = session.get(Scene, scene_id)
+    user, _ = make_user(session, guest=True)
+    pixel = Pixel(scene_id=scene_id, scene_width=scene.width, scene_height=scene.height, user_id=user.id, number=0)
+    session.add(pixel)
+    session.flush()
+    jobs = [LocateJob(scene_id=scene_id, method="qr", file_id=f"photo-{i}", status="done", stats={"snap": "queued"})
+            for i in range(5)]
+    session.add_all(jobs)
+    session.flush()
+    commit_sightings(session, jobs[0], scene, [Sighting(pixel.id, 0.3, 0.3, 0.1, 1.0)])
+    session.commit()
+    sent = []
+    monkeypatch.setattr(app.extensions["c3s"], "send", lambda name, *args: sent.append((name, *args)))
+    with app.app_context():
+        asked = [request_snap(scene_id) for _ in jobs]
+        assert asked == [True, False, False, False, False] and sent == [("c3s.tasks.locate.snap_seats", scene_id)]
+        counts = snap_seats.run(scene_id)
+        assert counts["snap_pixels"] == 1
+        assert ("c3s.tasks.show.build_color_maps", scene_id) in sent  # the snap moved pixels
+        assert request_snap(scene_id) is True  # the next round
+        assert [s for s in sent if s[0] == "c3s.tasks.locate.snap_seats"] == [("c3s.tasks.locate.snap_seats", scene_id)] * 2
+    session.expire_all()
+    assert all(session.get(LocateJob, j.id).stats["snap"] == "done" for j in jobs)
+    assert all(session.get(LocateJob, j.id).stats["snap_pixels"] == 1 for j in jobs)

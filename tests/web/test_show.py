@@ -13,11 +13,19 @@ from sqlalchemy import update
 from werkzeug.test import Client
 
 from c3s import show
-from c3s.models import Pixel, Scene, User, utcnow
+from c3s.models import Pixel, Scene
 from c3s.show import unpack_track
 from c3s.vision.colormap import ColorMapper, unpack_color_map
 from tests.helpers import factories
-from tests.helpers.factories import QUADRANTS, auth, make_scene, make_user, multipart, png
+from tests.helpers.factories import (
+    QUADRANTS,
+    add_pixel,
+    auth,
+    make_scene,
+    make_user,
+    multipart,
+    png,
+)
 
 SCENE_W, SCENE_H = 100.0, 50.0
 FRAME_W, FRAME_H = 200, 100
@@ -44,15 +52,8 @@ def deep_inside(x: float, y: float) -> bool:
 
 def add_pixels(session, scene_id: int, positions, *, status="located", first_number=0) -> list[int]:
     numbers = []
-    for k, (x, y) in enumerate(positions):
-        user = User(is_guest=True)
-        session.add(user)
-        session.flush()
-        located = status == "located"
-        session.add(Pixel(scene_id=scene_id, scene_width=SCENE_W, scene_height=SCENE_H, user_id=user.id,
-                          number=first_number + k, status=status, x=x if located else None,
-                          y=y if located else None, located_by="qr" if located else None,
-                          located_at=utcnow() if located else None, confidence=1.0 if located else None))
+    for k, xy in enumerate(positions):
+        add_pixel(session, scene_id, first_number + k, size=(SCENE_W, SCENE_H), xy=xy, status=status)
         numbers.append(first_number + k)
     session.execute(update(Scene).where(Scene.id == scene_id)
                     .values(layout_version=Scene.layout_version + 1,
@@ -117,30 +118,6 @@ def test_clock_echoes_t0_and_is_never_cached(client):
     assert client.get("/api/time").json["t0"] is None
     bad = client.get("/api/time?t0=yesterday")
     assert bad.status_code == 422 and "t0" in bad.json["message"]
-
-
-# --------------------------------------------------------------------------- timeline logic
-
-
-def test_moment_at_walks_frames_and_wraps_loops():
-    timeline = show.Timeline.of([(10, 100), (11, 200), (12, 300)])
-    assert timeline.total_ms == 600
-    start = 1_000_000
-
-    def at(t, loop=False, status="playing"):
-        return show.moment_at(timeline, status, start, loop, start + t)
-
-    assert at(-1) == show.Moment("before", -1, start)
-    assert at(0) == show.Moment("playing", 0, start + 100)
-    assert at(99.9) == show.Moment("playing", 0, start + 100)
-    assert at(100) == show.Moment("playing", 1, start + 300)
-    assert at(599) == show.Moment("playing", 2, start + 600)
-    assert at(600) == show.Moment("ended", -1, None)
-    assert at(600, loop=True) == show.Moment("playing", 0, start + 700)
-    assert at(2 * 600 + 350, loop=True) == show.Moment("playing", 2, start + 2 * 600 + 600)
-    assert at(50, status="ready") == show.Moment("before", -1, None)
-    assert at(50, status="ended") == show.Moment("ended", -1, None)
-    assert show.moment_at(show.Timeline.of([]), "playing", start, True, start) == show.Moment("before", -1, None)
 
 
 # ---------------------------------------------------------------------- the show end to end

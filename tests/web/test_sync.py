@@ -159,3 +159,17 @@ def test_a_sync_burst_inside_the_show_reaches_every_phone(playing, session):
     client.delete(f"/api/scenes/{scene}/show", headers=auth(owner))
     refused = client.post(path, headers=auth(owner), json={})
     assert refused.status_code == 409 and "not playing" in refused.json["message"]
+
+
+def test_tracks_pick_up_a_new_correction_after_the_refresh(playing, session, monkeypatch):
+    import c3s.sync
+
+    ids, client = playing["ids"], playing["client"]
+    path = f"/api/scenes/{playing['scene']}/pixels/11/track"
+    blink_job(session, playing["scene"], {ids[11]: 30.0})
+    playing["app"].extensions["c3s_offsets"]._tables.clear()
+    assert client.get(path).json["offset_ms"] == 30.0
+    blink_job(session, playing["scene"], {ids[11]: 2.0})  # a sync check: 32 ms now
+    assert client.get(path).json["offset_ms"] == 30.0  # within the refresh interval: one query saved
+    monkeypatch.setattr(c3s.sync, "OFFSETS_REFRESH_S", 0.0)
+    assert client.get(path).json["offset_ms"] == pytest.approx(31.0)  # median of 30 and 32

@@ -6,40 +6,20 @@ from __future__ import annotations
 
 import statistics
 
-from apiflask import APIBlueprint, Schema
-from apiflask.fields import Float, Integer, List, Nested
-from apiflask.validators import Range
+from apiflask import APIBlueprint
 from sqlalchemy import select, update
 
 from c3s import scenes
-from c3s.errors import Forbidden, NotFound
+from c3s.errors import NotFound
 from c3s.models import Pixel
-from c3s.permissions import has_permission
+from c3s.permissions import require_staff
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, read_db_session
+from c3s.web.schemas import ClockReportIn, ClockSummaryOut
 
 bp = APIBlueprint("clock", __name__, tag="Show")
 
-MAX_UNCERTAINTY_MS = 60_000.0
-WORST_SHOWN = 10
-
-
-class ClockReportIn(Schema):
-    uncertainty_ms = Float(required=True, allow_nan=False, validate=Range(0, MAX_UNCERTAINTY_MS),
-                           metadata={"description": "the phone's clock offset uncertainty, ms"})
-
-
-class ClockWorstOut(Schema):
-    number = Integer()
-    uncertainty_ms = Float()
-
-
-class ClockSummaryOut(Schema):
-    reporting = Integer(metadata={"description": "pixels (not left) that reported their clock"})
-    pixels = Integer(metadata={"description": "pixels in the scene that have not left"})
-    median_uncertainty_ms = Float(allow_none=True)
-    p95_uncertainty_ms = Float(allow_none=True)
-    worst = List(Nested(ClockWorstOut), metadata={"description": f"the {WORST_SHOWN} least certain clocks"})
+WORST_SHOWN = 10  # the least certain clocks the summary lists (ClockSummaryOut.worst)
 
 
 @bp.put("/scenes/<int:scene_id>/me/clock")
@@ -67,9 +47,7 @@ def clock_summary(scene_id: int):
     reported uncertainties and the least certain phones."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
-    user = current_user()
-    if not any(has_permission(session, user, right, scene) for right in ("scene_admin", "moderator", "observer")):
-        raise Forbidden(f"only the staff of scene {scene.id} may read its phones' clocks")
+    require_staff(session, current_user(), scene, to="read its phones' clocks")
     rows = session.execute(select(Pixel.number, Pixel.clock_uncertainty_ms)
                            .where(Pixel.scene_id == scene.id, Pixel.status != "left")).all()
     reported = sorted(((value, number) for number, value in rows if value is not None), reverse=True)

@@ -28,7 +28,8 @@ def upload(scene_id: int, form):
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]
-    options = {key: form[key] for key in ("fps", "start_ms") if form.get(key) is not None}
+    options = {key: form[key] for key in ("fps", "start_ms", "readout_ms", "exposure_ms")
+               if form.get(key) is not None}
     with pending_files(services().store) as pending:
         job = create_job(session, pending, current_user(), scene, data=upload.read(),
                          filename=upload.filename or "", content_type=upload.mimetype or "",

@@ -99,22 +99,11 @@ def join(scene_id: int):
 
 def _join_body(scene: Scene, pixel: Pixel) -> dict:
     return {"scene_id": scene.id, "number": pixel.number, "status": pixel.status,
+            "excluded_reason": pixel.excluded_reason if pixel.status == "excluded" else None,
             "calibration": calibration(scene, pixel), "offset_ms": pixel.offset_ms}
 
 
-@bp.get("/scenes/<int:scene_id>/me")
-@bp.auth_required(token_auth)
-@bp.output(JoinOut)
-def my_pixel(scene_id: int):
-    """Your pixel in this scene (after a reload the phone finds itself again)."""
-    session = db_session()
-    scene = scenes.get_scene(session, scene_id)
-    pixel = scenes.pixel_of(session, scene, current_user())
-    if pixel is None:
-        from c3s.errors import NotFound
-
-        raise NotFound("you have not joined this scene")
-    return _join_body(scene, pixel)
+# GET /scenes/<id>/me, the phone's check-in, lives in c3s/web/api/rush.py (on the fast path).
 
 
 @bp.delete("/scenes/<int:scene_id>/join")

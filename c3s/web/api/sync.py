@@ -5,17 +5,12 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 
 from c3s import scenes
-from c3s.errors import Forbidden
-from c3s.permissions import has_permission
 from c3s.sync import scene_report, schedule_burst
-from c3s.web.auth import current_user, token_auth
+from c3s.web.auth import current_user, require_staff, token_auth
 from c3s.web.context import db_session
 from c3s.web.schemas import SyncBurstIn, SyncBurstOut, SyncOut
 
 bp = APIBlueprint("sync", __name__, tag="Show")
-
-STAFF = ("scene_admin", "moderator", "observer")
-
 
 @bp.get("/scenes/<int:scene_id>/sync")
 @bp.auth_required(token_auth)
@@ -31,9 +26,7 @@ def sync_report(scene_id: int):
     left."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    user = current_user()
-    if not any(has_permission(session, user, right, scene) for right in STAFF):
-        raise Forbidden(f"only the staff of scene {scene.id} may see its sync report")
+    require_staff(scene, to="see its sync report")
     return scene_report(session, scene)
 
 

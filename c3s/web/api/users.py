@@ -8,7 +8,7 @@ from c3s import accounts, permissions
 from c3s.errors import NotFound
 from c3s.models import User
 from c3s.web.auth import current_token, current_user, token_auth
-from c3s.web.context import config, db_session
+from c3s.web.context import config, db_session, services
 from c3s.web.schemas import (
     GrantChangeOut,
     GrantIn,
@@ -25,7 +25,8 @@ bp = APIBlueprint("users", __name__, tag="Users")
 
 
 def _token_response(user: User, kind: str, ttl_s: int) -> dict:
-    token, row = accounts.issue_token(db_session(), user, kind=kind, ttl_s=ttl_s)
+    token, row = accounts.issue_token(db_session(), user, kind=kind, ttl_s=ttl_s,
+                                      key=services().token_key)
     db_session().commit()
     return {"token": token, "kind": row.kind, "expires_at": row.expires_at, "user": user}
 

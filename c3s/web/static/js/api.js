@@ -37,8 +37,24 @@ export async function api(path, { method = "GET", token = null, body = undefined
 /** Fetch an authenticated image (or any file) as an object URL usable in <img src>. */
 export async function objectUrl(path, token) {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  if (!response.ok) throw new ApiError(response.status, `could not load ${path} (${response.status})`);
+  if (!response.ok) {
+    let data = {};
+    try { data = await response.json(); } catch { /* not JSON */ }
+    throw new ApiError(response.status, data.message || `could not load ${path} (${response.status})`, data.detail || {});
+  }
   return URL.createObjectURL(await response.blob());
+}
+
+/** Download an authenticated file (a poster) and hand it to the browser to save or open. */
+export async function download(path, token, filename) {
+  const url = await objectUrl(path, token);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 /** Upload a multipart form with progress; resolves with the JSON answer. */

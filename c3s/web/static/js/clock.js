@@ -13,6 +13,10 @@
 // estimated from the gap to the second quickest, and sampled down until small or the budget is
 // spent (`uncertaintyMs`), and (b) the difference between the two directions' floors, which no
 // round-trip method can see: the offset is only known to lie within ±`boundMs`.
+//
+// A re-sync keeps what the last sync learnt: its brackets, widened by the most the two clocks
+// can have drifted apart since (`driftPpm`), join the new samples, so a few round trips a minute
+// keep the first sync's precision. Brackets that no longer overlap (a clock stepped) are dropped.
 
 const perfToUnix = () => performance.timeOrigin + performance.now();
 // Resource Timing keeps 250 entries by default, then records no more: clear it before that.
@@ -20,13 +24,15 @@ const RESOURCE_BUFFER_LIMIT = 230;
 
 export class ServerClock {
   constructor({
-    url = "/api/time", samples = 6, maxSamples = 64, budgetMs = 5000, targetMs = 0.5,
+    url = "/api/time", samples = 6, maxSamples = 64, budgetMs = 5000, targetMs = 0.5, driftPpm = 50,
   } = {}) {
     this.url = url;
     this.samples = samples; // at least this many round trips per sync
     this.maxSamples = maxSamples;
     this.budgetMs = budgetMs; // a sync stops after this long once it has `samples`
     this.targetMs = targetMs; // ... or as soon as its uncertainty is this small
+    this.driftPpm = driftPpm; // the most the phone's and the server's clocks drift apart
+    this.bracket = null; // what the last sync learnt, carried into the next
     this.offsetMs = null; // server time minus local (timeOrigin + performance.now()) time
     this.uncertaintyMs = null; // the estimate's likely error, asymmetry aside
     this.boundMs = null; // the offset certainly lies within offsetMs ± boundMs
@@ -72,44 +78,48 @@ export class ServerClock {
   }
 
   /** Sample until the estimate is good enough or the budget is spent; throws only if no sample
-   * succeeded. A worse estimate than the one held (a congested network) does not replace it
-   * unless the held one is old: drift makes any estimate stale within minutes. */
-  async sync() {
+   * succeeded. `limits` overrides `samples`, `maxSamples` and `budgetMs` for this sync. */
+  async sync(limits = {}) {
+    const { samples = this.samples, maxSamples = this.maxSamples, budgetMs = this.budgetMs } = limits;
     const started = performance.now();
-    const bracket = new Bracket();
+    const fresh = new Bracket();
+    const merged = this.bracket ? this.bracket.aged(started, this.driftPpm) : new Bracket();
     let lastError = null;
-    for (let i = 0; i < this.maxSamples; i += 1) {
+    for (let i = 0; i < maxSamples; i += 1) {
       try {
-        bracket.add(await this.sample());
+        const sample = await this.sample();
+        fresh.add(sample);
+        merged.add(sample);
       } catch (error) {
         lastError = error;
       }
-      if (bracket.count >= this.samples
-          && (bracket.uncertainty() <= this.targetMs || performance.now() - started >= this.budgetMs)) break;
-      if (bracket.count === 0 && (i + 1 >= this.samples || performance.now() - started >= this.budgetMs)) break;
+      const elapsed = performance.now() - started;
+      if (fresh.count >= samples && (merged.uncertainty() <= this.targetMs || elapsed >= budgetMs)) break;
+      if (fresh.count === 0 && (i + 1 >= samples || elapsed >= budgetMs)) break;
     }
-    if (bracket.count === 0) throw lastError;
-    const uncertainty = bracket.uncertainty();
-    const stale = this.syncedAt === null || performance.now() - this.syncedAt > 300_000;
-    if (stale || uncertainty <= Math.max(this.uncertaintyMs * 1.5, this.targetMs)) {
-      this.offsetMs = bracket.offset();
-      this.uncertaintyMs = uncertainty;
-      this.boundMs = bracket.bound();
-      this.rttMs = bracket.rtt;
-      this.samplesUsed = bracket.count;
-      this.timing = bracket.timed === bracket.count ? "resource" : "fetch";
-      this.syncedAt = performance.now();
-    }
+    if (fresh.count === 0) throw lastError;
+    // Crossed brackets mean a clock stepped or drifted faster than allowed: start again.
+    const bracket = merged.crossedBy() > 0.5 ? fresh : merged;
+    bracket.at = started; // its sides hold from here on, widened by drift as time passes
+    this.bracket = bracket;
+    this.offsetMs = bracket.offset();
+    this.uncertaintyMs = bracket.uncertainty();
+    this.boundMs = bracket.bound();
+    this.rttMs = fresh.rtt;
+    this.samplesUsed = fresh.count;
+    this.timing = fresh.timed === fresh.count ? "resource" : "fetch";
+    this.syncedAt = performance.now();
     return { offsetMs: this.offsetMs, rttMs: this.rttMs, uncertaintyMs: this.uncertaintyMs,
              boundMs: this.boundMs, samples: this.samplesUsed, timing: this.timing };
   }
 
-  /** Re-sync every `intervalMs` (with jitter, so a stadium does not sync in lockstep). */
-  keepSynced(intervalMs = 60_000) {
+  /** Re-sync every `intervalMs` (with jitter, so a stadium does not sync in lockstep), a few
+   * round trips each time: the last sync's brackets carry over. */
+  keepSynced(intervalMs = 60_000, limits = { samples: 4, maxSamples: 4 }) {
     clearTimeout(this.timer);
     const next = () => {
       this.timer = setTimeout(async () => {
-        try { await this.sync(); } catch { /* offline: keep the last estimate, try later */ }
+        try { await this.sync(limits); } catch { /* offline: keep the last estimate, try later */ }
         next();
       }, intervalMs * (0.8 + 0.4 * Math.random()));
     };
@@ -137,12 +147,26 @@ class Bracket {
     else if (high < this.highs[1]) this.highs[1] = high;
   }
 
+  /** The same bracket at `now`, each side widened by the drift possible since it was taken. */
+  aged(now, driftPpm) {
+    const widen = (now - (this.at ?? now)) * driftPpm * 1e-6;
+    const older = new Bracket();
+    older.lows = this.lows.map((low) => low - widen);
+    older.highs = this.highs.map((high) => high + widen);
+    older.count = this.count;
+    return older;
+  }
+
   offset() {
     return (this.lows[0] + this.highs[0]) / 2;
   }
 
   bound() {
     return Math.max(0, (this.highs[0] - this.lows[0]) / 2);
+  }
+
+  crossedBy() {
+    return this.lows[0] - this.highs[0];
   }
 
   /** Near its floor a delay's spread is about the gap between its two quickest samples; the

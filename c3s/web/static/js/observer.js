@@ -1,8 +1,9 @@
 // The observer's camera page: take a photo or clip, upload it with a progress bar, follow the
 // locate job and draw what was recognised over the photo.
 
-import { api, sleep, uploadWithProgress } from "./api.js";
-import { ensureLogin } from "./login.js";
+import { api, download, sleep, uploadWithProgress } from "./api.js";
+import { fillDefinitions } from "./dl.js";
+import { ensureLogin, errorText } from "./login.js";
 
 const root = document.getElementById("observer");
 const sceneId = Number(root.dataset.sceneId);
@@ -22,21 +23,11 @@ const COUNT_LABELS = [
 ];
 
 function renderCounts(stats) {
-  const list = $("job-counts");
-  list.replaceChildren();
-  const add = (label, value) => {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dd.dataset.count = label;
-    list.append(dt, dd);
-  };
-  for (const [key, label] of COUNT_LABELS) if (key in stats) add(label, stats[key]);
+  const rows = COUNT_LABELS.filter(([key]) => key in stats).map(([key, label]) => [label, stats[key]]);
   const rejections = Object.entries(stats).filter(([k, v]) => k.startsWith("rejected_") && v);
-  const total = rejections.reduce((sum, [, v]) => sum + v, 0);
-  add("Rejected", total);
-  for (const [key, value] of rejections) add(`  ${key.slice(9).replaceAll("_", " ")}`, value);
+  rows.push(["Rejected", rejections.reduce((sum, [, v]) => sum + v, 0)]);
+  for (const [key, value] of rejections) rows.push([`  ${key.slice(9).replaceAll("_", " ")}`, value]);
+  fillDefinitions($("job-counts"), rows, "count");
 }
 
 async function drawDetections(file, stats) {
@@ -90,6 +81,20 @@ async function followJob(job, file, token) {
 async function main() {
   const token = await ensureLogin($("login-form"));
   $("capture").hidden = false;
+  $("posters").hidden = false;
+  for (const button of document.querySelectorAll("[data-poster]")) {
+    button.addEventListener("click", async () => {
+      const [kind, query] = button.dataset.poster.split("?");
+      try {
+        await download(`/api/scenes/${sceneId}/posters/${button.dataset.poster}`, token,
+          `scene-${sceneId}-${kind}-${new URLSearchParams(query).get("size")}.pdf`);
+        $("poster-status").textContent = "";
+      } catch (e) {
+        $("poster-status").textContent = errorText(e);
+        $("poster-status").className = "error";
+      }
+    });
+  }
   document.body.dataset.state = "ready";
   const input = $("media-input");
   const button = $("upload-button");
@@ -112,7 +117,7 @@ async function main() {
       $("upload-status").textContent = "Uploaded.";
       await followJob(job, file, token);
     } catch (e) {
-      $("upload-status").textContent = e.message;
+      $("upload-status").textContent = errorText(e);
       $("upload-status").className = "error";
       document.body.dataset.state = "upload-failed";
     } finally {

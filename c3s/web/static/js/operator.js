@@ -1,24 +1,110 @@
-// The operator's dashboard: scenes, calibration coverage, frames with their crowd render,
-// the show, exclusions. It refreshes the live map every few seconds while open.
+// The operator's dashboard, in steps: the scene, its method's set-up, calibration with live
+// coverage, frames, the show. Step 1 either creates a scene ("New scene") or edits the chosen
+// one, never both. The live parts refresh every few seconds while the page is visible.
 
-import { api, ApiError, objectUrl } from "./api.js";
-import { ensureLogin, logout } from "./login.js";
-import { drawCrowdRender, drawSceneMap, unpackColorMap } from "./scenemap.js";
+import { api } from "./api.js";
+import { ensureLogin, logout, myRights } from "./login.js";
+import { refreshMap, wireCalibration } from "./dashboard/calibration.js";
+import { refreshFrames, wireFrames } from "./dashboard/frames.js";
+import { refreshShow, wireShow } from "./dashboard/show.js";
+import { $, call, state, status, stepNote } from "./dashboard/state.js";
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = Number(params.get("refresh_ms")) || 5000;
-const state = { token: null, scene: null, scenes: [] };
-window.c3s = { state };
+const GEO_KEYS = ["geo_lat", "geo_lon", "geo_bearing_deg", "geo_metres_per_unit"];
 
-const call = (path, options = {}) => api(path, { token: state.token, ...options });
+// ---------------------------------------------------------------- step 1: the scene
 
-function status(id, text, ok = true) {
-  $(id).textContent = text;
-  $(id).className = ok ? "ok" : "error";
+function sceneBody(form) {
+  const body = { name: form.elements.name.value.trim(), method: form.elements.method.value,
+                 units: form.elements.units.value, fit: form.elements.fit.value };
+  for (const key of ["width", "height"]) body[key] = Number(form.elements[key].value);
+  if (!body.name) throw new Error("give the scene a name");
+  if (!(body.width > 0 && body.height > 0)) throw new Error("width and height must be positive numbers");
+  return body;
 }
 
-// ---------------------------------------------------------------- scenes
+function setMode(mode) {
+  state.mode = mode;
+  const scene = mode === "edit" ? state.scene : null;
+  $("scene-form-title").textContent = scene ? `Scene ${scene.id}: ${scene.name}` : "New scene";
+  $("scene-save").textContent = scene ? "Save changes" : "Create scene";
+  $("scene-mode-note").textContent = scene
+    ? "Changes apply to this scene."
+    : "A new scene: name it, choose how phones are located and how big the scene is.";
+  $("scene-cancel").hidden = !(mode === "new" && state.scene);
+  const form = $("scene-form");
+  const value = (v) => (v == null ? "" : String(v));
+  form.elements.name.value = value(scene?.name);
+  form.elements.method.value = scene?.method || "qr";
+  form.elements.width.value = value(scene?.width);
+  form.elements.height.value = value(scene?.height);
+  form.elements.units.value = scene?.units || "m";
+  form.elements.fit.value = scene?.fit || "contain";
+  $("scene-saved").textContent = "";
+  $("scene-error").hidden = true;
+  // The later steps belong to a scene that exists.
+  for (const card of document.querySelectorAll(".needs-scene")) card.hidden = !scene;
+  for (const link of document.querySelectorAll("#steps a:not([data-step=scene])")) link.hidden = !scene;
+  document.body.dataset.mode = mode;
+}
+
+async function loadScenes(selectId = null) {
+  state.scenes = await call("/api/scenes");
+  const select = $("scene-select");
+  select.replaceChildren(...state.scenes.map((s) => new Option(`${s.id}: ${s.name} (${s.method})`, s.id)));
+  const chosen = state.scenes.find((s) => s.id === selectId) || state.scenes[0] || null;
+  if (chosen) select.value = chosen.id;
+  select.disabled = !state.scenes.length;
+  await selectScene(chosen);
+}
+
+async function selectScene(scene) {
+  state.scene = scene;
+  state.frames = [];
+  state.layout = null;
+  state.placed = [];
+  state.lastLocated = undefined;
+  setMode(scene ? "edit" : "new");
+  document.body.dataset.scene = scene ? scene.id : "";
+  $("scene-links").replaceChildren();
+  if (!scene) {
+    $("scene-links").textContent = state.scenes.length ? "" : "No scene yet: create one in step 1.";
+    return;
+  }
+  stepNote("scene", scene.method, true);
+  $("scene-links").append("Phone link (on the join poster): ", link(`${location.origin}/s/${scene.id}`),
+    " · Observers: ", link(`${location.origin}/observe/${scene.id}`));
+  fillSetup(scene);
+  await Promise.allSettled([refreshMap(), refreshFrames(), loadSpeakers()]);
+  await refreshShow();
+}
+
+function link(url) {
+  const a = document.createElement("a");
+  a.href = url;
+  a.textContent = url;
+  return a;
+}
+
+async function saveScene(event) {
+  event.preventDefault();
+  $("scene-error").hidden = true;
+  const creating = state.mode === "new" || !state.scene;
+  try {
+    const body = sceneBody($("scene-form"));
+    const saved = creating
+      ? await call("/api/scenes", { method: "POST", body })
+      : await call(`/api/scenes/${state.scene.id}`, { method: "PATCH", body });
+    await loadScenes(saved.id);
+    status("scene-saved", creating ? `Scene ${saved.id} created. Next: its set-up (step 2).` : "Saved.");
+  } catch (e) {
+    status("scene-error", e, false);
+    $("scene-error").hidden = false;
+  }
+}
+
+// ---------------------------------------------------------------- step 2: the method's set-up
 
 function parseAnchors(text) {
   const anchors = [];
@@ -34,188 +120,65 @@ function parseAnchors(text) {
   return anchors;
 }
 
-function sceneBody(form) {
-  const body = { name: form.elements.name.value.trim(), method: form.elements.method.value,
-                 units: form.elements.units.value, fit: form.elements.fit.value,
-                 anchors: parseAnchors(form.elements.anchors.value) };
-  for (const key of ["width", "height"]) body[key] = Number(form.elements[key].value);
-  for (const key of ["geo_lat", "geo_lon", "geo_bearing_deg", "geo_metres_per_unit"]) {
-    const raw = form.elements[key].value;
-    body[key] = raw === "" ? null : Number(raw);
+function fillSetup(scene) {
+  $("setup-method").textContent = scene.method;
+  for (const box of document.querySelectorAll(".method-fields")) {
+    box.hidden = !box.dataset.methods.split(" ").includes(scene.method);
   }
-  for (const key of ["max_gps_accuracy_m", "temperature_c"]) {
-    if (form.elements[key].value !== "") body[key] = Number(form.elements[key].value);
+  $("scene-anchors").value = (scene.anchors || []).map((a) => `${a.key} ${a.x} ${a.y}`).join("\n");
+  const fields = { "geo-lat": "geo_lat", "geo-lon": "geo_lon", "geo-bearing": "geo_bearing_deg",
+                   "geo-mpu": "geo_metres_per_unit", "geo-acc": "max_gps_accuracy_m", "scene-temp": "temperature_c" };
+  for (const [id, key] of Object.entries(fields)) $(id).value = scene[key] == null ? "" : String(scene[key]);
+  $("setup-save").hidden = scene.method === "seat";
+  $("setup-status").textContent = "";
+  const anchors = (scene.anchors || []).length;
+  const ready = { qr: anchors >= 4, blink: anchors >= 4, gps: scene.geo_lat != null, seat: true, sound: true }[scene.method];
+  stepNote("setup", ["qr", "blink"].includes(scene.method) ? `${anchors} anchor(s)` : "", ready);
+}
+
+function setupBody(method) {
+  if (["qr", "blink"].includes(method)) return { anchors: parseAnchors($("scene-anchors").value) };
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  if (method === "gps") {
+    const body = Object.fromEntries(GEO_KEYS.map((key, i) => [key, number(["geo-lat", "geo-lon", "geo-bearing", "geo-mpu"][i])]));
+    if (number("geo-acc") != null) body.max_gps_accuracy_m = number("geo-acc");
+    return body;
   }
-  if (!body.name) throw new Error("give the scene a name");
-  if (!(body.width > 0 && body.height > 0)) throw new Error("width and height must be positive numbers");
-  return body;
+  if (method === "sound" && number("scene-temp") != null) return { temperature_c: number("scene-temp") };
+  return null;
 }
 
-function fillSceneForm(scene) {
-  const form = $("scene-form");
-  $("scene-form-title").textContent = scene ? `Scene ${scene.id}: ${scene.name}` : "New scene";
-  const value = (v) => (v == null ? "" : String(v));
-  form.elements.name.value = value(scene?.name);
-  form.elements.method.value = scene?.method || "qr";
-  form.elements.width.value = value(scene?.width);
-  form.elements.height.value = value(scene?.height);
-  form.elements.units.value = scene?.units || "m";
-  form.elements.fit.value = scene?.fit || "contain";
-  form.elements.anchors.value = (scene?.anchors || []).map((a) => `${a.key} ${a.x} ${a.y}`).join("\n");
-  for (const key of ["geo_lat", "geo_lon", "geo_bearing_deg", "geo_metres_per_unit", "max_gps_accuracy_m", "temperature_c"]) {
-    form.elements[key].value = value(scene?.[key]);
-  }
-  $("scene-saved").textContent = "";
-}
-
-async function loadScenes(selectId = null) {
-  state.scenes = await call("/api/scenes");
-  const select = $("scene-select");
-  select.replaceChildren(...state.scenes.map((s) => new Option(`${s.id}: ${s.name} (${s.method})`, s.id)));
-  const chosen = state.scenes.find((s) => s.id === selectId) || state.scenes[0] || null;
-  if (chosen) select.value = chosen.id;
-  await selectScene(chosen);
-}
-
-async function selectScene(scene) {
-  state.scene = scene;
-  fillSceneForm(scene);
-  document.body.dataset.scene = scene ? scene.id : "";
-  if (!scene) {
-    $("scene-links").textContent = "No scene yet: create one below.";
-    return;
-  }
-  const pixelUrl = `${location.origin}/s/${scene.id}`;
-  $("scene-links").innerHTML = "";
-  $("scene-links").append("Pixel link (put it on the posters): ", link(pixelUrl), " · Observers: ",
-    link(`${location.origin}/observe/${scene.id}`));
-  await Promise.allSettled([refreshMap(), refreshFrames(), refreshShow(), loadSpeakers()]);
-}
-
-function link(url) {
-  const a = document.createElement("a");
-  a.href = url;
-  a.textContent = url;
-  return a;
-}
-
-async function saveScene(event) {
-  event.preventDefault();
-  $("scene-error").hidden = true;
-  try {
-    const body = sceneBody($("scene-form"));
-    const creating = !state.scene || $("scene-form").dataset.mode === "new";
-    const saved = creating
-      ? await call("/api/scenes", { method: "POST", body })
-      : await call(`/api/scenes/${state.scene.id}`, { method: "PATCH", body });
-    $("scene-form").dataset.mode = "";
-    await loadScenes(saved.id);
-    status("scene-saved", creating ? `Scene ${saved.id} created.` : "Saved.");
-  } catch (e) {
-    $("scene-error").textContent = e.message;
-    $("scene-error").hidden = false;
-  }
-}
-
-// ---------------------------------------------------------------- calibration map
-
-// Up to this many pixels the map lists them all (with how each was placed); above it, counts
-// come from one-row pages and positions from the layout, so a stadium costs a few requests.
-const FULL_LIST_MAX = 5000;
-
-async function allPixels(sceneId) {
-  const pixels = [];
-  for (let page = 1; ; page += 1) {
-    const answer = await call(`/api/scenes/${sceneId}/pixels?page=${page}&per_page=1000`);
-    pixels.push(...answer.pixels);
-    if (pixels.length >= answer.total || !answer.pixels.length) return pixels;
-  }
-}
-
-async function statusCounts(sceneId) {
-  const counts = {};
-  await Promise.all(["joined", "located", "excluded", "left"].map(async (status) => {
-    counts[status] = (await call(`/api/scenes/${sceneId}/pixels?status=${status}&per_page=1`)).total;
-  }));
-  return counts;
-}
-
-function renderCoverage(counts, byMethod) {
-  const rows = [["Joined, not placed yet", counts.joined], ["Placed", counts.located],
-    ["Excluded", counts.excluded], ["Left", counts.left]];
-  const active = counts.joined + counts.located;
-  rows.push(["Coverage", active ? `${Math.round((100 * counts.located) / active)} %` : "—"]);
-  for (const [method, n] of Object.entries(byMethod || {})) rows.push([`Placed by ${method}`, n]);
-  $("coverage").replaceChildren(...rows.flatMap(([label, value]) => {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dd.dataset.count = label;
-    return [dt, dd];
-  }));
-}
-
-async function refreshMap() {
+async function saveSetup() {
   const scene = state.scene;
-  if (!scene) return;
-  const counts = await statusCounts(scene.id);
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  let pixels;
-  let byMethod = null;
-  if (total <= FULL_LIST_MAX) {
-    pixels = await allPixels(scene.id);
-    byMethod = {};
-    for (const p of pixels) {
-      if (p.status === "located" && p.located_by) byMethod[p.located_by] = (byMethod[p.located_by] || 0) + 1;
-    }
-  } else {
-    const layout = await call(`/api/scenes/${scene.id}/layout`);
-    pixels = layout.numbers.map((number, i) => ({ number, status: "located", x: layout.x[i], y: layout.y[i] }));
-  }
-  if (state.scene !== scene) return;
-  renderCoverage(counts, byMethod);
-  drawSceneMap($("scene-map"), scene, pixels);
+  if (!scene) return status("setup-status", "Create or choose a scene first (step 1).", false);
   try {
-    const conflicts = await call(`/api/scenes/${scene.id}/seat-conflicts`);
-    $("conflicts").textContent = conflicts.length
-      ? `Seat conflicts: ${conflicts.map((c) => `${c.section}-${c.row}-${c.seat} (pixels ${c.claims.map((k) => k.pixel_number).join(", ")})`).join("; ")}`
-      : "No seat conflicts.";
+    const body = setupBody(scene.method);
+    if (body) await call(`/api/scenes/${scene.id}`, { method: "PATCH", body });
+    if (scene.method === "sound") await saveSpeakers();
+    await loadScenes(scene.id);
+    status("setup-status", "Set-up saved.");
   } catch (e) {
-    $("conflicts").textContent = `Seat conflicts unavailable: ${e.message}`;
+    status("setup-status", e, false);
   }
 }
-
-async function excludePixel(event) {
-  event.preventDefault();
-  const form = event.target;
-  const number = Number(form.elements.number.value);
-  try {
-    await call(`/api/scenes/${state.scene.id}/pixels/${number}/exclude`, { method: "POST",
-      body: { reason: form.elements.reason.value } });
-    status("exclude-status", `Pixel ${number} excluded.`);
-    await refreshMap();
-  } catch (e) {
-    status("exclude-status", e.message, false);
-  }
-}
-
-// ---------------------------------------------------------------- seat map and speakers
 
 async function uploadSeatMap() {
+  const scene = state.scene;
+  if (!scene) return status("seatmap-status", "Create or choose a scene first (step 1).", false);
   const file = $("seatmap-file").files[0];
   if (!file) return status("seatmap-status", "Choose a CSV or JSON seat map first.", false);
   const form = new FormData();
   form.append("file", file, file.name);
   try {
-    const answer = await call(`/api/scenes/${state.scene.id}/seatmap`, { method: "PUT", body: form });
+    const answer = await call(`/api/scenes/${scene.id}/seatmap`, { method: "PUT", body: form });
     status("seatmap-status", `Seat map saved${answer && answer.seats ? `: ${answer.seats} seats` : ""}.`);
   } catch (e) {
-    status("seatmap-status", e.message, false);
+    status("seatmap-status", e, false);
   }
 }
 
 async function loadSpeakers() {
+  if (state.scene?.method !== "sound") return;
   try {
     const answer = await call(`/api/scenes/${state.scene.id}/speakers`);
     const speakers = (answer.speakers || []).map(({ index, ...rest }) => rest);
@@ -226,182 +189,55 @@ async function loadSpeakers() {
 }
 
 async function saveSpeakers() {
+  if (!$("speakers").value.trim()) return;
   let body;
   try {
     const parsed = JSON.parse($("speakers").value);
     body = Array.isArray(parsed) ? { speakers: parsed } : parsed;
   } catch {
-    return status("speakers-status", "Speakers must be valid JSON.", false);
+    throw new Error("speakers must be valid JSON, e.g. [{\"x\": 0, \"y\": 0}, …]");
   }
-  try {
-    await call(`/api/scenes/${state.scene.id}/speakers`, { method: "PUT", body });
-    status("speakers-status", "Speakers saved.");
-  } catch (e) {
-    status("speakers-status", e.message, false);
-  }
-}
-
-// ---------------------------------------------------------------- frames and crowd render
-
-function previewSelectedFrame() {
-  const box = $("frame-file-preview");
-  box.replaceChildren();
-  const file = $("frame-file").files[0];
-  if (!file) return;
-  const url = URL.createObjectURL(file);
-  const media = document.createElement(file.type.startsWith("video/") ? "video" : "img");
-  media.src = url;
-  media.alt = "The file about to be uploaded";
-  if (media.tagName === "VIDEO") { media.muted = true; media.controls = true; }
-  media.style.maxWidth = "320px";
-  const figure = document.createElement("figure");
-  const caption = document.createElement("figcaption");
-  caption.textContent = `${file.name} (${Math.round(file.size / 1024)} KiB), not uploaded yet`;
-  figure.append(media, caption);
-  box.append(figure);
-}
-
-async function uploadFrames() {
-  const file = $("frame-file").files[0];
-  if (!file) return status("frame-status", "Choose an image, GIF or video first.", false);
-  const form = new FormData();
-  form.append("file", file, file.name);
-  const duration = $("frame-duration").value;
-  if (duration) form.append("duration_ms", duration);
-  status("frame-status", "Uploading…");
-  try {
-    const added = await call(`/api/scenes/${state.scene.id}/frames`, { method: "POST", body: form });
-    status("frame-status", `${added.length} frame(s) added.`);
-    $("frame-file").value = "";
-    $("frame-file-preview").replaceChildren();
-    await refreshFrames();
-  } catch (e) {
-    status("frame-status", e.message, false);
-  }
-}
-
-async function crowdRender(sceneId, frame, canvas, layout) {
-  for (let attempt = 0; attempt < 30; attempt += 1) {
-    try {
-      const data = await call(`/api/scenes/${sceneId}/frames/${frame.id}/map`);
-      drawCrowdRender(canvas, layout, unpackColorMap(data));
-      canvas.dataset.rendered = "yes";
-      return;
-    } catch (e) {
-      const g = canvas.getContext("2d");
-      g.fillStyle = "#111";
-      g.fillRect(0, 0, canvas.width, canvas.height);
-      g.fillStyle = "#aaa";
-      g.font = "14px system-ui";
-      const building = e instanceof ApiError && e.status === 409;
-      g.fillText(building ? "colour map being built…" : `no crowd render: ${e.message}`, 8, 20);
-      if (!building || state.scene?.id !== sceneId) return;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-}
-
-async function refreshFrames() {
-  const scene = state.scene;
-  const frames = await call(`/api/scenes/${scene.id}/frames`);
-  let layout = null;
-  try {
-    layout = await call(`/api/scenes/${scene.id}/layout`);
-  } catch { /* no layout yet (nothing placed, or no show API): images only */ }
-  const box = $("frames");
-  box.replaceChildren();
-  for (const frame of frames) {
-    const row = document.createElement("div");
-    row.className = "side-by-side frame";
-    row.dataset.frameId = frame.id;
-    const figure = document.createElement("figure");
-    const image = document.createElement("img");
-    image.alt = `Frame ${frame.position + 1}`;
-    objectUrl(frame.image_url, state.token).then((url) => { image.src = url; }).catch(() => {});
-    const caption = document.createElement("figcaption");
-    caption.textContent = `Frame ${frame.position + 1}: ${frame.width}×${frame.height}, ${frame.duration_ms} ms`;
-    figure.append(image, caption);
-    const renderFigure = document.createElement("figure");
-    const canvas = document.createElement("canvas");
-    canvas.width = 320;
-    canvas.height = Math.round((320 * scene.height) / scene.width);
-    canvas.setAttribute("aria-label", `How the crowd renders frame ${frame.position + 1}`);
-    const renderCaption = document.createElement("figcaption");
-    renderCaption.textContent = layout ? `As the crowd shows it (${layout.numbers.length} phones)` : "Crowd render appears once phones are placed";
-    renderFigure.append(canvas, renderCaption);
-    row.append(figure, renderFigure);
-    box.append(row);
-    if (layout && layout.numbers.length) crowdRender(scene.id, frame, canvas, layout);
-  }
-}
-
-// ---------------------------------------------------------------- show
-
-async function refreshShow() {
-  try {
-    const show = await call(`/api/scenes/${state.scene.id}/show`);
-    state.show = show;
-    const when = show.start_ms ? new Date(show.start_ms).toLocaleTimeString() : "not scheduled";
-    $("show-status").textContent = `Show: ${show.status}, start ${when}, ${show.frames.length} frame(s), `
-      + `${(show.total_ms / 1000).toFixed(1)} s${show.loop ? ", looping" : ""}.`;
-    document.body.dataset.show = show.status;
-  } catch (e) {
-    $("show-status").textContent = `Show status unavailable: ${e.message}`;
-  }
-}
-
-async function startShow() {
-  const delay = Number($("show-delay").value || 0);
-  try {
-    const time = await api(`/api/time?t0=${Date.now()}`);
-    await call(`/api/scenes/${state.scene.id}/show`, { method: "POST",
-      body: { start_at_ms: Math.round(time.server_ms + delay * 1000), loop: $("show-loop").checked } });
-    await refreshShow();
-    await refreshFrames(); // the crowd render of the show about to play
-  } catch (e) {
-    $("show-status").textContent = `Could not start the show: ${e.message}`;
-  }
-}
-
-async function stopShow() {
-  try {
-    await call(`/api/scenes/${state.scene.id}/show`, { method: "DELETE" });
-    await refreshShow();
-  } catch (e) {
-    $("show-status").textContent = `Could not stop the show: ${e.message}`;
-  }
+  await call(`/api/scenes/${state.scene.id}/speakers`, { method: "PUT", body });
 }
 
 // ---------------------------------------------------------------- wiring
 
+/** Tell a fresh account what it may do and how to get more. */
+async function showRights() {
+  const { me, rights } = await myRights(state.token);
+  state.me = me;
+  state.rights = rights;
+  const canCreate = rights.has("admin") || rights.has("scene_admin");
+  $("rights-note").hidden = canCreate;
+  $("rights-email").textContent = me.email;
+  $("new-scene").disabled = !canCreate;
+}
+
 async function main() {
   state.token = await ensureLogin($("login-form"));
   $("dashboard").hidden = false;
+  await showRights();
   const methods = await api("/api/methods");
   $("scene-method").replaceChildren(...methods.map((m) => new Option(`${m.name} (${m.code})`, m.code)));
   $("scene-select").addEventListener("change", (e) =>
     selectScene(state.scenes.find((s) => s.id === Number(e.target.value))));
   $("new-scene").addEventListener("click", () => {
-    fillSceneForm(null);
-    $("scene-form").dataset.mode = "new";
+    setMode("new");
     $("scene-name").focus();
   });
+  $("scene-cancel").addEventListener("click", () => setMode("edit"));
   $("logout").addEventListener("click", logout);
   $("scene-form").addEventListener("submit", saveScene);
-  $("exclude-form").addEventListener("submit", excludePixel);
+  $("setup-save").addEventListener("click", saveSetup);
   $("seatmap-upload").addEventListener("click", uploadSeatMap);
-  $("speakers-save").addEventListener("click", saveSpeakers);
-  $("frame-file").addEventListener("change", previewSelectedFrame);
-  $("frame-upload").addEventListener("click", uploadFrames);
-  $("show-start").addEventListener("click", startShow);
-  $("show-stop").addEventListener("click", stopShow);
+  wireCalibration();
+  wireFrames();
+  wireShow();
   await loadScenes();
-  if (!state.scene) $("scene-form").dataset.mode = "new";
   document.body.dataset.state = "ready";
   setInterval(() => {
     if (state.scene && document.visibilityState === "visible") {
-      refreshMap().catch(() => {});
-      refreshShow().catch(() => {});
+      refreshMap().then(refreshShow).catch(() => {}); // the show's warnings read the fresh map
     }
   }, REFRESH_MS);
 }

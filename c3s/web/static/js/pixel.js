@@ -11,14 +11,18 @@ const TOKEN_KEY = "c3s.device_token";
 const root = document.getElementById("pixel");
 const sceneId = Number(root.dataset.sceneId);
 const params = new URLSearchParams(location.search);
-// How often to ask whether the show started or changed; long enough that a stadium stays
-// cheap to serve (100,000 phones every 10 s is 10,000 cached reads a second).
-const POLL_MS = Number(params.get("poll_ms")) || 10_000;
+// How often to ask whether the show started or changed, from c3s/checkin.py: long enough that a
+// stadium stays cheap to serve, short enough that the operator's start lead covers it.
+const POLL_MS = Number(params.get("poll_ms")) || Number(root.dataset.checkinMs) || 10_000;
+const JITTER = Number(root.dataset.checkinJitter || 0.25);
+// Until it is placed, a phone checks in faster, so its place shows within a few seconds.
+const PLACING_POLL_MS = Math.min(POLL_MS, Number(params.get("placing_poll_ms")) || Number(root.dataset.placingCheckinMs) || 3000);
+const VISUAL_METHODS = ["qr", "blink"];
 const $ = (id) => document.getElementById(id);
 
 const clock = new ServerClock();
 const state = { token: null, me: null, stopCalibration: null, player: null, track: null, show: null };
-window.c3s = { clock, state, scene: sceneId };
+window.c3s = { clock, state, scene: sceneId, pollMs: POLL_MS, placingPollMs: PLACING_POLL_MS };
 
 function setState(name) {
   document.body.dataset.state = name;
@@ -33,38 +37,60 @@ function say(headline, message) {
 function hint(text) {
   $("hint").textContent = text;
   $("hint").hidden = !text;
+  document.body.dataset.hint = text ? "on" : "off";
+  // The QR code takes what the hint bar leaves, however many lines the hint wraps to.
+  document.documentElement.style.setProperty("--hint-h", text ? `${$("hint").offsetHeight}px` : "0px");
 }
 
 function showScreen(on) {
   $("screen").hidden = !on;
   $("panel").hidden = on;
-  $("fullscreen-button").hidden = !on || !document.fullscreenEnabled;
+  document.body.dataset.screen = on ? "on" : "off";
+  updateFullscreenButton();
 }
 
-async function deviceToken() {
-  const kept = localStorage.getItem(TOKEN_KEY);
-  if (kept) return kept;
-  const guest = await api("/api/guests", { method: "POST", body: {} });
-  localStorage.setItem(TOKEN_KEY, guest.token);
-  return guest.token;
+/** Full screen where the browser has it; on an iPhone (no Fullscreen API) say how to get it. */
+function updateFullscreenButton() {
+  const available = Boolean(document.fullscreenEnabled);
+  document.body.dataset.fullscreen = available && !document.fullscreenElement ? "offered" : "no";
+  $("fullscreen-button").hidden = !available || Boolean(document.fullscreenElement);
+  const ios = /iPhone|iPad|iPod/.test(navigator.userAgent) && !navigator.standalone;
+  $("home-screen-note").hidden = available || !ios;
 }
+document.addEventListener("fullscreenchange", () => {
+  updateFullscreenButton();
+  hint($("hint").textContent); // the bar's height changes with the button
+});
 
-/** The phone's pixel in this scene: found again after a reload, or joined now. */
-async function findOrJoin() {
-  for (let attempt = 0; ; attempt += 1) {
-    state.token = await deviceToken();
-    try {
-      const me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
-      if (me.status !== "left") return me;
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401 && attempt === 0) {
-        localStorage.removeItem(TOKEN_KEY); // expired or revoked: become a new guest
-        continue;
-      }
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
-    }
-    return api(`/api/scenes/${sceneId}/join`, { method: "POST", token: state.token });
+function goFullscreen() {
+  if (document.fullscreenEnabled && !document.fullscreenElement) {
+    document.documentElement.requestFullscreen?.().catch(() => {});
   }
+  keepAwake();
+}
+
+/** The phone's pixel in this scene: found again after a reload, or joined now (a new phone
+ * becomes a guest and joins in one request). */
+async function findOrJoin() {
+  const kept = localStorage.getItem(TOKEN_KEY);
+  if (kept) {
+    state.token = kept;
+    try {
+      const me = await api(`/api/scenes/${sceneId}/me`, { token: kept });
+      if (me.status !== "left") return me;
+      return await api(`/api/scenes/${sceneId}/join`, { method: "POST", token: kept });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && e.detail.reason === "not_joined") {
+        return api(`/api/scenes/${sceneId}/join`, { method: "POST", token: kept });
+      }
+      if (!(e instanceof ApiError && e.status === 401)) throw e;
+      localStorage.removeItem(TOKEN_KEY); // expired or revoked: become a new guest
+    }
+  }
+  const joined = await api(`/api/scenes/${sceneId}/guests`, { method: "POST", body: {} });
+  localStorage.setItem(TOKEN_KEY, joined.token);
+  state.token = joined.token;
+  return joined;
 }
 
 function showExcluded(reason) {
@@ -84,6 +110,7 @@ function stopEverything() {
   state.stopCalibration = null;
   if (state.player) state.player.stop();
   state.player = null;
+  stopCountdown();
   showScreen(false);
   hint("");
   releaseWakeLock();
@@ -137,16 +164,18 @@ function play(track) {
   if (state.player) state.player.stop();
   state.track = track;
   const screen = $("screen");
-  screen.replaceChildren();
+  screen.replaceChildren(countdown);
   screen.className = "screen";
   showScreen(true);
   hint("");
   setState("waiting");
   keepAwake();
+  startCountdown(track.start_ms);
   const steps = trackSteps(track.start_ms, track.durations_ms, track.colors, track.loop);
   state.baseSteps = steps;
   state.player = new TimelinePlayer(clock, steps, (color, step) => {
     if (step.phase === "playing") {
+      stopCountdown();
       setState("playing");
       screen.style.backgroundColor = color;
     } else if (step.phase === "before") {
@@ -157,6 +186,33 @@ function play(track) {
   });
   state.player.leadMs = track.offset_ms ?? state.me.offset_ms ?? 0; // camera-measured, see sync.py
   state.player.start();
+}
+
+// The waiting screen: black (so the crowd's screens stay dark) with a small countdown.
+const countdown = $("countdown");
+let countdownTimer = null;
+function startCountdown(startMs) {
+  stopCountdown();
+  const tick = () => {
+    const left = Math.ceil((startMs - clock.now()) / 1000);
+    countdown.hidden = left <= 0;
+    countdown.textContent = left > 60
+      ? `The show starts at ${new Date(startMs - (clock.offsetMs ?? 0)).toLocaleTimeString()}. Keep this page open.`
+      : `The show starts in ${left} s`;
+    window.c3s.countdown = left;
+  };
+  tick();
+  countdownTimer = setInterval(tick, 250);
+}
+function stopCountdown() {
+  clearInterval(countdownTimer);
+  countdownTimer = null;
+  countdown.hidden = true;
+}
+
+/** Waiting to be placed: the phone checks in faster. */
+function placing() {
+  return state.name === "calibrating" && state.me.status !== "located";
 }
 
 /** A sync check measured this phone's light output again: play that much earlier from now on. */
@@ -191,18 +247,14 @@ async function reportClock() {
   } catch { /* the next check-in tries again; the show does not depend on it */ }
 }
 
-/** One look at the scene: excluded? show started, changed or stopped? */
-async function checkIn(round) {
+/** One look at the scene: excluded? show started, changed or stopped? One request: the
+ * pixel's own row with the show's timeline head (GET …/me?show=1, on the server's fast path). */
+async function checkIn() {
   await reportClock();
-  // The show's timeline is the cheap public read a stadium polls; the pixel's own row (needs
-  // the token and the database) is read one round in four.
-  if (round % 4 === 0) {
-    state.me = await api(`/api/scenes/${sceneId}/me`, { token: state.token });
-    if (state.me.status === "excluded") return showExcluded(state.me.excluded_reason);
-    applyOffset(state.me.offset_ms);
-  }
-  const me = state.me;
-  const show = await api(`/api/scenes/${sceneId}/show?frames=false`);
+  const { show, ...me } = await api(`/api/scenes/${sceneId}/me?show=1`, { token: state.token });
+  state.me = me;
+  if (me.status === "excluded") return showExcluded(me.excluded_reason);
+  applyOffset(me.offset_ms);
   const was = state.show;
   state.show = show;
   if (showActive(show)) {
@@ -210,8 +262,8 @@ async function checkIn(round) {
       || state.track.maps_version !== show.maps_version;
     if (stale) {
       try {
+        await state.synced; // a fetched track means a synced clock (the operator counts them)
         const track = await loadTrack();
-        await state.synced;
         play(track);
       } catch (e) {
         if (e instanceof ApiError && e.detail.reason === "excluded") return showExcluded(e.message);
@@ -226,16 +278,27 @@ async function checkIn(round) {
   } else if (state.player || (was && showActive(was))) {
     showEnded();
   }
-  if (me.status === "located" && state.name === "calibrating") hint("You are on the screen. Keep holding it up until the show starts.");
+  if (me.status === "located" && state.name === "calibrating") showPlaced(me);
   return null;
+}
+
+/** Tell the person they are placed, in the words of their method. */
+function showPlaced(me) {
+  document.body.dataset.placed = "yes";
+  const method = me.calibration.method;
+  if (VISUAL_METHODS.includes(method)) {
+    hint("You are on the screen. Keep holding it up until the show starts.");
+  } else {
+    say("You are on the screen", "Your place is set. Keep this page open; the show starts soon.");
+  }
 }
 
 async function pollForever() {
   let failures = 0;
-  for (let round = 0; ; round += 1) {
+  for (;;) {
     if (["excluded"].includes(state.name)) return;
     try {
-      await checkIn(round);
+      await checkIn();
       failures = 0;
       $("message").classList.remove("offline");
     } catch (e) {
@@ -243,8 +306,9 @@ async function pollForever() {
       if (e instanceof ApiError && e.status === 403) return showExcluded(e.message);
       if (isNetworkError(e) && !state.player) say("Connection lost", "Trying again… keep this page open.");
     }
-    const backoff = Math.min(60_000, POLL_MS * 2 ** Math.min(failures, 3));
-    await sleep(backoff * (0.75 + 0.5 * Math.random()));
+    const every = placing() ? PLACING_POLL_MS : POLL_MS;
+    const backoff = Math.min(60_000, every * 2 ** Math.min(failures, 3));
+    await sleep(backoff * (1 - JITTER + 2 * JITTER * Math.random()));
   }
 }
 
@@ -262,10 +326,9 @@ async function syncClock() {
 
 async function main() {
   setState("joining");
-  $("fullscreen-button").addEventListener("click", () => {
-    document.documentElement.requestFullscreen?.().catch(() => {});
-    keepAwake();
-  });
+  updateFullscreenButton();
+  $("fullscreen-button").addEventListener("click", goFullscreen);
+  $("screen").addEventListener("click", goFullscreen); // a tap on the code or the colour too
   let me;
   try {
     me = await findOrJoin();

@@ -7,20 +7,30 @@ export function sceneTransform(canvas, width, height, margin = 10) {
   return { scale, x: (sx) => margin + sx * scale, y: (sy) => margin + sy * scale };
 }
 
-export function drawSceneMap(canvas, scene, pixels) {
+function dotRadius(t, scene, pixels) {
+  return Math.max(2, Math.min(6, t.scale * Math.sqrt((scene.width * scene.height) / Math.max(1, pixels.length)) / 3));
+}
+
+/** The map: outline, placed (green) and excluded (red) phones, anchors; `labels` numbers the dots. */
+export function drawSceneMap(canvas, scene, pixels, { labels = false } = {}) {
   const g = canvas.getContext("2d");
   const t = sceneTransform(canvas, scene.width, scene.height);
   g.fillStyle = "#111";
   g.fillRect(0, 0, canvas.width, canvas.height);
   g.strokeStyle = "#666";
   g.strokeRect(t.x(0), t.y(0), scene.width * t.scale, scene.height * t.scale);
-  const r = Math.max(2, Math.min(6, t.scale * Math.sqrt((scene.width * scene.height) / Math.max(1, pixels.length)) / 3));
+  const r = dotRadius(t, scene, pixels);
+  g.font = "10px system-ui, sans-serif";
   for (const p of pixels) {
     if (p.x == null) continue;
     g.fillStyle = p.status === "excluded" ? "#ff6b6b" : "#5cf28f";
     g.beginPath();
     g.arc(t.x(p.x), t.y(p.y), r, 0, 2 * Math.PI);
     g.fill();
+    if (labels) {
+      g.fillStyle = "#ffffff";
+      g.fillText(String(p.number), t.x(p.x) + r + 1, t.y(p.y) - r);
+    }
   }
   g.fillStyle = "#ffd60a";
   g.font = "12px system-ui, sans-serif";
@@ -28,6 +38,20 @@ export function drawSceneMap(canvas, scene, pixels) {
     g.fillRect(t.x(a.x) - 4, t.y(a.y) - 4, 8, 8);
     g.fillText(a.key, t.x(a.x) + 6, t.y(a.y) - 6);
   }
+}
+
+/** The phone drawn nearest canvas point (x, y), within a few canvas pixels of its dot; or null. */
+export function pixelAt(canvas, scene, pixels, x, y) {
+  const t = sceneTransform(canvas, scene.width, scene.height);
+  const reach = dotRadius(t, scene, pixels) + 5;
+  let best = null;
+  let bestD = reach;
+  for (const p of pixels) {
+    if (p.x == null) continue;
+    const d = Math.hypot(t.x(p.x) - x, t.y(p.y) - y);
+    if (d <= bestD) { best = p; bestD = d; }
+  }
+  return best;
 }
 
 /** Unpack a C3CM colour map: 12-byte header (magic, version, count), then RGB per pixel. */

@@ -4,6 +4,7 @@
 // It reads the operator page's scene and token (window.c3s.state) and refreshes on its own.
 
 import { api, ApiError } from "./api.js";
+import { fillDefinitions } from "./dl.js";
 import { sceneTransform } from "./scenemap.js";
 
 const $ = (id) => document.getElementById(id);
@@ -63,16 +64,8 @@ export function drawOffsetMap(canvas, report) {
 }
 
 function figures(report) {
-  const list = $("sync-figures");
-  list.replaceChildren();
-  const add = (label, value) => {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dd.dataset.figure = label;
-    list.append(dt, dd);
-  };
+  const rows = [];
+  const add = (label, value) => rows.push([label, value]);
   const ms = (v) => (v == null ? "–" : `${v.toFixed(1)} ms`);
   const check = report.check;
   add("Phones timed", check.phones);
@@ -83,6 +76,7 @@ function figures(report) {
   add("Phones corrected", report.corrections.pixels);
   const earlier = report.history.slice(1, 4).map((h) => ms(h.p95_abs_ms)).join(", ");
   if (earlier) add("Earlier checks (p95)", earlier);
+  fillDefinitions($("sync-figures"), rows, "figure");
 }
 
 async function refresh() {

@@ -1,0 +1,76 @@
+"""Printable posters of a scene for its staff and observers: the join poster and the
+reference-anchor posters (`c3s/posters.py` draws them)."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from apiflask.fields import Float, String
+from apiflask.validators import OneOf, Range
+from flask import Response, url_for
+
+from c3s import posters
+from c3s.errors import Invalid
+from c3s.web.auth import staff_scene, token_auth
+from c3s.web.schemas import Schema
+
+bp = APIBlueprint("posters", __name__, tag="Posters")
+
+_TYPES = {"pdf": "application/pdf", "svg": "image/svg+xml"}
+_RESPONSES = {200: {"description": "the poster", "content": {t: {} for t in _TYPES.values()}},
+              403: "not staff or an observer of the scene", 422: "nothing to print, or a bad option"}
+
+
+class PosterQuery(Schema):
+    format = String(load_default="pdf", validate=OneOf(list(_TYPES)))
+    size = String(load_default=None, validate=OneOf(list(posters.PAGE_SIZES_MM)))
+
+
+class AnchorPosterQuery(PosterQuery):
+    key = String(load_default=None, metadata={"description": "print only this anchor (needed for SVG)"})
+    distance_m = Float(load_default=None, validate=Range(min=0.1, max=1000), metadata={
+        "description": "the observers' distance: picks the smallest page whose code they can read"})
+
+
+def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
+    body = posters.to_pdf(pages) if fmt == "pdf" else posters.to_svg(pages[0])
+    return Response(body, mimetype=_TYPES[fmt], headers={
+        "Content-Disposition": f'inline; filename="{name}.{fmt}"', "Cache-Control": "private, no-cache"})
+
+
+@bp.get("/scenes/<int:scene_id>/posters/join")
+@bp.auth_required(token_auth)
+@bp.input(PosterQuery, location="query", arg_name="query")
+@bp.doc(responses=_RESPONSES)
+def join_poster(scene_id: int, query):
+    """The join poster (A4 or A3): the phone link as a QR code and a short instruction."""
+    scene = staff_scene(scene_id, to="print its posters")
+    size = query["size"] or "a4"
+    if size not in ("a4", "a3"):
+        raise Invalid("the join poster comes in a4 or a3")
+    link = url_for("pages.pixel_page", scene_id=scene.id, _external=True)
+    page = posters.join_page(scene.id, scene.name, link, size=size)
+    return _answer([page], query["format"], f"scene-{scene.id}-join-{size}")
+
+
+@bp.get("/scenes/<int:scene_id>/posters/anchors")
+@bp.auth_required(token_auth)
+@bp.input(AnchorPosterQuery, location="query", arg_name="query")
+@bp.doc(responses=_RESPONSES)
+def anchor_posters(scene_id: int, query):
+    """One poster per reference anchor: its code, key and scene coordinates, and from how far a
+    phone photo reads it. PDF holds every anchor (one page each); SVG one anchor (`key`)."""
+    scene = staff_scene(scene_id, to="print its posters")
+    anchors = [{"key": a.key, "x": a.x, "y": a.y} for a in scene.anchors]
+    if query["key"] is not None:
+        anchors = [a for a in anchors if a["key"] == query["key"].upper()]
+        if not anchors:
+            raise Invalid(f"scene {scene.id} has no anchor {query['key']!r}")
+    if query["format"] == "svg" and len(anchors) > 1:
+        raise Invalid("an SVG holds one poster: name the anchor with key=, or ask for format=pdf")
+    try:
+        size = query["size"] or (posters.size_for_distance(query["distance_m"])
+                                 if query["distance_m"] else "a4")
+        pages = posters.anchor_pages(scene.id, scene.name, scene.units, anchors, size=size)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    return _answer(pages, query["format"], f"scene-{scene.id}-anchors-{size}")

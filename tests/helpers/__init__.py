@@ -1,0 +1,1 @@
+"""Helpers the tests share: factories of rows and requests, services, worker processes."""

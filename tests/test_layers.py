@@ -1,0 +1,23 @@
+"""Every top-level module of c3s sits in a layer of the import contract (.importlinter), so a new
+module cannot slip past the rule that imports point one way (`lint-imports` checks the rule)."""
+
+import configparser
+import pkgutil
+import re
+from pathlib import Path
+
+import c3s
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_module_of_c3s_is_in_a_layer():
+    config = configparser.ConfigParser()
+    config.read(REPO / ".importlinter")
+    layers = config["importlinter:contract:layers"]
+    assert layers["type"] == "layers"
+    assert "ignore_imports" not in layers  # no exceptions
+    named = set(re.findall(r"c3s\.(\w+)", layers["layers"]))
+    modules = {m.name for m in pkgutil.iter_modules(c3s.__path__)}
+    assert modules - named == set(), "add these to a layer in .importlinter"
+    assert named - modules == set(), "these layers name modules that do not exist"
