@@ -145,3 +145,15 @@ def big_crowd_stand(client, session) -> tuple[str, bytes]:
     _, observer = make_user(session, ("observer", 1))
     _, data = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return observer, data.tobytes()
+
+
+def mp4_bytes(path, *, frames: int = 12, fps: float = 10.0, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A short mp4v clip whose frames go from black to white, written at `path`."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for index in range(frames):
+        writer.write(np.full((size[1], size[0], 3), round(255 * index / max(1, frames - 1)), np.uint8))
+    writer.release()
+    return path.read_bytes()
