@@ -207,6 +207,20 @@ class FrameOut(Schema):
     created_at = DateTime()
 
 
+class FrameJobOut(Schema):
+    id = Integer()
+    scene_id = Integer()
+    status = String(metadata={"description": "queued, running, done or failed"})
+    progress = Float(metadata={"description": "how much of the video is decoded, 0 to 1"})
+    reason = String(allow_none=True, metadata={"description": "why it failed"})
+    frame_ids = List(Integer(), metadata={"description": "the frames it appended, once done"})
+    filename = String()
+    attempts = Integer()
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    finished_at = DateTime(allow_none=True)
+
+
 class FrameUploadIn(Schema):
     file = File(required=True, metadata={"description": "an image, an animated GIF or a video"})
     duration_ms = Integer(load_default=None, allow_none=True, validate=Range(1, 600_000))
