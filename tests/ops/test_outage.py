@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from c3s.db import init_db
-from tests.conftest import REDIS_URL
+from tests.helpers.services import REDIS_URL
 from tests.ops.conftest import build_cluster, make_owned_dir, stop_servers_under
 
 pytestmark = pytest.mark.slow
