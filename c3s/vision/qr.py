@@ -153,23 +153,7 @@ def _pil_to_bgr(img) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# The model of a version 1 symbol: function patterns (finders, separators, timing, dark module)
-
-def _function_patterns() -> np.ndarray:
-    func = -np.ones((N, N), np.int8)  # 1 dark, 0 light, -1 data or format information
-    finder = np.ones((7, 7), np.int8)
-    finder[1:6, 1:6] = 0
-    finder[2:5, 2:5] = 1
-    for r, c in ((0, 0), (0, 14), (14, 0)):
-        func[r:r + 7, c:c + 7] = finder
-    func[7, 0:8] = func[0:8, 7] = 0
-    func[7, 13:21] = func[0:8, 13] = 0
-    func[13, 0:8] = func[13:21, 7] = 0
-    for k in range(8, 13):
-        func[6, k] = func[k, 6] = 1 - (k % 2)
-    func[13, 8] = 1
-    return func
-
+# The model of a version 1 symbol: its corners, finder centres and the finder template
 
 _MODULE_SQUARE = np.array([[0, 0], [N, 0], [N, N], [0, N]], np.float64)
 _FINDER_CENTRES = np.array([[3.5, 3.5], [17.5, 3.5], [3.5, 17.5]], np.float32)  # TL, TR, BL
