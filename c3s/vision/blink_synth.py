@@ -190,20 +190,13 @@ def make_clip(
         (fewer of them when the frame has no room). Without ``numbers`` and ``xy`` the clip is
         the same as before they existed.
     """
-    if not 1 <= n_phones <= 100_000:
-        raise ValueError(f"n_phones must be in 1..100000, got {n_phones}")
-    if width < 64 or height < 64:
-        raise ValueError("frames must be at least 64 x 64 pixels")
-    if not 1.0 <= fps <= 240.0:
-        raise ValueError(f"fps must be in 1..240, got {fps}")
+    _check_clip(n_phones, width, height, fps)
     readout_ms = min(20.0, 1000.0 / fps) if readout_ms is None else readout_ms
     _check_timing(fps, exposure_ms, clock_error_ms, latency_ms, rise_fall_ms, readout_ms)
     rng = np.random.default_rng(seed)
     n_distractors = int(0.02 * n_phones) + 8 if n_distractors is None else n_distractors
-    n_frames = int(np.floor(duration_ms * fps / 1000.0))
     frame_ms = 1000.0 / fps
-    times = np.arange(n_frames) * frame_ms + rng.normal(0, jitter_ms, n_frames)
-    times = np.maximum.accumulate(times - times[0] + np.arange(n_frames) * 1e-3)
+    times = _frame_times(rng, int(np.floor(duration_ms * fps / 1000.0)), frame_ms, jitter_ms)
     exposure = exposure_ms if exposure_ms is not None else rng.uniform(0.3, 1.0) * frame_ms
     positions, sx, sy = _layout(rng, n_phones + n_distractors, width, height)
     if xy is not None:
@@ -211,11 +204,68 @@ def make_clip(
         n_distractors = len(positions) - n_phones
     drawn = rng.choice(N_NUMBERS, size=n_phones, replace=False).astype(np.int64)
     numbers = drawn if numbers is None else _check_numbers(numbers, n_phones)
-    occluded = rng.random(n_phones) < occluded_fraction
+    occluded, occ = _occlusions(rng, n_phones, occluded_fraction, occlusion_range_ms,
+                                times[-1] + frame_ms)
+    params = _world(rng, n_phones, n_distractors, seed=seed, exposure=exposure,
+                    drift_px_per_s=drift_px_per_s, spacing=(sx, sy), noise_sigma=noise_sigma,
+                    blur_sigma=blur_sigma, jpeg_quality=jpeg_quality,
+                    clock_error_ms=clock_error_ms, readout_ms=readout_ms,
+                    latency_ms=latency_ms, rise_fall_ms=rise_fall_ms)
+    kinds = tuple(DISTRACTOR_KINDS[i % len(DISTRACTOR_KINDS)] for i in range(n_distractors))
+    return SynthClip(
+        width=width,
+        height=height,
+        fps=float(fps),
+        numbers=numbers,
+        xy=positions[:n_phones] + _drift(params, 0.0),
+        occluded=occluded,
+        occlusion_ms=occ,
+        distractor_xy=positions[n_phones:] + _drift(params, 0.0),
+        distractor_kind=kinds,
+        timestamps_ms=times,
+        params={**params, "base_xy": positions},
+        offset_ms=params["clock_error_ms"] + params["latency_ms"],
+        server_start_ms=float(params["server_start_ms"]),
+        readout_ms=float(readout_ms),
+        exposure_ms=float(exposure),
+    )
+
+
+def _check_clip(n_phones: int, width: int, height: int, fps: float) -> None:
+    if not 1 <= n_phones <= 100_000:
+        raise ValueError(f"n_phones must be in 1..100000, got {n_phones}")
+    if width < 64 or height < 64:
+        raise ValueError("frames must be at least 64 x 64 pixels")
+    if not 1.0 <= fps <= 240.0:
+        raise ValueError(f"fps must be in 1..240, got {fps}")
+
+
+def _frame_times(rng, n_frames: int, frame_ms: float, jitter_ms: float) -> np.ndarray:
+    """Camera timestamps: the nominal grid plus jitter, first frame at 0, strictly increasing."""
+    times = np.arange(n_frames) * frame_ms + rng.normal(0, jitter_ms, n_frames)
+    return np.maximum.accumulate(times - times[0] + np.arange(n_frames) * 1e-3)
+
+
+def _occlusions(rng, n_phones: int, fraction: float, range_ms: tuple[float, float],
+                end_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which phones are hidden once, and when (camera ms; (inf, inf) for the others)."""
+    occluded = rng.random(n_phones) < fraction
     occ = np.full((n_phones, 2), np.inf)
-    length = rng.uniform(*occlusion_range_ms, n_phones)
-    start = rng.uniform(-0.5 * length, times[-1] + frame_ms - 0.5 * length)
+    length = rng.uniform(*range_ms, n_phones)
+    start = rng.uniform(-0.5 * length, end_ms - 0.5 * length)
     occ[occluded] = np.stack([start, start + length], axis=1)[occluded]
+    return occluded, occ
+
+
+def _world(rng, n_phones: int, n_distractors: int, *, seed: int, exposure: float,
+           drift_px_per_s: float, spacing: tuple[float, float], noise_sigma: float,
+           blur_sigma: float, jpeg_quality: int | None, clock_error_ms: float,
+           readout_ms: float, latency_ms: tuple[float, float], rise_fall_ms: float) -> dict:
+    """The camera's drift and optics and each light's brightness, colour and timing.
+
+    The draws are made in a fixed order, so a seed gives the same clip.
+    """
+    sx, sy = spacing
     angle = rng.uniform(0, 2 * np.pi)
     params = {
         "seed": seed,
@@ -238,24 +288,7 @@ def make_clip(
     }
     params["latency_ms"] = rng.uniform(latency_ms[0], latency_ms[1], n_phones)
     params["rise_minus_fall_ms"] = rng.uniform(-rise_fall_ms, rise_fall_ms, n_phones)
-    kinds = tuple(DISTRACTOR_KINDS[i % len(DISTRACTOR_KINDS)] for i in range(n_distractors))
-    return SynthClip(
-        width=width,
-        height=height,
-        fps=float(fps),
-        numbers=numbers,
-        xy=positions[:n_phones] + _drift(params, 0.0),
-        occluded=occluded,
-        occlusion_ms=occ,
-        distractor_xy=positions[n_phones:] + _drift(params, 0.0),
-        distractor_kind=kinds,
-        timestamps_ms=times,
-        params={**params, "base_xy": positions},
-        offset_ms=params["clock_error_ms"] + params["latency_ms"],
-        server_start_ms=float(params["server_start_ms"]),
-        readout_ms=float(readout_ms),
-        exposure_ms=float(exposure),
-    )
+    return params
 
 
 def _check_timing(fps, exposure_ms, clock_error_ms, latency_ms, rise_fall_ms, readout_ms) -> None:
