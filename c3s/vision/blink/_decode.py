@@ -348,18 +348,40 @@ def decode_frames(
     BlinkResult
         ``detections`` (positions in first-frame image pixels), ``decode_stats``.
     """
+    _check_options(timestamps_ms, fps, channel_order, window_radius)
+    _check_timing_options(timestamps_ms, start_ms, readout_ms, exposure_ms, timing)
+    tracks = _Tracks(base=np.zeros((0, 2)), first_frame=np.zeros(0, np.int64))
+    times = None if timestamps_ms is None else iter(timestamps_ms)
+    opening = _Opening(detect_threshold, max_blob_area, window_radius)
+    t_list, shape = _read_frames(frames, times, fps, tracks, opening, max_duration_ms,
+                                 redetect_ms, detect_threshold, max_blob_area, window_radius)
+    opening.flush(tracks)
+    t_ms = _frame_times(t_list if times is not None else None, fps, len(t_list))
+    if start_ms is not None:
+        t_ms = t_ms + float(start_ms)
+    options = {"channel_order": channel_order, "min_contrast": min_contrast, "timing": timing,
+               "server_clock": times is not None or start_ms is not None, "height": shape[0],
+               "readout_ms": readout_ms, "exposure_ms": exposure_ms}
+    return _finish(tracks, t_ms, options)
+
+
+def _check_options(timestamps_ms, fps, channel_order: str, window_radius: int) -> None:
     if channel_order not in ("bgr", "rgb"):
         raise ValueError("channel_order must be 'bgr' or 'rgb'")
     if timestamps_ms is None and (fps is None or not np.isfinite(fps) or fps <= 0):
         raise ValueError("give the frame rate (fps > 0) or one timestamp per frame")
     if window_radius < 1:
         raise ValueError("window_radius must be at least 1 pixel")
-    _check_timing_options(timestamps_ms, start_ms, readout_ms, exposure_ms, timing)
-    tracks = _Tracks(base=np.zeros((0, 2)), first_frame=np.zeros(0, np.int64))
-    times = None if timestamps_ms is None else iter(timestamps_ms)
+
+
+def _read_frames(frames: Iterable[np.ndarray], times: Iterator | None, fps: float | None,
+                 tracks: _Tracks, opening: _Opening, max_duration_ms: float, redetect_ms: float,
+                 detect_threshold: float | None, max_blob_area: int,
+                 window_radius: int) -> tuple[list[float], tuple]:
+    """Consume the frames into `tracks` (blobs found in the opening frames, then every
+    `redetect_ms`); returns the frames' times and their shape. Raises if there is no frame."""
     t_list: list[float] = []
     shape = None
-    opening = _Opening(detect_threshold, max_blob_area, window_radius)
     last_detect = np.inf
     for index, frame in enumerate(frames):
         frame = _check_frame(frame, shape)
@@ -381,14 +403,7 @@ def decode_frames(
         _step(tracks, frame, window_radius)
     if shape is None:
         raise ValueError("no frames to decode")
-    opening.flush(tracks)
-    t_ms = _frame_times(t_list if times is not None else None, fps, len(t_list))
-    if start_ms is not None:
-        t_ms = t_ms + float(start_ms)
-    options = {"channel_order": channel_order, "min_contrast": min_contrast, "timing": timing,
-               "server_clock": times is not None or start_ms is not None, "height": shape[0],
-               "readout_ms": readout_ms, "exposure_ms": exposure_ms}
-    return _finish(tracks, t_ms, options)
+    return t_list, shape
 
 
 def _check_timing_options(timestamps_ms, start_ms, readout_ms, exposure_ms, timing) -> None:
