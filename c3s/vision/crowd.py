@@ -240,22 +240,10 @@ def render_crowd(
     image = cv2.multiply(image, cv2.merge([gain] * 3), dtype=cv2.CV_8U)
     owner = np.full((height, width), -1, np.int32)
 
-    # Phones, far rows first so nearer phones cover farther ones.
-    drawn = []
-    for i in np.argsort(view.img_pts[:, 1], kind="stable"):
-        phone = _draw_phone(rng, image, owner, gain, int(i), view.img_pts[i], payloads[i], (lo_px, hi_px),
-                            tilt_max_deg, phone_blur_sigma)
-        if phone is not None:
-            drawn.append(phone)
+    drawn = _draw_phones(rng, image, owner, gain, view.img_pts, payloads, (lo_px, hi_px),
+                         tilt_max_deg, phone_blur_sigma)
     _occlude(rng, image, owner, view.img_pts, view.pitch_px, occlusion_rate)
-
-    phones = []
-    for i, corners, centre_img, mp, tilt in drawn:
-        phones.append(PhoneTruth(
-            payload=payloads[i], kind=str(kinds[i]), x_img=float(centre_img[0]),
-            y_img=float(centre_img[1]), corners_img=corners, x_scene=float(scene[i, 0]) + ox,
-            y_scene=float(scene[i, 1]) + oy, module_px=mp, tilt_deg=tilt,
-            visible=_unobstructed(owner, corners, i, mp, width, height)))
+    phones = _truths(drawn, payloads, kinds, scene + np.array([ox, oy]), owner)
 
     image = _camera(rng, image, blur_sigma, noise_sigma, jpeg_quality)
     shift = np.array([[1.0, 0.0, -ox], [0.0, 1.0, -oy], [0.0, 0.0, 1.0]])
@@ -263,6 +251,32 @@ def render_crowd(
                        scene_to_image=view.h_scene @ shift, curvature_px=view.bend, anchors=anchors)
     photo._x_span = (view.x_span[0] + ox, view.x_span[1] + ox)
     return photo
+
+
+def _draw_phones(rng, image: np.ndarray, owner: np.ndarray, gain: np.ndarray, img_pts: np.ndarray,
+                 payloads: Sequence[str], module_px: tuple[float, float], tilt_max_deg: float,
+                 phone_blur_sigma: tuple[float, float]) -> list[tuple]:
+    """Draw the phones, far rows first so nearer phones cover farther ones; one
+    ``(seat, corners, centre, module_px, tilt)`` per phone drawn."""
+    drawn = []
+    for i in np.argsort(img_pts[:, 1], kind="stable"):
+        phone = _draw_phone(rng, image, owner, gain, int(i), img_pts[i], payloads[i], module_px,
+                            tilt_max_deg, phone_blur_sigma)
+        if phone is not None:
+            drawn.append(phone)
+    return drawn
+
+
+def _truths(drawn: list[tuple], payloads: Sequence[str], kinds: np.ndarray, scene: np.ndarray,
+            owner: np.ndarray) -> list[PhoneTruth]:
+    """Ground truth of the drawn phones; `scene` holds the seats' (shifted) scene positions."""
+    height, width = owner.shape
+    return [PhoneTruth(
+        payload=payloads[i], kind=str(kinds[i]), x_img=float(centre_img[0]),
+        y_img=float(centre_img[1]), corners_img=corners, x_scene=float(scene[i, 0]),
+        y_scene=float(scene[i, 1]), module_px=mp, tilt_deg=tilt,
+        visible=_unobstructed(owner, corners, i, mp, width, height))
+        for i, corners, centre_img, mp, tilt in drawn]
 
 
 def _assign(rng, scene: np.ndarray, origin: tuple[float, float], scene_id: int, n_anchors: int,
