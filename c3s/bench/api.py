@@ -42,6 +42,7 @@ from c3s.bench.http import (
     create_database,
     drop_database,
     free_port,
+    insert_stand,
     load_options,
     run_phase,
     server_env,
@@ -76,16 +77,7 @@ def _populate(url: str, store) -> tuple[int, list[str]]:
     positions = stand_positions(N_PIXELS, SCENE)
     connection = psycopg2.connect(url)
     with connection, connection.cursor() as cursor:
-        cursor.execute("INSERT INTO users (email, password_hash) VALUES ('operator@bench.invalid', 'x') "
-                       "RETURNING id")
-        owner = cursor.fetchone()[0]
-        cursor.execute("INSERT INTO scenes (name, owner_id, method_id, width, height, fit, next_pixel_number)"
-                       " SELECT 'Bench stand', %s, id, %s, %s, 'contain', %s FROM methods WHERE code = 'qr'"
-                       " RETURNING id", (owner, *SCENE, N_PIXELS))
-        scene_id = cursor.fetchone()[0]
-        cursor.execute("INSERT INTO users (is_guest) SELECT true FROM generate_series(1, %s) RETURNING id",
-                       (N_PIXELS,))
-        users = sorted(r[0] for r in cursor.fetchall())
+        scene_id, users = insert_stand(cursor, "Bench stand", SCENE, N_PIXELS, N_PIXELS)
         rows = io.StringIO()
         for number, (user, (x, y)) in enumerate(zip(users, positions, strict=True)):
             rows.write(f"{scene_id}\t{SCENE[0]}\t{SCENE[1]}\t{user}\t{number}\tlocated\t"

@@ -115,6 +115,22 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
+def insert_stand(cursor, name: str, size: tuple[int, int], n_pixels: int,
+                 n_guests: int) -> tuple[int, list[int]]:
+    """In a bench database: the operator, their QR scene of `size` whose next pixel number is
+    `n_pixels`, and `n_guests` guest users; returns the scene id and the guests' ids in order."""
+    cursor.execute("INSERT INTO users (email, password_hash) VALUES ('operator@bench.invalid', 'x') "
+                   "RETURNING id")
+    owner = cursor.fetchone()[0]
+    cursor.execute("INSERT INTO scenes (name, owner_id, method_id, width, height, fit, next_pixel_number)"
+                   " SELECT %s, %s, id, %s, %s, 'contain', %s FROM methods WHERE code = 'qr'"
+                   " RETURNING id", (name, owner, *size, n_pixels))
+    scene_id = cursor.fetchone()[0]
+    cursor.execute("INSERT INTO users (is_guest) SELECT true FROM generate_series(1, %s) RETURNING id",
+                   (n_guests,))
+    return scene_id, sorted(r[0] for r in cursor.fetchall())
+
+
 # ------------------------------------------------------------------------------ the server
 
 

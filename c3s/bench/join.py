@@ -86,16 +86,8 @@ def _populate(url: str, store) -> tuple[int, list[str], list[str]]:
     key = machinery.BENCH_TOKEN_KEY.encode()
     connection = psycopg2.connect(url)
     with connection, connection.cursor() as cursor:
-        cursor.execute("INSERT INTO users (email, password_hash) VALUES ('operator@bench.invalid', 'x') "
-                       "RETURNING id")
-        owner = cursor.fetchone()[0]
-        cursor.execute("INSERT INTO scenes (name, owner_id, method_id, width, height, next_pixel_number)"
-                       " SELECT 'Bench rush', %s, id, %s, %s, %s FROM methods WHERE code = 'qr' RETURNING id",
-                       (owner, *SCENE, N_PHONES))
-        scene_id = cursor.fetchone()[0]
-        cursor.execute("INSERT INTO users (is_guest) SELECT true FROM generate_series(1, %s) RETURNING id",
-                       (N_PHONES + N_BASELINE_GUESTS,))
-        users = sorted(r[0] for r in cursor.fetchall())
+        scene_id, users = machinery.insert_stand(cursor, "Bench rush", SCENE, N_PHONES,
+                                                 N_PHONES + N_BASELINE_GUESTS)
         cursor.execute("INSERT INTO user_permissions (user_id, permission_id) SELECT u, p.id FROM unnest(%s) u,"
                        " permissions p WHERE p.name = 'pixel'", (users,))
         tokens = [new_token() for _ in users]
