@@ -7,19 +7,28 @@ export function sceneTransform(canvas, width, height, margin = 10) {
   return { scale, x: (sx) => margin + sx * scale, y: (sy) => margin + sy * scale };
 }
 
-function dotRadius(t, scene, pixels) {
-  return Math.max(2, Math.min(6, t.scale * Math.sqrt((scene.width * scene.height) / Math.max(1, pixels.length)) / 3));
+/** Radius of `count` dots spread over a `width` x `height` scene: a third of their spacing,
+ * within [least, 6] canvas pixels. */
+export function dotRadius(t, width, height, count, least = 2) {
+  return Math.max(least, Math.min(6, t.scale * Math.sqrt((width * height) / Math.max(1, count)) / 3));
+}
+
+/** Clear the canvas and outline a `width` x `height` scene on it; returns its 2-D context and
+ * the scene's transform. */
+export function drawSceneOutline(canvas, width, height) {
+  const g = canvas.getContext("2d");
+  const t = sceneTransform(canvas, width, height);
+  g.fillStyle = "#111";
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  g.strokeStyle = "#666";
+  g.strokeRect(t.x(0), t.y(0), width * t.scale, height * t.scale);
+  return { g, t };
 }
 
 /** The map: outline, placed (green) and excluded (red) phones, anchors; `labels` numbers the dots. */
 export function drawSceneMap(canvas, scene, pixels, { labels = false } = {}) {
-  const g = canvas.getContext("2d");
-  const t = sceneTransform(canvas, scene.width, scene.height);
-  g.fillStyle = "#111";
-  g.fillRect(0, 0, canvas.width, canvas.height);
-  g.strokeStyle = "#666";
-  g.strokeRect(t.x(0), t.y(0), scene.width * t.scale, scene.height * t.scale);
-  const r = dotRadius(t, scene, pixels);
+  const { g, t } = drawSceneOutline(canvas, scene.width, scene.height);
+  const r = dotRadius(t, scene.width, scene.height, pixels.length);
   g.font = "10px system-ui, sans-serif";
   for (const p of pixels) {
     if (p.x == null) continue;
@@ -43,7 +52,7 @@ export function drawSceneMap(canvas, scene, pixels, { labels = false } = {}) {
 /** The phone drawn nearest canvas point (x, y), within a few canvas pixels of its dot; or null. */
 export function pixelAt(canvas, scene, pixels, x, y) {
   const t = sceneTransform(canvas, scene.width, scene.height);
-  const reach = dotRadius(t, scene, pixels) + 5;
+  const reach = dotRadius(t, scene.width, scene.height, pixels.length) + 5;
   let best = null;
   let bestD = reach;
   for (const p of pixels) {

@@ -5,7 +5,7 @@
 
 import { api, ApiError } from "./api.js";
 import { fillDefinitions } from "./dl.js";
-import { sceneTransform } from "./scenemap.js";
+import { dotRadius, drawSceneOutline } from "./scenemap.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = Number(new URLSearchParams(location.search).get("refresh_ms")) || 5000;
@@ -45,14 +45,9 @@ export function drawHistogram(canvas, histogram) {
 }
 
 export function drawOffsetMap(canvas, report) {
-  const g = canvas.getContext("2d");
-  const t = sceneTransform(canvas, report.width, report.height);
-  g.fillStyle = "#111";
-  g.fillRect(0, 0, canvas.width, canvas.height);
-  g.strokeStyle = "#666";
-  g.strokeRect(t.x(0), t.y(0), report.width * t.scale, report.height * t.scale);
+  const { g, t } = drawSceneOutline(canvas, report.width, report.height);
   const { x, y, offset_ms: offsets } = report.check.pixels;
-  const r = Math.max(1.5, Math.min(6, t.scale * Math.sqrt((report.width * report.height) / Math.max(1, x.length)) / 3));
+  const r = dotRadius(t, report.width, report.height, x.length, 1.5);
   for (let i = 0; i < x.length; i += 1) {
     g.fillStyle = offsetColour(offsets[i]);
     g.fillRect(t.x(x[i]) - r, t.y(y[i]) - r, 2 * r, 2 * r);
