@@ -82,6 +82,11 @@ class Config:
     max_image_pixels: int = 50_000_000
     token_ttl_s: int = 30 * 24 * 3600
     device_token_ttl_s: int = 365 * 24 * 3600
+    # A running job's worker stamps its heartbeat this often; the sweep (every sweep_interval_s)
+    # re-queues a running job whose heartbeat is older than job_heartbeat_timeout_s.
+    job_heartbeat_s: float = 10.0
+    job_heartbeat_timeout_s: float = 60.0
+    sweep_interval_s: float = 30.0
     testing: bool = False
     # Rate limits (c3s/limits.py), per minute. Per address: a carrier's NAT puts a stadium's
     # phones behind a few addresses, so guests and joins allow a stand's worth.
@@ -99,6 +104,13 @@ class Config:
     db_statement_timeout_s: float = 2.0
     # Workers run long statements (a stadium's fusion); they get this statement timeout instead.
     worker_db_statement_timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not (self.job_heartbeat_s > 0 and self.sweep_interval_s > 0):
+            raise ConfigError("C3S_JOB_HEARTBEAT_S and C3S_SWEEP_INTERVAL_S must be more than 0")
+        if self.job_heartbeat_timeout_s < 2 * self.job_heartbeat_s:
+            raise ConfigError("C3S_JOB_HEARTBEAT_TIMEOUT_S must be at least twice C3S_JOB_HEARTBEAT_S, "
+                              "or a busy worker's jobs are taken for dead")
 
     @property
     def effective_database_url(self) -> str:
@@ -213,4 +225,7 @@ _SETTINGS = (
     ("C3S_DB_STATEMENT_TIMEOUT_S", "db_statement_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_WORKER_DB_STATEMENT_TIMEOUT_S", "worker_db_statement_timeout_s",
      lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_JOB_HEARTBEAT_S", "job_heartbeat_s", lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_JOB_HEARTBEAT_TIMEOUT_S", "job_heartbeat_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_SWEEP_INTERVAL_S", "sweep_interval_s", lambda name, raw: _parse_seconds(name, raw)),
 )

@@ -167,13 +167,42 @@ def make_engine(url: str, *, connect_s: float | None = None, statement_s: float 
     # Batched UPDATEs: fusing a clip's 10,000 pixels is one round trip per page, not per row.
     options.setdefault("executemany_mode", "values_plus_batch")
     if statement_s is None:
-        return create_engine(url, pool_pre_ping=True, max_overflow=10, **options)
-    # A request waits at most this long for a pooled connection (then 503), not 30 s.
-    options.setdefault("pool_timeout", statement_s)
-    connect_args = {**bounded_connect_args(connect_s or 1.0, statement_s), **options.pop("connect_args", {})}
-    engine = create_engine(url, pool_pre_ping=True, max_overflow=10, connect_args=connect_args, **options)
-    _short_pings(engine)
+        engine = create_engine(url, pool_pre_ping=True, max_overflow=10, **options)
+    else:
+        # A request waits at most this long for a pooled connection (then 503), not 30 s.
+        options.setdefault("pool_timeout", statement_s)
+        connect_args = {**bounded_connect_args(connect_s or 1.0, statement_s), **options.pop("connect_args", {})}
+        engine = create_engine(url, pool_pre_ping=True, max_overflow=10, connect_args=connect_args, **options)
+        _short_pings(engine)
+    refuse_unreplicated_commits(engine)
     return engine
+
+
+# What PostgreSQL says when a commit's wait for a synchronous standby is cancelled (a cancel
+# request, e.g. pg_cancel_backend on writes stuck while no standby answers; statement_timeout
+# does not end the wait): the row is committed on the primary only, yet COMMIT reports success.
+UNREPLICATED_COMMIT = "canceling wait for synchronous replication"
+
+
+def refuse_unreplicated_commits(engine: Engine) -> None:
+    """Make a commit that no synchronous standby confirmed raise instead of succeed.
+
+    Such a commit is lost if the primary fails before a standby catches up, so it must not be
+    acknowledged: it raises `OperationalError`, which the client hears as "unavailable"."""
+    import psycopg2
+
+    commit = engine.dialect.do_commit
+
+    def do_commit(dbapi_connection) -> None:
+        notices = dbapi_connection.notices
+        del notices[:]
+        commit(dbapi_connection)
+        if any(UNREPLICATED_COMMIT in notice for notice in notices):
+            raise psycopg2.OperationalError(
+                "the commit was not confirmed by a synchronous standby in time; "
+                "it may be lost on failover")
+
+    engine.dialect.do_commit = do_commit
 
 
 # How far behind the primary a standby is, in seconds (0 when it has replayed all it received;

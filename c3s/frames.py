@@ -57,15 +57,17 @@ def media_limits(max_pixels: int):
 
 def add_frames(session: Session, pending: PendingFiles, user: User, scene: Scene, *, data: bytes,
                content_type: str | None, filename: str, duration_ms: int | None,
-               max_pixels: int) -> list[Frame]:
+               max_pixels: int, progress=None) -> list[Frame]:
     """Decode an image, GIF or video into frames appended to the scene's show.
 
-    `duration_ms` overrides every frame's own duration (a still image has none: 1000 ms)."""
+    `duration_ms` overrides every frame's own duration (a still image has none: 1000 ms);
+    `progress(fraction)` hears how far a video's decoding is."""
     require(session, user, "scene_admin", scene)
     from c3s.vision.media import MediaError, decode_media, encode_png
 
     try:
-        decoded = decode_media(data, content_type=content_type, limits=media_limits(max_pixels))
+        decoded = decode_media(data, content_type=content_type, limits=media_limits(max_pixels),
+                               progress=progress)
     except MediaError as error:
         raise _media_error(error) from None
     # Lock the scene so concurrent uploads append one after the other instead of colliding.

@@ -320,6 +320,35 @@ class LocateJob(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class FrameJob(Base):
+    __tablename__ = "frame_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", JOB_STATUSES), name="frame_jobs_status_known"),
+        CheckConstraint("status <> 'failed' OR reason IS NOT NULL", name="frame_jobs_failed_has_reason"),
+        CheckConstraint("progress BETWEEN 0 AND 1", name="frame_jobs_progress_fraction"),
+        CheckConstraint("duration_ms IS NULL OR duration_ms > 0", name="frame_jobs_duration_positive"),
+        CheckConstraint("attempts >= 0", name="frame_jobs_attempts_nonnegative"),
+        Index("frame_jobs_scene_idx", "scene_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scene_id: Mapped[int] = mapped_column(BigId, ForeignKey("scenes.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
+    file_id: Mapped[str] = mapped_column(Text, unique=True)
+    filename: Mapped[str] = mapped_column(Text, server_default=text("''"), default="")
+    content_type: Mapped[str] = mapped_column(Text, server_default=text("''"), default="")
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'queued'"), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float] = mapped_column(Double, server_default=text("0"), default=0.0)
+    frame_ids: Mapped[list[int]] = mapped_column(JsonDocument, server_default=text("'[]'"), default=list)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Observation(Base):

@@ -305,3 +305,34 @@ ALTER TABLE speakers ADD COLUMN IF NOT EXISTS delay_ms DOUBLE PRECISION NOT NULL
 ALTER TABLE seats ADD COLUMN IF NOT EXISTS z DOUBLE PRECISION;
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS temperature_max_c DOUBLE PRECISION;
 ALTER TABLE scenes ADD COLUMN IF NOT EXISTS humidity_pct DOUBLE PRECISION;
+
+-- A running locate job's worker stamps this every few seconds (c3s/tasks/heartbeat.py); the
+-- sweep re-queues a running job whose stamp is older than C3S_JOB_HEARTBEAT_TIMEOUT_S: its
+-- worker died (SIGKILL, power loss) without giving the message back.
+ALTER TABLE locate_jobs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;
+
+-- A frame video being decoded by the show worker: the upload answers 202 with this job, the
+-- job reports its progress (0..1) and, once done, the ids of the frames it appended.
+CREATE TABLE IF NOT EXISTS frame_jobs (
+    id            BIGSERIAL PRIMARY KEY,
+    scene_id      BIGINT NOT NULL REFERENCES scenes (id) ON DELETE CASCADE,
+    user_id       BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    file_id       TEXT NOT NULL UNIQUE,
+    filename      TEXT NOT NULL DEFAULT '',
+    content_type  TEXT NOT NULL DEFAULT '',
+    duration_ms   INTEGER,
+    status        TEXT NOT NULL DEFAULT 'queued',
+    reason        TEXT,
+    progress      DOUBLE PRECISION NOT NULL DEFAULT 0,
+    frame_ids     JSONB NOT NULL DEFAULT '[]'::jsonb,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    started_at    TIMESTAMPTZ,
+    finished_at   TIMESTAMPTZ,
+    CONSTRAINT frame_jobs_status_known CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    CONSTRAINT frame_jobs_failed_has_reason CHECK (status <> 'failed' OR reason IS NOT NULL),
+    CONSTRAINT frame_jobs_progress_fraction CHECK (progress BETWEEN 0 AND 1),
+    CONSTRAINT frame_jobs_duration_positive CHECK (duration_ms IS NULL OR duration_ms > 0),
+    CONSTRAINT frame_jobs_attempts_nonnegative CHECK (attempts >= 0)
+);
+CREATE INDEX IF NOT EXISTS frame_jobs_scene_idx ON frame_jobs (scene_id, created_at);

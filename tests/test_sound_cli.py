@@ -13,8 +13,6 @@ from c3s.cli import main
 from c3s.positioning.sound import recording_wav
 from tests.positioning.test_venue_sound import SEATS, SPEAKERS, START_MS, recording
 
-pytest.importorskip("pyroomacoustics")
-
 
 @pytest.fixture()
 def venue_file(tmp_path):

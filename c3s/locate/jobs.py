@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from c3s.errors import Invalid, UnsupportedMedia
@@ -108,21 +109,32 @@ def start(session: Session, job_id: int) -> LocateJob | None:
     if job is None or job.status in ("done", "failed"):
         return None
     job.status, job.started_at, job.attempts = "running", utcnow(), job.attempts + 1
+    job.heartbeat_at = job.started_at
     session.commit()
     return job
 
 
 def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
             request_build: Callable[[int], object],
-            request_snap: Callable[[int], object] | None = None) -> LocateJob | None:
+            request_snap: Callable[[int], object] | None = None,
+            heartbeat: Callable[[int], AbstractContextManager] | None = None) -> LocateJob | None:
     """Run one job to `done` or `failed`; ``request_build(scene_id)`` is called once it is
     committed (the layout may have changed). Transient errors (database, store, broker)
     propagate so the task is retried; the job stays `running` until a later attempt finishes it.
     A camera job in a seated scene then asks ``request_snap`` (scene id) for the round's seat
-    snapping; without one it snaps the scene itself, right away."""
+    snapping; without one it snaps the scene itself, right away. ``heartbeat(job_id)``, when
+    given, keeps the job's heartbeat while it runs."""
     job = start(session, job_id)
     if job is None:
         return session.get(LocateJob, job_id)
+    with heartbeat(job.id) if heartbeat is not None else nullcontext():
+        return _run_started(session, store, job, max_pixels=max_pixels, request_build=request_build,
+                            request_snap=request_snap)
+
+
+def _run_started(session: Session, store: FrameStore, job: LocateJob, *, max_pixels: int,
+                 request_build: Callable[[int], object],
+                 request_snap: Callable[[int], object] | None) -> LocateJob:
     scene = session.get(Scene, job.scene_id)
     try:
         data = store.get(job.file_id)
@@ -186,16 +198,18 @@ class SweepResult:
 
 def sweep_stale_jobs(session: Session, send: Callable[[int], None], *, queued_after_s: float,
                      running_after_s: float, max_attempts: int, now=None) -> SweepResult:
-    """Find jobs whose message was lost (broker restarted, worker killed) and send them again,
-    or fail them with a reason once they have used up their attempts. Sending a job twice is
-    harmless: running a job is idempotent."""
+    """Find jobs whose message was lost (broker restarted) or whose worker died (a running job
+    whose heartbeat is older than `running_after_s`) and send them again, or fail them with a
+    reason once they have used up their attempts. Sending a job twice is harmless: running a job
+    is idempotent."""
     from datetime import timedelta
 
     now = now or utcnow()
+    silent_since = now - timedelta(seconds=running_after_s)
     stale = session.scalars(select(LocateJob).where(
         ((LocateJob.status == "queued") & (LocateJob.created_at <= now - timedelta(seconds=queued_after_s)))
         | ((LocateJob.status == "running")
-           & (LocateJob.started_at <= now - timedelta(seconds=running_after_s)))
+           & (func.coalesce(LocateJob.heartbeat_at, LocateJob.started_at) <= silent_since))
     ).with_for_update(skip_locked=True)).all()
     requeued, failed = [], []
     for job in stale:

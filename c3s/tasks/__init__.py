@@ -43,12 +43,15 @@ def celery_settings(config: Config) -> dict:
                                      "global_keyprefix": config.broker_key_prefix},
         "broker_connection_retry_on_startup": True,
         "task_routes": {
+            # The sweep is short and must not wait behind a calibration rush.
+            "c3s.tasks.locate.sweep_stale_jobs": {"queue": SHOW_QUEUE},
             "c3s.tasks.locate.*": {"queue": LOCATE_QUEUE},
             "c3s.tasks.show.*": {"queue": SHOW_QUEUE},
         },
         "task_default_queue": LOCATE_QUEUE,
         "beat_schedule": {
-            "sweep-stale-locate-jobs": {"task": "c3s.tasks.locate.sweep_stale_jobs", "schedule": 60.0},
+            "sweep-stale-locate-jobs": {"task": "c3s.tasks.locate.sweep_stale_jobs",
+                                        "schedule": config.sweep_interval_s},
         },
         "worker_hijack_root_logger": False,
     }

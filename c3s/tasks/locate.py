@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from c3s.locate.jobs import fail_unexpectedly, run_job
 from c3s.services import config, services
+from c3s.tasks.heartbeat import heartbeat
 
 # Known transient failures: the database or the file store briefly unreachable.
 TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
@@ -17,10 +18,16 @@ TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
              retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
 def locate_job(self, job_id: int) -> str:
     """Locate the pixels seen in one upload; returns the job's final status."""
-    with services().database.session() as session:
+    database = services().database
+    settings = config()
+    # In process (the embedded default) no worker can die apart from the API: no heartbeat.
+    beating = None if settings.is_embedded else (
+        lambda job: heartbeat(database, job, interval_s=settings.job_heartbeat_s))
+    with database.session() as session:
         try:
-            job = run_job(session, services().store, job_id, max_pixels=config().max_image_pixels,
-                          request_build=services().request_build, request_snap=request_snap)
+            job = run_job(session, services().store, job_id, max_pixels=settings.max_image_pixels,
+                          request_build=services().request_build, request_snap=request_snap,
+                          heartbeat=beating)
         except TRANSIENT:
             raise
         except Exception as error:
@@ -80,7 +87,7 @@ def snap_seats(scene_id: int) -> dict:
 
 
 # A queued job whose message has not started within this time is presumed lost (a broker
-# restart without persistence, say); a running job past the hard time limit lost its worker.
+# restart without persistence, say); a running job whose heartbeat stopped lost its worker.
 STALE_QUEUED_S = 300
 MAX_ATTEMPTS = 3
 
@@ -89,11 +96,11 @@ MAX_ATTEMPTS = 3
 def sweep_stale_jobs_task() -> dict:
     """Re-send lost locate jobs and fail those that keep losing their worker (runs on a beat)."""
     from c3s.locate.jobs import sweep_stale_jobs
-    from c3s.tasks import TASK_TIME_LIMIT_S
 
     send = services().send
     with services().database.session() as session:
         result = sweep_stale_jobs(session, lambda job_id: send("c3s.tasks.locate.locate_job", job_id),
-                                  queued_after_s=STALE_QUEUED_S, running_after_s=TASK_TIME_LIMIT_S + 60,
+                                  queued_after_s=STALE_QUEUED_S,
+                                  running_after_s=config().job_heartbeat_timeout_s,
                                   max_attempts=MAX_ATTEMPTS)
     return {"requeued": result.requeued, "failed": result.failed}

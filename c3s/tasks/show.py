@@ -37,3 +37,31 @@ def build_color_maps(self, scene_id: int) -> str:
     log.info("scene %s maps %s: %s (%d pixels, %d frames, %d reused, %.2f s)", scene_id, result.version,
              result.status, result.pixels, result.frames, result.reused_frames, result.seconds)
     return result.status
+
+
+@shared_task(name="c3s.tasks.show.decode_frame_video", autoretry_for=TRANSIENT, retry_backoff=2,
+             retry_backoff_max=60, retry_jitter=True, max_retries=8)
+def decode_frame_video(job_id: int) -> str:
+    """Decode an uploaded frame video into the scene's frames; returns the job's final status."""
+    from c3s.frame_jobs import fail_unexpectedly, record_progress, run_frame_job
+    from c3s.services import config
+
+    svc = services()
+
+    def report(job, fraction: float) -> None:
+        try:
+            with svc.database.session() as progress_session:
+                record_progress(progress_session, job, fraction)
+        except OperationalError as error:  # progress is a courtesy: decoding goes on
+            log.warning("progress of frame job %s not recorded: %s", job, error)
+
+    with svc.database.session() as session:
+        try:
+            job = run_frame_job(session, svc.store, job_id, max_pixels=config().max_image_pixels,
+                                report=report, request_build=svc.request_build)
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            fail_unexpectedly(session, job_id, error)
+            raise
+        return job.status if job is not None else "missing"

@@ -22,7 +22,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -117,6 +117,7 @@ def decode_media(
     content_type: str | None = None,
     limits: MediaLimits,
     still_duration_ms: int = 1000,
+    progress: Callable[[float], None] | None = None,
 ) -> list[DecodedFrame]:
     """Decode an uploaded image, animation or video into timed RGB frames.
 
@@ -127,6 +128,8 @@ def decode_media(
         (then ``video/*`` is tried with OpenCV).
     limits : size, count, duration and frame-rate bounds.
     still_duration_ms : duration given to a single still image.
+    progress : called now and then while a video decodes with the fraction of its declared
+        frames read so far (0..1).
 
     Returns
     -------
@@ -151,7 +154,7 @@ def decode_media(
         )
     kind, name = sniffed
     timed = _image_frames(data, name, limits, still_duration_ms) if kind == "image" else (
-        _video_frames(data, name, limits))
+        _video_frames(data, name, limits, progress))
     # Closed explicitly so a video's temporary file goes as soon as a limit stops decoding.
     with contextlib.closing(timed):
         frames = _limit_and_subsample(timed, limits)
@@ -218,7 +221,7 @@ def _image_frames(
 
 
 def _video_frames(
-    data: bytes, suffix: str, limits: MediaLimits
+    data: bytes, suffix: str, limits: MediaLimits, progress: Callable[[float], None] | None = None
 ) -> Iterator[tuple[np.ndarray | None, float]]:
     # cv2.VideoCapture reads only from a path (or a device), so the bytes go to a temporary file.
     handle, path = tempfile.mkstemp(suffix=suffix, prefix="c3s-video-")
@@ -232,11 +235,19 @@ def _video_frames(
                 "the video cannot be opened: the file is corrupt or truncated, or its codec is "
                 "not supported; re-encode it as H.264 MP4 or VP8/VP9 WebM",
             )
-        yield from _read_video(capture, _video_fps(capture, limits), limits)
+        fps = _video_fps(capture, limits)
+        declared = max(1.0, capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        for index, item in enumerate(_read_video(capture, fps, limits)):
+            if progress is not None and index % PROGRESS_EVERY_FRAMES == 0:
+                progress(min(1.0, index / declared))
+            yield item
     finally:
         if capture is not None:
             capture.release()
         os.unlink(path)
+
+
+PROGRESS_EVERY_FRAMES = 25
 
 
 def _video_fps(capture: cv2.VideoCapture, limits: MediaLimits) -> float:

@@ -7,6 +7,7 @@ from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List,
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, pre_load
 
+from c3s import posters
 from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
 
 
@@ -204,6 +205,20 @@ class FrameOut(Schema):
     height = Integer()
     image_url = String()
     created_at = DateTime()
+
+
+class FrameJobOut(Schema):
+    id = Integer()
+    scene_id = Integer()
+    status = String(metadata={"description": "queued, running, done or failed"})
+    progress = Float(metadata={"description": "how much of the video is decoded, 0 to 1"})
+    reason = String(allow_none=True, metadata={"description": "why it failed"})
+    frame_ids = List(Integer(), metadata={"description": "the frames it appended, once done"})
+    filename = String()
+    attempts = Integer()
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    finished_at = DateTime(allow_none=True)
 
 
 class FrameUploadIn(Schema):
@@ -532,3 +547,30 @@ class ClockSummaryOut(Schema):
     median_uncertainty_ms = Float(allow_none=True)
     p95_uncertainty_ms = Float(allow_none=True)
     worst = List(Nested(ClockWorstOut), metadata={"description": "the 10 least certain clocks"})
+
+
+# The live count of the show (c3s.web.api.live).
+
+
+class ShowPhonesOut(Schema):
+    located = Integer(metadata={"description": "placed phones (each has a track)"})
+    tracks_fetched = Integer(metadata={"description": "phones that fetched their track for this start, clock synced"})
+    playing = Integer(metadata={"description": "phones with their track while the show runs"})
+    phase = String(metadata={"description": "before, playing, ended or idle"})
+    start_ms = Integer(allow_none=True)
+
+
+# Posters (c3s.web.api.posters).
+
+POSTER_TYPES = {"pdf": "application/pdf", "svg": "image/svg+xml"}
+
+
+class PosterQuery(Schema):
+    format = String(load_default="pdf", validate=OneOf(list(POSTER_TYPES)))
+    size = String(load_default=None, validate=OneOf(list(posters.PAGE_SIZES_MM)))
+
+
+class AnchorPosterQuery(PosterQuery):
+    key = String(load_default=None, metadata={"description": "print only this anchor (needed for SVG)"})
+    distance_m = Float(load_default=None, validate=Range(min=0.1, max=1000), metadata={
+        "description": "the observers' distance: picks the smallest page whose code they can read"})

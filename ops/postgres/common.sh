@@ -14,6 +14,7 @@ REPL_ALLOWED_CIDR=${REPL_ALLOWED_CIDR:-127.0.0.1/32}
 PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
 PRIMARY_PORT=${PRIMARY_PORT:-5432}
 STANDBY_SLOTS=${STANDBY_SLOTS:-standby1 standby2}
+PROMOTE_PGUSER=${PROMOTE_PGUSER:-postgres}
 # Extra lines for every node's conf.d/90-node.conf (throw-away test clusters use "fsync = off").
 PG_EXTRA_CONF=${PG_EXTRA_CONF:-}
 
@@ -32,6 +33,15 @@ psql_local() {
     local port=$1
     shift
     "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$port" -U "$PG_SUPERUSER" -d postgres "$@"
+}
+
+# "ANY 1 (a, b)" for the standby names given: a commit returns once one of them has flushed it.
+# Nothing given: empty (asynchronous).
+any_one_of() {
+    [ $# -gt 0 ] || return 0
+    local list
+    list=$(printf '%s, ' "$@")
+    printf 'ANY 1 (%s)\n' "${list%, }"
 }
 
 valid_slot_name() {

@@ -8,8 +8,9 @@
 #   STANDBY_SLOTS   slots to create          ("standby1 standby2")
 #   REPL_USER / REPL_PASSWORD / REPL_ALLOWED_CIDR, PG_AUTH_METHOD, PG_BIN, PG_SOCKET_DIR,
 #   PG_LISTEN_ADDRESSES, PG_SUPERUSER: see common.sh
+#   SYNC_STANDBY_NAMES  synchronous_standby_names ("ANY 1 (<STANDBY_SLOTS>)": every commit
+#                       waits until one standby has flushed it; set it empty for asynchronous)
 #   PRIMARY_EXTRA_CONF  extra lines for this node's conf.d/90-node.conf
-#                       (e.g. "synchronous_standby_names = 'ANY 1 (standby1, standby2)'")
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,6 +18,8 @@ set -euo pipefail
 PRIMARY_PGDATA=${PRIMARY_PGDATA:-/var/lib/postgresql/15/c3s-primary}
 PRIMARY_NAME=${PRIMARY_NAME:-primary}
 PRIMARY_EXTRA_CONF=${PRIMARY_EXTRA_CONF:-}
+# shellcheck disable=SC2086 # one name per word
+SYNC_STANDBY_NAMES=${SYNC_STANDBY_NAMES-$(any_one_of $STANDBY_SLOTS)}
 
 refuse_root
 for slot in $STANDBY_SLOTS; do valid_slot_name "$slot"; done
@@ -30,7 +33,9 @@ if [ ! -s "$PRIMARY_PGDATA/PG_VERSION" ]; then
 fi
 
 install_shared_conf "$PRIMARY_PGDATA"
-write_node_conf "$PRIMARY_PGDATA" "$PRIMARY_PORT" "$PRIMARY_NAME" "$PRIMARY_EXTRA_CONF"
+node_extra="synchronous_standby_names = '$SYNC_STANDBY_NAMES'"
+[ -z "$PRIMARY_EXTRA_CONF" ] || node_extra="$node_extra"$'\n'"$PRIMARY_EXTRA_CONF"
+write_node_conf "$PRIMARY_PGDATA" "$PRIMARY_PORT" "$PRIMARY_NAME" "$node_extra"
 
 hba_line="host replication $REPL_USER $REPL_ALLOWED_CIDR $PG_AUTH_METHOD"
 grep -qxF "$hba_line" "$PRIMARY_PGDATA/pg_hba.conf" || echo "$hba_line" >>"$PRIMARY_PGDATA/pg_hba.conf"
@@ -40,6 +45,8 @@ wait_for "$PRIMARY_PORT" "SELECT pg_is_in_recovery()" f "the primary to accept c
 
 psql_local "$PRIMARY_PORT" -v repl_user="$REPL_USER" -v repl_password="$REPL_PASSWORD" \
     -v slots="$STANDBY_SLOTS" <<'SQL'
+-- No standby streams yet: this session's own writes must not wait for one.
+SET synchronous_commit = local;
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'repl_user') AS role_missing \gset
 \if :role_missing
 CREATE ROLE :"repl_user" WITH REPLICATION LOGIN;
@@ -55,3 +62,5 @@ WHERE slot <> '' AND slot NOT IN (SELECT slot_name FROM pg_replication_slots) \g
 SQL
 
 say "primary ready on port $PRIMARY_PORT (data $PRIMARY_PGDATA, slots: $STANDBY_SLOTS)"
+[ -z "$SYNC_STANDBY_NAMES" ] ||
+    say "synchronous: commits wait for $SYNC_STANDBY_NAMES; build a standby before writing"

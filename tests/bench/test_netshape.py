@@ -52,8 +52,9 @@ def test_each_direction_is_delayed_and_the_first_bytes_wait_for_a_handshake():
         return times
 
     first, *rest = _run(_through, Profile("t", 30.0, 10.0), exchange)
-    assert 78 <= first <= 110  # handshake (30 + 10) plus the round trip (30 + 10)
-    assert all(38 <= rtt <= 60 for rtt in rest), rest
+    # Delays are never shortened; a loaded machine can only make the timers late.
+    assert first >= 78 and min(rest) >= 38, (first, rest)  # handshake (30 + 10) + round trip (30 + 10)
+    assert first - min(rest) >= 30 and sorted(rest)[1] <= 80, (first, rest)
 
 
 def test_jitter_and_stalls_never_reorder_bytes():

@@ -139,3 +139,32 @@ def add_photo_pixels(session, photo, *, scene_id: int, width: float, height: flo
         phones[payload.number] = phone
     session.commit()
     return phones
+
+
+def big_crowd_stand(client, session) -> tuple[str, bytes]:
+    """Scene 1 with the 192 phones of a 12 MP crowd photo (slow enough to be caught mid-task);
+    returns an observer's token and the photo as JPEG."""
+    import cv2
+
+    from c3s.vision.crowd import render_crowd
+
+    photo = render_crowd(seed=11, width=4000, height=3000, cols=16, rows=12, module_px=(3.0, 5.0),
+                         n_anchors=8, scene_id=1)
+    _, owner = make_user(session, "scene_admin")
+    make_scene(client, owner, width=16.0, height=12.0, anchors=photo_anchors(photo))
+    add_photo_pixels(session, photo, scene_id=1, width=16.0, height=12.0)
+    _, observer = make_user(session, ("observer", 1))
+    _, data = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return observer, data.tobytes()
+
+
+def mp4_bytes(path, *, frames: int = 12, fps: float = 10.0, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A short mp4v clip whose frames go from black to white, written at `path`."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for index in range(frames):
+        writer.write(np.full((size[1], size[0], 3), round(255 * index / max(1, frames - 1)), np.uint8))
+    writer.release()
+    return path.read_bytes()

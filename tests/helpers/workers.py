@@ -14,8 +14,9 @@ def worker_env(pg_url: str, instance, broker_url: str = BROKER_URL) -> dict[str,
             "C3S_MAX_IMAGE_PIXELS": "50000000"}
 
 
-def start_worker(env: dict[str, str], log_path, *, concurrency: int = 1):
-    """A real `c3s worker` process; returns once it reports ready."""
+def start_worker(env: dict[str, str], log_path, *, concurrency: int = 1, args: tuple[str, ...] = ()):
+    """A real `c3s worker` process (in its own session: its process group is the whole worker);
+    returns once it reports ready."""
     import subprocess
     import sys
     import time
@@ -24,7 +25,8 @@ def start_worker(env: dict[str, str], log_path, *, concurrency: int = 1):
     c3s = Path(sys.executable).with_name("c3s")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(c3s), "worker", "-c", str(concurrency), "-l", "info", "--without-mingle", "--without-gossip"],
+            [str(c3s), "worker", "-c", str(concurrency), "-l", "info", *args, "--without-mingle",
+             "--without-gossip"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     deadline = time.monotonic() + 60

@@ -82,6 +82,9 @@ def test_reads_on_standbys_writes_on_primary_and_failover(cluster_factory, tmp_p
     cluster.script("postgres/promote.sh", **cluster.standby_env(standby1))
     wait_until(lambda: standby1.scalar("SELECT NOT pg_is_in_recovery()", dbname="postgres"),
                WAIT_SECONDS, "standby1 to become the primary")
+    # Writes on the new primary wait for a synchronous standby: standby2 follows it.
+    cluster.script("postgres/follow.sh", STANDBY_NAME="standby2", STANDBY_PORT=str(standby2.port),
+                   PRIMARY_PORT=str(standby1.port))
 
     second = client.post("/api/guests", json={}).json["token"]
     joined = client.post(f"/api/scenes/{scene['id']}/join", headers=auth(second))

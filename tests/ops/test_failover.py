@@ -1,6 +1,7 @@
-"""Failover with ops/postgres on its own cluster: promote.sh refuses while the old primary runs;
-after it stops, a standby is promoted with every committed row, takes writes, the other standby
-follows it (follow.sh) and the old primary is rebuilt as its standby (make-standby.sh)."""
+"""Planned failover with ops/postgres on its own cluster: promote.sh refuses while the old primary
+runs; after a clean stop, a standby is promoted with every committed row, the other standby
+follows it (follow.sh), the new primary takes writes and the old primary is rebuilt as its
+standby (make-standby.sh). A crash of the primary is in test_failover_sigkill.py."""
 
 from __future__ import annotations
 
@@ -29,14 +30,15 @@ def test_promote_a_standby_after_the_primary_stops(cluster_factory):
     assert standby1.scalar("SELECT pg_is_in_recovery()", dbname="postgres") is False
     assert standby1.query("SELECT count(*), sum(id) FROM observation", dbname="postgres")[0] == (
         ROWS, ROWS * (ROWS + 1) // 2)
-    standby1.query("INSERT INTO observation VALUES (%s, 1)", (ROWS + 1,), dbname="postgres")
     slots = {name for (name,) in standby1.query(
         "SELECT slot_name FROM pg_replication_slots", dbname="postgres")}
     assert slots == {"standby2"}
+    assert standby1.scalar("SHOW synchronous_standby_names", dbname="postgres") == "ANY 1 (standby2)"
 
-    # The other standby follows the new primary onto its timeline.
+    # The other standby follows the new primary onto its timeline; writes wait for it.
     cluster.script("postgres/follow.sh", STANDBY_NAME="standby2", STANDBY_PORT=str(standby2.port),
                    PRIMARY_PORT=str(standby1.port))
+    standby1.query("INSERT INTO observation VALUES (%s, 1)", (ROWS + 1,), dbname="postgres")
     wait_until(lambda: standby2.scalar("SELECT count(*) FROM observation", dbname="postgres")
                == ROWS + 1, WAIT_SECONDS, "standby2 to replay the new primary's write")
 

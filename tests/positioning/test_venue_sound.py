@@ -7,6 +7,7 @@ under a second), with the benchmark's crowd noise, clock offset, rate error and 
 from __future__ import annotations
 
 import numpy as np
+import pyroomacoustics as pra
 import pytest
 
 from c3s.bench import sound_room
@@ -21,8 +22,6 @@ from c3s.positioning.venue_sound import (
     venue_from_json,
     venue_schedule,
 )
-
-pra = pytest.importorskip("pyroomacoustics")
 
 HALL = sound_room.Room((40.0, 30.0, 12.0), t60_s=0.8, max_order=2)
 SPEAKERS = np.array([(3, 3, 9), (20, 2, 10), (37, 3, 8.5), (38, 27, 9.5), (20, 28, 8), (2, 27, 10)], float)

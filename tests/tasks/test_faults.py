@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 import redis
 from sqlalchemy import func, select, text
@@ -17,14 +16,12 @@ from sqlalchemy import func, select, text
 from c3s.locate.jobs import sweep_stale_jobs
 from c3s.models import LocateJob, Observation, Pixel
 from c3s.tasks import send
-from c3s.vision.crowd import render_crowd
 from tests.helpers.factories import (
-    add_photo_pixels,
     auth,
+    big_crowd_stand,
     make_scene,
     make_user,
     multipart,
-    photo_anchors,
 )
 from tests.helpers.services import BROKER_KEY_PREFIX, BROKER_URL, REDIS_URL
 from tests.helpers.workers import (
@@ -71,14 +68,8 @@ def own_worker(pg_url, shared_instance, tmp_path):
 def big_stand(fault_app, session):
     """A 12 MP crowd photo of 192 phones (slow enough to be caught mid-task) and its scene."""
     client = fault_app.test_client()
-    photo = render_crowd(seed=11, width=4000, height=3000, cols=16, rows=12, module_px=(3.0, 5.0),
-                         n_anchors=8, scene_id=1)
-    _, owner = make_user(session, "scene_admin")
-    make_scene(client, owner, width=16.0, height=12.0, anchors=photo_anchors(photo))
-    add_photo_pixels(session, photo, scene_id=1, width=16.0, height=12.0)
-    _, observer = make_user(session, ("observer", 1))
-    ok, data = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return client, observer, data.tobytes()
+    observer, data = big_crowd_stand(client, session)
+    return client, observer, data
 
 
 def _upload(client, token, data) -> int:

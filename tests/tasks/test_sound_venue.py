@@ -14,7 +14,6 @@ from tests.positioning.test_venue_sound import SEATS, SPEAKERS, recording
 from tests.tasks.test_sound import upload, wait_for
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("pyroomacoustics")
 
 DELAYS = [0.0, 35.0, 0.0, 60.0, 12.0, 0.0]
 

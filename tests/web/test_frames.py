@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from tests.helpers.factories import auth, make_scene, make_user, multipart
+from tests.helpers.factories import auth, make_scene, make_user, mp4_bytes, multipart
 
 
 def png_bytes(color=(255, 0, 0), size=(64, 48)) -> bytes:
@@ -99,3 +99,58 @@ def test_bad_media_is_refused_and_nothing_is_stored(app, client, session):
     assert upload(client, stranger, scene["id"], png_bytes()).status_code == 403
     assert stored_files(app) == []
     assert client.get(f"/api/scenes/{scene['id']}/frames", headers=auth(owner)).json == []
+
+
+def test_a_video_is_a_job_that_reports_progress_and_appends_its_frames(app, client, session, tmp_path):
+    _, owner = make_user(session, "scene_admin")
+    _, other_admin = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    assert upload(client, owner, scene["id"], png_bytes()).status_code == 201
+    answer = upload(client, owner, scene["id"], mp4_bytes(tmp_path / "show.mp4"), filename="show.mp4",
+                    duration_ms="250")
+    assert answer.status_code == 202, answer.json
+    job_url = f"/api/scenes/{scene['id']}/frame-jobs/{answer.json['id']}"
+    assert answer.headers["Location"].endswith(job_url)
+    # The embedded default decodes in process: the job is done by the time the upload answers.
+    job = client.get(job_url, headers=auth(owner)).json
+    assert (job["status"], job["progress"], job["reason"]) == ("done", 1.0, None)
+    listed = client.get(f"/api/scenes/{scene['id']}/frames", headers=auth(owner)).json
+    assert [f["id"] for f in listed[1:]] == job["frame_ids"] and len(job["frame_ids"]) == 12
+    assert {f["duration_ms"] for f in listed[1:]} == {250}
+    # The frames hold the pixels: the video itself is not kept.
+    assert len([f for f in stored_files(app) if f.suffix != ".json"]) == 13
+    assert client.get(job_url, headers=auth(other_admin)).status_code == 403
+    assert client.get(f"/api/scenes/{scene['id']}/frame-jobs/999", headers=auth(owner)).status_code == 404
+
+
+def test_a_broken_video_fails_its_job_with_a_reason_and_leaves_nothing(app, client, session):
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    answer = upload(client, owner, scene["id"], b"\x00\x00\x00\x18ftypmp42 broken", filename="clip.mp4")
+    assert answer.status_code == 202, answer.json
+    job = client.get(f"/api/scenes/{scene['id']}/frame-jobs/{answer.json['id']}", headers=auth(owner)).json
+    assert job["status"] == "failed" and "video cannot be opened" in job["reason"], job
+    assert job["frame_ids"] == [] and stored_files(app) == []
+    assert client.get(f"/api/scenes/{scene['id']}/frames", headers=auth(owner)).json == []
+
+
+def test_decoding_reports_progress_as_it_goes(app, client, session, tmp_path):
+    from c3s import frame_jobs
+    from c3s.frames import pending_files
+    from c3s.models import Scene, User
+
+    user, owner = make_user(session, "scene_admin")
+    scene = session.get(Scene, make_scene(client, owner)["id"])
+    store = app.extensions["c3s"].store
+    with pending_files(store) as pending:
+        job = frame_jobs.create_frame_job(session, pending, session.get(User, user.id), scene,
+                                          data=mp4_bytes(tmp_path / "long.mp4", frames=100),
+                                          content_type="video/mp4", filename="long.mp4", duration_ms=None)
+        session.commit()
+    heard = []
+    done = frame_jobs.run_frame_job(session, store, job.id, max_pixels=4_000_000,
+                                    report=lambda job_id, fraction: heard.append((job_id, fraction)),
+                                    request_build=lambda scene_id: None)
+    assert done.status == "done" and len(done.frame_ids) == 100
+    assert [f for _, f in heard] == sorted(f for _, f in heard) and {j for j, _ in heard} == {job.id}
+    assert len(heard) >= 4 and heard[0][1] == 0.0 and 0.5 < heard[-1][1] < frame_jobs.DECODE_SHARE

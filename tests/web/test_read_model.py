@@ -12,7 +12,7 @@ import wave
 import numpy as np
 import pytest
 
-from c3s.models import LocateJob, Pixel
+from c3s.models import FrameJob, LocateJob, Pixel
 from tests.helpers.factories import auth, make_scene, make_user, multipart, png
 
 ROLES = ("anon", "stranger", "pixel", "neighbour", "observer", "moderator", "owner", "operator", "admin")
@@ -42,6 +42,7 @@ READS = {
     S + "/sound/schedule.wav": STAFF,
     S + "/seatmap": MEMBER, S + "/speakers": MEMBER,
     S + "/frames": SHOW, S + "/frames/{frame_id}/image": SHOW, S + "/frames/{frame_id}/map": SHOW,
+    S + "/frame-jobs/{job_id}": SHOW,
     P: OWN_OR_STAFF, P + "/pattern": OWN_OR_STAFF, P + "/code.png": OWN_OR_STAFF,
     P + "/code.svg": OWN_OR_STAFF, P + "/sound/{job_id}": OWN_OR_STAFF,
     P + "/track": OWN_OR_SHOW,  # holds colours of frames not played yet
@@ -125,16 +126,20 @@ def world(client, session):
     job = LocateJob(scene_id=sid, observer_id=owner.id, method="qr", file_id="matrix-photo")
     recording = LocateJob(scene_id=sid, method="sound", file_id="matrix-recording",
                           stats={"options": {"pixel_id": pixel.id}})
-    session.add_all([job, recording])
+    frame_job = FrameJob(scene_id=sid, user_id=owner.id, file_id="matrix-video", status="done", progress=1.0)
+    session.add_all([job, recording, frame_job])
     session.commit()
     values = {"scene_id": sid, "number": numbers["pixel"], "frame_id": frame.json[0]["id"],
               "user_id": pixel.user_id, "permission": "observer"}
-    return {"client": client, "tokens": tokens, "values": values, "job": job.id, "recording": recording.id}
+    return {"client": client, "tokens": tokens, "values": values, "job": job.id, "recording": recording.id,
+            "frame_job": frame_job.id}
 
 
 def _url(world, path: str) -> str:
     values = dict(world["values"])
     values["job_id"] = world["recording"] if path.endswith("/sound/{job_id}") else world["job"]
+    if "/frame-jobs/" in path:
+        values["job_id"] = world["frame_job"]
     return path.format(**values)
 
 

@@ -23,6 +23,17 @@ function previewSelectedFrame() {
   box.append(figure);
 }
 
+// A video is decoded by the show worker: follow its job until the frames are in.
+async function decoded(sceneId, job) {
+  while (job.status === "queued" || job.status === "running") {
+    status("frame-status", `Decoding the video… ${Math.round(job.progress * 100)} %`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    job = await call(`/api/scenes/${sceneId}/frame-jobs/${job.id}`);
+  }
+  if (job.status === "failed") throw new Error(job.reason);
+  return job.frame_ids;
+}
+
 async function uploadFrames() {
   const scene = sceneOrSay("frame-status");
   if (!scene) return;
@@ -34,7 +45,8 @@ async function uploadFrames() {
   if (duration) form.append("duration_ms", duration);
   status("frame-status", "Uploading…");
   try {
-    const added = await call(`/api/scenes/${scene.id}/frames`, { method: "POST", body: form });
+    let added = await call(`/api/scenes/${scene.id}/frames`, { method: "POST", body: form });
+    if (!Array.isArray(added)) added = await decoded(scene.id, added);
     status("frame-status", `${added.length} frame(s) added.`);
     $("frame-file").value = "";
     $("frame-file-preview").replaceChildren();
