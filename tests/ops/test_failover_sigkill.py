@@ -132,6 +132,7 @@ def test_no_acknowledged_commit_lost_when_the_primary_is_killed(cluster_factory)
                                            dbname="postgres"))
         lost = set(acknowledged) - on_new_primary
         assert not lost, f"round {round_no}: {len(lost)} of {len(acknowledged)} acknowledged commits lost"
+        print(f"round {round_no}: {len(load.acknowledged)} commits acknowledged, none lost")
         assert primary.scalar("SHOW synchronous_standby_names", dbname="postgres").startswith("ANY 1")
         quorum = "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'"
         wait_until(lambda node=primary, sql=quorum: node.scalar(sql, dbname="postgres") == 2,
