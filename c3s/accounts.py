@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -19,11 +22,58 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from c3s.errors import Conflict, Invalid, Unauthorized
+from c3s.errors import Conflict, Invalid, Unauthorized, Unavailable
 from c3s.models import ApiToken, Permission, User, UserPermission, as_utc, utcnow
 
-# argon2-cffi's defaults are Argon2id with RFC 9106's low-memory profile.
-password_hasher = PasswordHasher()
+# Argon2id with RFC 9106's low-memory profile (argon2-cffi's defaults: 3 passes over 64 MiB)
+# but one lane: a hash then keeps one core busy, not every core, so logins cannot starve the
+# clock and the show's reads. At most one hash runs at once per process (settings
+# C3S_PASSWORD_HASH_LANES and C3S_PASSWORD_HASH_SLOTS, 0 slots meaning no limit); a login that
+# finds every slot taken is answered 503 with Retry-After at once: waiting would hold one of
+# the server's few threads, and a storm of logins would leave none for the clock.
+password_hasher = PasswordHasher(parallelism=1)
+_hash_slots: threading.BoundedSemaphore | None = threading.BoundedSemaphore(1)
+
+
+def configure_hashing(*, lanes: int, slots: int) -> None:
+    """Set the hasher's lanes (parallelism) and how many hashes may run at once (0: any)."""
+    global password_hasher, _hash_slots
+    if password_hasher.parallelism != lanes:
+        password_hasher = PasswordHasher(parallelism=lanes)
+    _hash_slots = threading.BoundedSemaphore(slots) if slots else None
+
+
+BUSY_HASHING = "the server is checking too many passwords right now; try again in a moment"
+
+
+def hashing_busy() -> bool:
+    """Whether every hash slot is taken now (a login would be answered 503)."""
+    slots = _hash_slots
+    return slots is not None and slots._value == 0  # noqa: SLF001 - a peek, no acquire
+
+
+@contextmanager
+def _hashing() -> Iterator[None]:
+    slots = _hash_slots
+    if slots is None:
+        yield
+        return
+    if not slots.acquire(blocking=False):
+        raise Unavailable(BUSY_HASHING)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def hash_password(password: str) -> str:
+    with _hashing():
+        return password_hasher.hash(password)
+
+
+def _verify_password(password_hash: str, password: str) -> None:
+    with _hashing():
+        password_hasher.verify(password_hash, password)
 
 MIN_PASSWORD_LENGTH = 10
 TOKEN_BYTES = 32
@@ -86,10 +136,10 @@ def register(session: Session, *, email: str, password: str, display_name: str =
     email = normalise_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = hash_password(password)  # before the look-up: the same work either way
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"an account for {email} exists already; log in instead")
-    user = User(email=email, password_hash=password_hasher.hash(password),
-                display_name=display_name.strip(), is_guest=False)
+    user = User(email=email, password_hash=password_hash, display_name=display_name.strip(), is_guest=False)
     session.add(user)
     grant_default_permissions(session, user)
     session.flush()
@@ -114,14 +164,14 @@ def login(session: Session, *, email: str, password: str) -> User:
         raise failure from None
     user = session.scalar(select(User).where(User.email == email))
     if user is None or user.password_hash is None:
-        password_hasher.hash(password)  # same work either way, so timing does not reveal accounts
+        hash_password(password)  # same work either way, so timing does not reveal accounts
         raise failure
     try:
-        password_hasher.verify(user.password_hash, password)
+        _verify_password(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         raise failure from None
     if password_hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = password_hasher.hash(password)
+        user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
 

@@ -88,6 +88,22 @@ class Config:
     job_heartbeat_timeout_s: float = 60.0
     sweep_interval_s: float = 30.0
     testing: bool = False
+    # Rate limits (c3s/limits.py), per minute. Per address: a carrier's NAT puts a stadium's
+    # phones behind a few addresses, so guests and joins allow a stand's worth.
+    rate_login_failures_per_account: int = 10
+    rate_logins_per_address: int = 120
+    rate_registrations_per_address: int = 30
+    rate_guests_per_address: int = 60_000
+    rate_joins_per_address: int = 60_000
+    rate_uploads_per_user: int = 120
+    # Password hashing (c3s/accounts.py): Argon2id lanes, and hashes at once per process (0: any).
+    password_hash_lanes: int = 1
+    password_hash_slots: int = 1
+    # Bounds on every wait for PostgreSQL (c3s/db.py): an outage answers 503 within seconds.
+    db_connect_timeout_s: float = 1.0
+    db_statement_timeout_s: float = 2.0
+    # Workers run long statements (a stadium's fusion); they get this statement timeout instead.
+    worker_db_statement_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not (self.job_heartbeat_s > 0 and self.sweep_interval_s > 0):
@@ -197,6 +213,18 @@ _SETTINGS = (
     ("C3S_TOKEN_TTL_S", "token_ttl_s", _int_at_least(60)),
     ("C3S_DEVICE_TOKEN_TTL_S", "device_token_ttl_s", _int_at_least(60)),
     ("C3S_TESTING", "testing", _parse_bool),
+    ("C3S_RATE_LOGIN_FAILURES_PER_ACCOUNT", "rate_login_failures_per_account", _int_at_least(1)),
+    ("C3S_RATE_LOGINS_PER_ADDRESS", "rate_logins_per_address", _int_at_least(1)),
+    ("C3S_RATE_REGISTRATIONS_PER_ADDRESS", "rate_registrations_per_address", _int_at_least(1)),
+    ("C3S_RATE_GUESTS_PER_ADDRESS", "rate_guests_per_address", _int_at_least(1)),
+    ("C3S_RATE_JOINS_PER_ADDRESS", "rate_joins_per_address", _int_at_least(1)),
+    ("C3S_RATE_UPLOADS_PER_USER", "rate_uploads_per_user", _int_at_least(1)),
+    ("C3S_PASSWORD_HASH_LANES", "password_hash_lanes", _int_at_least(1)),
+    ("C3S_PASSWORD_HASH_SLOTS", "password_hash_slots", _int_at_least(0)),
+    ("C3S_DB_CONNECT_TIMEOUT_S", "db_connect_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_DB_STATEMENT_TIMEOUT_S", "db_statement_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
+    ("C3S_WORKER_DB_STATEMENT_TIMEOUT_S", "worker_db_statement_timeout_s",
+     lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_JOB_HEARTBEAT_S", "job_heartbeat_s", lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_JOB_HEARTBEAT_TIMEOUT_S", "job_heartbeat_timeout_s", lambda name, raw: _parse_seconds(name, raw)),
     ("C3S_SWEEP_INTERVAL_S", "sweep_interval_s", lambda name, raw: _parse_seconds(name, raw)),

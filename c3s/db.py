@@ -1,9 +1,18 @@
 """Database engine and sessions, and `init_db`, which applies `schema.sql` to PostgreSQL or
-creates the embedded SQLite database from the models."""
+creates the embedded SQLite database from the models.
+
+Every wait on PostgreSQL is bounded, so an outage answers 503 in seconds instead of hanging: the
+server cancels a statement after `statement_timeout`, and on the client side psycopg2 waits
+through :func:`bounded_wait`, which gives up on a connection attempt after the connect timeout
+and on any other wait after the statement timeout plus a margin (a frozen server cancels
+nothing). A connection given up on is closed and raises :class:`DatabaseTimeout`, an
+``OperationalError``."""
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +42,110 @@ def driver_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
 
 
-def make_engine(url: str, **options) -> Engine:
+# A health check of a pooled connection (SQLAlchemy's pre-ping) gets this long.
+PING_TIMEOUT_S = 0.5
+# The client waits this much longer than the server's statement_timeout before giving up.
+CLIENT_MARGIN_S = 0.5
+_local = threading.local()
+_DSN_LIMITS = re.compile(r"statement_timeout=(\d+)")
+_DSN_CONNECT = re.compile(r"connect_timeout=(\d+(?:\.\d+)?)")
+_limits_of_dsn: dict[str, tuple[float, float] | None] = {}
+
+
+def _limits(dsn: str) -> tuple[float, float] | None:
+    """(connect, statement) seconds a connection made with these options waits, or None for a
+    connection without a statement_timeout (tools, tests), which waits as long as it takes."""
+    limits = _limits_of_dsn.get(dsn, ())
+    if limits == ():
+        statement, connect = _DSN_LIMITS.search(dsn), _DSN_CONNECT.search(dsn)
+        limits = None if statement is None else (
+            float(connect.group(1)) if connect else 10.0, int(statement.group(1)) / 1000 + CLIENT_MARGIN_S)
+        if len(_limits_of_dsn) < 64:
+            _limits_of_dsn[dsn] = limits
+    return limits
+
+
+def bounded_wait(connection) -> None:
+    """psycopg2's wait callback: :func:`psycopg2.extras.wait_select`, with a deadline for the
+    connections that carry a statement_timeout (see the module docstring)."""
+    from psycopg2 import extensions
+
+    limits = _limits(connection.dsn)
+    connecting = connection.status not in (extensions.STATUS_READY, extensions.STATUS_BEGIN,
+                                           extensions.STATUS_PREPARED)
+    limit = None if limits is None else limits[0] if connecting else getattr(_local, "limit_s", limits[1])
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is None or remaining > 0:
+            fd = connection.fileno()
+            readable, writable = ([fd], []) if state == extensions.POLL_READ else ([], [fd])
+            if any(select.select(readable, writable, [], remaining)):
+                continue
+        _break(connection)
+        what = "to a connection attempt" if connecting else "to a statement"
+        raise DatabaseTimeout(f"the database did not answer {what} within {limit:g} s")
+
+
+def _break(connection) -> None:
+    """Cut the connection's socket, so psycopg2 sees it broken and the pool drops it. (Closing
+    it here would wait for the lock the stalled statement holds.)"""
+    import socket
+
+    import psycopg2
+
+    with socket.socket(fileno=os.dup(connection.fileno())) as sock:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already cut
+            pass
+    try:
+        connection.poll()
+    except psycopg2.Error:  # expected: psycopg2 now knows the connection is broken
+        pass
+
+
+class DatabaseTimeout(Exception):
+    """Replaced by a subclass of psycopg2's OperationalError when psycopg2 is imported."""
+
+
+def _install_wait_callback() -> None:
+    global DatabaseTimeout
+    import psycopg2
+    from psycopg2 import extensions
+
+    if not issubclass(DatabaseTimeout, psycopg2.OperationalError):
+        DatabaseTimeout = type("DatabaseTimeout", (psycopg2.OperationalError,), {
+            "__doc__": "PostgreSQL did not answer in time; the connection was closed."})
+    extensions.set_wait_callback(bounded_wait)
+
+
+def _short_pings(engine: Engine) -> None:
+    ping = engine.dialect.do_ping
+
+    def do_ping(dbapi_connection) -> bool:
+        _local.limit_s = PING_TIMEOUT_S
+        try:
+            return ping(dbapi_connection)
+        finally:
+            del _local.limit_s
+
+    engine.dialect.do_ping = do_ping
+
+
+def bounded_connect_args(connect_s: float, statement_s: float) -> dict:
+    """psycopg2 connect arguments that bound every wait (see the module docstring)."""
+    _install_wait_callback()
+    return {"connect_timeout": max(1, round(connect_s)),
+            "options": f"-c statement_timeout={round(statement_s * 1000)}"}
+
+
+def make_engine(url: str, *, connect_s: float | None = None, statement_s: float | None = None,
+                **options) -> Engine:
+    """An engine; on PostgreSQL with `statement_s`, every wait is bounded (module docstring)."""
     url = driver_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
@@ -50,7 +162,14 @@ def make_engine(url: str, **options) -> Engine:
     options.setdefault("pool_size", 5)
     # Batched UPDATEs: fusing a clip's 10,000 pixels is one round trip per page, not per row.
     options.setdefault("executemany_mode", "values_plus_batch")
-    engine = create_engine(url, pool_pre_ping=True, max_overflow=10, **options)
+    if statement_s is None:
+        engine = create_engine(url, pool_pre_ping=True, max_overflow=10, **options)
+    else:
+        # A request waits at most this long for a pooled connection (then 503), not 30 s.
+        options.setdefault("pool_timeout", statement_s)
+        connect_args = {**bounded_connect_args(connect_s or 1.0, statement_s), **options.pop("connect_args", {})}
+        engine = create_engine(url, pool_pre_ping=True, max_overflow=10, connect_args=connect_args, **options)
+        _short_pings(engine)
     refuse_unreplicated_commits(engine)
     return engine
 
@@ -122,13 +241,13 @@ class Database:
 
     def configure(self, config: Config) -> None:
         self.dispose()
+        limits = {"connect_s": config.db_connect_timeout_s, "statement_s": config.db_statement_timeout_s}
         url = config.effective_database_url
         if url.startswith("sqlite:///"):
             config.instance_path.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, **limits)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.replicas = [Replica(make_engine(u, connect_args={"connect_timeout": 2}))
-                         for u in config.read_database_urls]
+        self.replicas = [Replica(make_engine(u, **limits)) for u in config.read_database_urls]
         self.max_lag_s = config.replica_max_lag_s
 
     def dispose(self) -> None:

@@ -15,7 +15,7 @@ from c3s.errors import C3SError, NotFound
 from c3s.frames import PendingFiles, add_frames, pending_files
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.models import FrameJob, Scene, User, utcnow
-from c3s.permissions import require
+from c3s.permissions import require, require_read
 
 # Decoding is this share of the work; writing the frames' PNGs is the rest.
 DECODE_SHARE = 0.9
@@ -46,7 +46,8 @@ def create_frame_job(session: Session, pending: PendingFiles, user: User, scene:
 
 
 def get_frame_job(session: Session, user: User, scene: Scene, job_id: int) -> FrameJob:
-    require(session, user, "scene_admin", scene)
+    # A frame video's job is read like the frames it makes: by those who see unplayed frames.
+    require_read(session, user, scene, "show", to="follow the decoding of its frame videos")
     job = session.scalar(select(FrameJob).where(FrameJob.id == job_id, FrameJob.scene_id == scene.id))
     if job is None:
         raise NotFound(f"scene {scene.id} has no frame job {job_id}")

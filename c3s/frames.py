@@ -4,6 +4,7 @@ files are removed again, so a failed upload leaves neither a half-written row no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -14,6 +15,8 @@ from c3s.errors import C3SError, Invalid, NotFound, TooLarge, UnsupportedMedia
 from c3s.framestore import FrameStore
 from c3s.models import Frame, LocateJob, Scene, User
 from c3s.permissions import require
+
+log = logging.getLogger(__name__)
 
 # Positions are moved out of the way first so the (scene, position) key never collides mid-update.
 REORDER_OFFSET = 1_000_000_000
@@ -155,5 +158,10 @@ def scene_file_ids(session: Session, scene: Scene) -> list[str]:
 
 
 def delete_files(store: FrameStore, file_ids: Sequence[str]) -> None:
+    """Remove stored files after their rows were deleted and committed. A store that fails now
+    leaves the files orphaned (logged), never the committed delete reported as failed."""
     for file_id in file_ids:
-        store.delete(file_id)
+        try:
+            store.delete(file_id)
+        except Exception as error:  # noqa: BLE001 - the rows are gone; an orphan file is harmless
+            log.warning("could not delete stored file %s after its row: %s", file_id, error)

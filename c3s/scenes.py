@@ -22,6 +22,8 @@ EDITABLE_FIELDS = (
 
 
 def get_scene(session: Session, scene_id: int, *, for_update: bool = False) -> Scene:
+    if not 0 < scene_id < 2**63:  # no row can have it (and PostgreSQL would refuse the number)
+        raise NotFound(f"scene {scene_id} does not exist")
     statement = select(Scene).where(Scene.id == scene_id)
     if for_update:
         # Lock the scene row only: the method is joined eagerly, and PostgreSQL cannot lock the

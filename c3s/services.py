@@ -13,6 +13,7 @@ from flask import current_app
 from c3s.config import Config
 from c3s.db import Database
 from c3s.framestore import FrameStore, open_store
+from c3s.limits import Limiter
 from c3s.show import ShowCache, cache_for, request_build
 
 Send = Callable[..., None]
@@ -33,6 +34,7 @@ class Services:
         self.send: Send = _no_sender
         self._store: FrameStore | None = None
         self._redis = None
+        self.limiter = Limiter(lambda: self.redis)
         self._token_key: bytes | None = None
 
     @property

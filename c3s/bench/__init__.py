@@ -10,5 +10,6 @@ BENCHMARKS = {
     "sound": "c3s.bench.sound:command",
     "locate": "c3s.bench.locate:command",
     "clock": "c3s.bench.clock:command",
+    "login": "c3s.bench.login:command",
     "all": "c3s.bench.all:command",
 }

@@ -1,6 +1,6 @@
 """`c3s bench join`: the join rush and the phones' check-in under load, served by gunicorn on the
 real PostgreSQL and Redis, loaded from a separate process on 127.0.0.1, with the machinery of
-:mod:`c3s.bench.api` (the same server plan, CPU pinning, closed-loop load generator and CPU
+:mod:`c3s.bench.http` (the same server plan, CPU pinning, closed-loop load generator and CPU
 accounting of the server, the bench database's backends and Redis).
 
 Set-up, from scratch each run: a fresh PostgreSQL database, a QR-located scene whose show is
@@ -34,7 +34,8 @@ from pathlib import Path
 
 import click
 
-from c3s.bench import api as machinery
+from c3s.bench import http as machinery
+from c3s.bench.api import build_maps
 
 N_PHONES = 4096
 N_FRAMES = 10
@@ -189,27 +190,27 @@ def run(*, quick: bool, seconds: float | None, plan: machinery.ServerPlan | None
     redis_client = redis.Redis.from_url(machinery.REDIS_URL)
     redis_client.ping()
     print(f"creating the database, {N_PHONES:,} joined phones and {N_BASELINE_GUESTS:,} guests", file=sys.stderr)
-    url = machinery._create_database()
+    url = machinery.create_database()
     process = scene_id = None
     try:
         with tempfile.TemporaryDirectory(prefix="c3s-bench-join-") as instance:
             store = FileSystemStore(Path(instance) / "files")
             scene_id, phones, guests = _populate(url, store)
-            machinery._build(url, store, redis_client, scene_id)
-            port = machinery._free_port()
-            process = machinery._start_server(machinery.server_env(url, instance), port, machine.server_cpus,
+            build_maps(url, store, redis_client, scene_id)
+            port = machinery.free_port()
+            process = machinery.start_server(machinery.server_env(url, instance), port, machine.server_cpus,
                                               Path(instance) / "gunicorn.log", plan)
-            cpu = machinery._Cpu(process.pid, url, redis_client)
+            cpu = machinery.Cpu(process.pid, url, redis_client)
             phases = {}
             for name, (requests, sequential) in _phase_requests(scene_id, phones, guests).items():
                 print(f"loading {name} for {seconds:g} s", file=sys.stderr)
-                phases[name] = machinery._run_phase(name, port, requests, machine.loader_cpus, cpu, seconds,
+                phases[name] = machinery.run_phase(name, port, requests, machine.loader_cpus, cpu, seconds,
                                                     warmup_s, machine.server_cores, plan.connections,
                                                     sequential=sequential)
     finally:
         if process is not None:
-            machinery._stop_server(process)
-        machinery._drop_database(url)
+            machinery.stop_server(process)
+        machinery.drop_database(url)
         if scene_id is not None:
             for key in redis_client.scan_iter(f"c3s:show:{scene_id}:*", count=1000):
                 redis_client.delete(key)

@@ -109,7 +109,7 @@ def _play(ctx: dict, stages: Stages, n_frames: int, rng) -> None:
         show.upload_frames(api, ctx["operator"], scene_id, frames, step)
         state = show.start_show(api, ctx["operator"], scene_id)
     with stages.run("sync clocks, fetch tracks", len(ctx["numbers"]), "phone") as step:
-        phones, refused = show.fetch_tracks(api, scene_id, ctx["numbers"], rng, step)
+        phones, refused = show.fetch_tracks(api, ctx["operator"], scene_id, ctx["numbers"], rng, step)
     with stages.run("play (live check)", 1) as step:
         live = show.live_check(api, scene_id, phones, rng)
         step(1)

@@ -133,14 +133,16 @@ class Phone:
         return int(bisect_right(ends.tolist(), elapsed)) if elapsed < ends[-1] else -1
 
 
-def fetch_tracks(api: Api, scene_id: int, numbers: list[int], rng: np.random.Generator,
+def fetch_tracks(api: Api, token: str, scene_id: int, numbers: list[int], rng: np.random.Generator,
                  progress: Callable[[int], object]) -> tuple[list[Phone], dict[str, int]]:
-    """Every phone syncs and asks for its track; a phone that was never located is told so."""
+    """Every phone syncs and its track is fetched (with `token`, the scene's staff, who read every
+    pixel's track); a phone that was never located is told so."""
     phones, refused = [], {}
     for number in numbers:
         phone = Phone(number, float(rng.uniform(-CLOCK_SPREAD_MS, CLOCK_SPREAD_MS)))
         phone.sync(api)
-        response = api.call("GET", f"/api/scenes/{scene_id}/pixels/{number}/track", expect=(200, 404))
+        response = api.call("GET", f"/api/scenes/{scene_id}/pixels/{number}/track", token=token,
+                            expect=(200, 404))
         if response.status_code == 200:
             phone.track = response.get_json()
         else:

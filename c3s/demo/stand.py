@@ -129,10 +129,10 @@ def _grant(app: Flask, user_id: int, right: str, scene_id: int | None = None) ->
 
 def staff_token(api: Api, app: Flask, email: str, right: str, scene_id: int | None = None) -> str:
     """Register a member of staff through the API, grant ``right`` and log in."""
-    user = api.json("POST", "/api/users", json={"email": email, "password": PASSWORD}, expect=(201,))
-    _grant(app, user["id"], right, scene_id)
-    return api.json("POST", "/api/tokens", json={"email": email, "password": PASSWORD},
-                    expect=(201,))["token"]
+    api.json("POST", "/api/users", json={"email": email, "password": PASSWORD}, expect=(202,))
+    login = api.json("POST", "/api/tokens", json={"email": email, "password": PASSWORD}, expect=(201,))
+    _grant(app, login["user"]["id"], right, scene_id)
+    return login["token"]
 
 
 def create_scene(api: Api, token: str, plan: StandPlan) -> dict:

@@ -14,11 +14,32 @@ from c3s.locate.mapping import ImageMatch, LocateFailed, PixelRef, map_sightings
 from c3s.models import Scene
 from c3s.sync import summarise
 
+# A clip is refused from its header past these, before a frame is decoded: 4K at most (a
+# 12000 x 12000 MJPEG clip took 5.5 GB and 84 s), and two minutes (a check needs seconds).
+MAX_CLIP_PIXELS = 3840 * 2160
+MAX_CLIP_S = 120.0
 # Displays lag 40-70 ms and clocks tens of ms: a crowd whose median is further off was timed
 # against a wrong clip start, and its offsets would move every correction by that error.
 MAX_CROWD_MEDIAN_MS = 250.0
 _SUFFIXES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov", "video/x-msvideo": ".avi",
              "video/x-matroska": ".mkv"}
+
+
+def _check_header(path: Path, fps: float | None) -> None:
+    """Refuse a clip too large or too long from what its container says (LocateFailed)."""
+    from c3s.vision.blink import clip_header
+
+    try:
+        width, height, frames, rate = clip_header(path)
+    except ValueError as error:
+        raise LocateFailed(f"the clip cannot be decoded: {error}") from None
+    if width * height > MAX_CLIP_PIXELS:
+        raise LocateFailed(f"the clip is {width} x {height} pixels; at most {MAX_CLIP_PIXELS:,} pixels "
+                           "(4K) a frame are decoded: film in 4K or less")
+    rate = float(fps or rate)
+    if frames and rate > 0 and frames / rate > MAX_CLIP_S:
+        raise LocateFailed(f"the clip lasts {frames / rate:.0f} s; at most {MAX_CLIP_S:.0f} s are decoded: "
+                           "film a shorter clip")
 
 
 def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
@@ -30,6 +51,7 @@ def blink_sightings(scene: Scene, data: bytes, content_type: str, options: dict,
     with tempfile.TemporaryDirectory(prefix="c3s-blink-") as folder:
         path = Path(folder) / f"clip{suffix}"
         path.write_bytes(data)
+        _check_header(path, options.get("fps"))
         try:
             result = decode_clip(path, **{key: options.get(key)
                                           for key in ("fps", "start_ms", "readout_ms", "exposure_ms")})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -164,10 +165,19 @@ def _run_started(session: Session, store: FrameStore, job: LocateJob, *, max_pix
     return job
 
 
+# An absolute path (a decoder's temporary file, a module): a reason names no server path.
+_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.+~-]+/)+[\w.+~-]*")
+
+
+def public_reason(reason: str) -> str:
+    """The reason with every absolute server path replaced by "the uploaded file"."""
+    return _SERVER_PATH.sub("the uploaded file", reason)
+
+
 def _fail(session: Session, job: LocateJob, reason: str) -> LocateJob:
     session.rollback()
     job = session.get(LocateJob, job.id)
-    job.status, job.reason, job.finished_at = "failed", reason, utcnow()
+    job.status, job.reason, job.finished_at = "failed", public_reason(reason), utcnow()
     session.commit()
     return job
 

@@ -202,8 +202,8 @@ def claim_seat(session: Session, user: User, scene: Scene, pixel: Pixel, *, sect
     Accepted when nobody active holds the seat: the pixel is located there through
     `commit_sightings`. Otherwise the claim is kept with `accepted` false and every claim on the
     seat is flagged as a conflict; the holder keeps the seat."""
-    target = find_seat(session, scene, section, row, seat)
     pixel = _claimant_pixel(session, user, pixel)
+    target = find_seat(session, scene, section, row, seat)
     claims = session.scalars(select(SeatClaim).where(SeatClaim.seat_id == target.id)
                              .with_for_update()).all()
     holder = next((c for c in claims if c.accepted and c.pixel_id != pixel.id), None)

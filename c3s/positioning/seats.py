@@ -25,6 +25,10 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 MAX_LISTED_ERRORS = 20
+# A stadium has some 100,000 seats; a map past this is refused before it is stored or served.
+MAX_SEATS = 150_000
+# A section, row or seat name longer than this is refused (no sign carries more).
+MAX_LABEL_CHARS = 32
 REQUIRED_COLUMNS = ("section", "row", "seat", "x", "y")
 
 
@@ -214,6 +218,8 @@ def _json_records(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SeatMapError([f"line {exc.lineno}: invalid JSON ({exc.msg})"]) from exc
+    except RecursionError:
+        raise SeatMapError(["line 1: the JSON is nested too deeply (a seat map is a list of objects)"]) from None
     items = doc.get("seats") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         raise SeatMapError(["line 1: expected a list of seats or an object with key 'seats'"])
@@ -263,6 +269,12 @@ def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float, floa
             raise ValueError(f"z={record['z']!r} is not a number") from None
         if not math.isfinite(z):
             raise ValueError(f"z={record['z']!r} is not a finite number")
+    for part in ("section", "row", "seat"):
+        text = str(record[part])
+        if len(text) > MAX_LABEL_CHARS:
+            raise ValueError(f"{part} has {len(text)} characters; at most {MAX_LABEL_CHARS}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ValueError(f"{part} contains a control character")
     return seat_label(record["section"], record["row"], record["seat"]), coords[0], coords[1], z
 
 
@@ -273,7 +285,9 @@ def _build(records: Iterable[tuple[str, dict[str, Any]]]) -> SeatMap:
     zs: list[float] = []
     seen_label: dict[SeatLabel, str] = {}
     seen_position: dict[tuple[float, float], tuple[SeatLabel, str]] = {}
-    for where, record in records:
+    for count, (where, record) in enumerate(records, 1):
+        if count > MAX_SEATS:
+            raise SeatMapError([f"{where}: the map has more than {MAX_SEATS:,} seats, the most one scene takes"])
         try:
             label, x, y, z = _parse_record(record)
         except ValueError as exc:

@@ -243,11 +243,13 @@ def request_build(cache: ShowCache, scene_id: int, send: Callable[[str, int], No
     broker or Redis is logged, not raised: the data is committed, and the next poll or track
     asks again."""
     from kombu.exceptions import OperationalError as BrokerError
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+
+    from c3s.errors import Unavailable
 
     try:
         return queue_build(cache, scene_id, send)
-    except (BrokerError, RedisConnectionError, ConnectionError, TimeoutError) as error:
+    except (BrokerError, RedisError, Unavailable, ConnectionError, TimeoutError) as error:
         log.warning("could not queue the colour maps of scene %s (%s); the next poll asks again",
                     scene_id, error)
         return False

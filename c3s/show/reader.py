@@ -82,8 +82,9 @@ class _PostgresReads:
     open), the scene's state as a prepared statement: the hot path's one round trip costs no
     ORM, no pool checkout, no ping and no planning."""
 
-    def __init__(self, url):
+    def __init__(self, url, connect_args: dict | None = None):
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connect_args = connect_args or {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
         self.local = threading.local()
 
     def _cursor(self):
@@ -91,8 +92,7 @@ class _PostgresReads:
 
         cursor = getattr(self.local, "cursor", None)
         if cursor is None or cursor.closed or cursor.connection.closed:
-            connection = psycopg2.connect(self.dsn, application_name="c3s-show", connect_timeout=5,
-                                          options="-c statement_timeout=5000")
+            connection = psycopg2.connect(self.dsn, application_name="c3s-show", **self.connect_args)
             connection.autocommit = True
             cursor = connection.cursor()
             cursor.execute(f"PREPARE c3s_scene_state (bigint) AS {_STATE_SQL}")
@@ -101,6 +101,8 @@ class _PostgresReads:
 
     def query(self, sql: str, params: tuple, *, many: bool = False):
         import psycopg2
+
+        from c3s import db
 
         for attempt in (1, 2):
             try:
@@ -111,7 +113,7 @@ class _PostgresReads:
                 # A connection dropped since the last request (database restart, failover):
                 # reconnect once, then give up.
                 self._drop()
-                if attempt == 2:
+                if attempt == 2 or isinstance(error, db.DatabaseTimeout):  # a stalled server: no retry
                     log.warning("show read failed: the database does not answer: %s", error)
                     raise Unavailable(UNAVAILABLE) from error
         raise AssertionError("unreachable")
@@ -168,11 +170,12 @@ class ShowReader:
     MAX_FRAME_MAPS = 32
     TRACK_CACHE_BYTES = 128 * 1024 * 1024
 
-    def __init__(self, engine, redis_factory: Callable[[], Any]):
+    def __init__(self, engine, redis_factory: Callable[[], Any], connect_args: dict | None = None):
         self.engine = engine
         self._redis_factory = redis_factory
         self._cache: ShowCache | None = None
-        self.reads = _PostgresReads(engine.url) if engine.dialect.name == "postgresql" else _EngineReads(engine)
+        self.reads = (_PostgresReads(engine.url, connect_args) if engine.dialect.name == "postgresql"
+                      else _EngineReads(engine))
         self._states: LRU[SceneState] = LRU(self.MAX_STATES)
         self._builds: LRU[ShowMaps] = LRU(self.MAX_BUILDS)
         self._timelines: LRU[Timeline] = LRU(self.MAX_BUILDS)

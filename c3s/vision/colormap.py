@@ -7,7 +7,13 @@ unaliased picture instead of a point sample of whatever detail happens to sit un
 Footprints are axis-aligned squares centred on the pixel. Their half side comes from local density:
 half the mean distance to the ``neighbours`` nearest other pixels, so in a full seat grid squares
 tile the stand, and a pixel in a sparse area gets a larger square that covers its emptier
-surroundings.
+surroundings. A footprint is cut to the scene; one narrower than a frame pixel is widened to one
+frame pixel and, at the scene's edge, shifted back inside the scene rather than reaching past it.
+
+The mean is over the part of the footprint **inside the frame**: area outside the frame (contain's
+black bars) is left out, it does not count as black, so a uniform frame gives its exact colour to
+every pixel that sees any of it, with every fit. A footprint wholly outside the frame (a pixel
+in contain's black bars) is black, ``(0, 0, 0)``.
 
 Work is split in two stages. :meth:`ColorMapper.build` does everything that depends only on
 geometry: footprints, the fit of the frame to the scene, a pyramid level per pixel (the coarsest at
@@ -208,7 +214,8 @@ class ColorMapper:
     ----------
     frame_shape : (H, W) of the frames this mapper accepts, image pixels.
     boxes_px : (N, 4) float64, each footprint ``x0, y0, x1, y1`` in full-resolution frame pixels,
-        clipped to the scene but not to the frame (contain's black bars lie outside the frame).
+        inside the scene but not cut to the frame (contain's black bars lie outside the frame);
+        only the part inside the frame is averaged.
     cell_px : (N,) int64, the pyramid cell size (frame pixels, a power of two) each pixel's
         average is taken at.
     pyramid : the linear-light pyramid layout.
@@ -273,9 +280,13 @@ class ColorMapper:
             raise ValueError("radii must be non-negative numbers in scene units")
         boxes_px = _footprint_boxes(positions, radii, scene_size, fit_frame(
             scene_size, (frame_w, frame_h), fit))
-        side_px = np.minimum(boxes_px[:, 2] - boxes_px[:, 0], boxes_px[:, 3] - boxes_px[:, 1])
+        # Levels follow the part of each footprint inside the frame: that part is what is averaged.
+        inside = _clip_to_frame(boxes_px, (frame_h, frame_w))
+        side_px = np.minimum(inside[:, 2] - inside[:, 0], inside[:, 3] - inside[:, 1])
         if level is None:
-            level = int(_power_of_two_at_most(np.median(side_px) / cells_per_footprint))
+            seen = side_px[side_px > 0]
+            median = np.median(seen) if len(seen) else 1.0
+            level = int(_power_of_two_at_most(median / cells_per_footprint))
         if level < 1 or level & (level - 1):
             raise ValueError(f"level must be a power of two >= 1, got {level}")
         coarsest = int(2 ** np.ceil(np.log2(max(frame_h, frame_w))))
@@ -298,7 +309,8 @@ class ColorMapper:
 
         Returns
         -------
-        (N, 3) uint8 RGB, the linear-light area average over each footprint, sRGB encoded.
+        (N, 3) uint8 RGB, the linear-light area average over the part of each footprint inside
+        the frame, sRGB encoded; black for a footprint wholly outside the frame.
         """
         _check_frame(frame, self.frame_shape)
         linear = self.matrix @ self.pyramid.fill(frame)
@@ -326,13 +338,32 @@ def _footprint_boxes(positions, radii, scene_size, placed: Fit) -> np.ndarray:
     x0, x1 = np.maximum(x - radii, 0.0), np.minimum(x + radii, scene_w)
     y0, y1 = np.maximum(y - radii, 0.0), np.minimum(y + radii, scene_h)
     # At least one frame pixel wide: narrower than that, an area average is a point sample anyway.
-    min_half_x, min_half_y = 0.5 / placed.px_per_unit_x, 0.5 / placed.px_per_unit_y
-    grow_x = np.maximum(min_half_x - (x1 - x0) / 2, 0.0)
-    grow_y = np.maximum(min_half_y - (y1 - y0) / 2, 0.0)
-    boxes = np.stack([x0 - grow_x, y0 - grow_y, x1 + grow_x, y1 + grow_y], axis=1)
+    x0, x1 = _widen_within(x0, x1, 1.0 / placed.px_per_unit_x, scene_w)
+    y0, y1 = _widen_within(y0, y1, 1.0 / placed.px_per_unit_y, scene_h)
+    boxes = np.stack([x0, y0, x1, y1], axis=1)
     boxes[:, 0::2] = (boxes[:, 0::2] - placed.offset_x) * placed.px_per_unit_x
     boxes[:, 1::2] = (boxes[:, 1::2] - placed.offset_y) * placed.px_per_unit_y
     return boxes
+
+
+def _widen_within(lo: np.ndarray, hi: np.ndarray, min_side: float, extent: float):
+    """Widen each [lo, hi] about its centre to at least ``min_side`` (at most ``extent``), then
+    shift it back inside [0, extent] instead of letting it reach past the edge."""
+    side = np.minimum(np.maximum(hi - lo, min_side), extent)
+    grow = (side - (hi - lo)) / 2
+    lo, hi = lo - grow, hi + grow
+    shift = np.maximum(-lo, 0.0) - np.maximum(hi - extent, 0.0)
+    return np.clip(lo + shift, 0.0, extent), np.clip(hi + shift, 0.0, extent)
+
+
+def _clip_to_frame(boxes_px: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """(N, 4) footprints ``x0, y0, x1, y1`` cut to the frame; empty ones have ``x1 <= x0`` or
+    ``y1 <= y0`` after the cut (a footprint wholly outside is pinned to an edge, zero wide)."""
+    frame_h, frame_w = frame_hw
+    inside = np.empty_like(boxes_px)
+    inside[:, 0::2] = np.clip(boxes_px[:, 0::2], 0.0, frame_w)
+    inside[:, 1::2] = np.clip(boxes_px[:, 1::2], 0.0, frame_h)
+    return inside
 
 
 def _axis_weights(lo: np.ndarray, hi: np.ndarray, extent: np.ndarray):
@@ -356,8 +387,9 @@ def _axis_weights(lo: np.ndarray, hi: np.ndarray, extent: np.ndarray):
 def _averaging_matrix(boxes_px, cell_px, frame_hw, pyramid: Pyramid):
     """(N, M) CSR: each row averages its footprint's cells at its level, fractional at the edges.
 
-    Rows are built one pyramid level at a time; area outside the frame has no cells and so
-    counts as black, because the mean divides by the whole footprint's area.
+    Rows are built one pyramid level at a time. The mean is over the part of the footprint
+    inside the frame (area outside it has no cells and is left out of the mean, it does not count
+    as black); a footprint wholly outside the frame gets an empty row, so its colour is black.
     """
     frame_h, frame_w = frame_hw
     rows, cols, weights = [], [], []
@@ -368,8 +400,11 @@ def _averaging_matrix(boxes_px, cell_px, frame_hw, pyramid: Pyramid):
         x0, y0, x1, y1 = (boxes_px[which, i] / size for i in range(4))
         cx, wx = _axis_weights(x0, x1, frame_w / size)
         cy, wy = _axis_weights(y0, y1, frame_h / size)
-        area = (x1 - x0) * (y1 - y0)
-        weight = wy[:, :, None] * wx[:, None, :] / area[:, None, None]
+        inside = _clip_to_frame(boxes_px[which], frame_hw) / size
+        area = (inside[:, 2] - inside[:, 0]) * (inside[:, 3] - inside[:, 1])  # in cells
+        weight = np.divide(wy[:, :, None] * wx[:, None, :], area[:, None, None],
+                           out=np.zeros((len(which), wy.shape[1], wx.shape[1])),
+                           where=area[:, None, None] > 0)
         column = pyramid.offsets[k] + cy[:, :, None] * pyramid.shapes[k][1] + cx[:, None, :]
         keep = weight > 0
         rows.append(np.broadcast_to(which[:, None, None], weight.shape)[keep])
@@ -426,7 +461,8 @@ def reference_colors(
     """Exact area average, one pixel at a time in plain Python: the baseline and the yardstick.
 
     Uses the same footprints as ``mapper`` but no downsampling and float64 linear light, with each
-    frame pixel weighted by the fraction of it inside the footprint.
+    frame pixel weighted by the fraction of it inside the footprint, divided by the footprint's area
+    inside the frame (black for a footprint wholly outside it).
 
     Parameters
     ----------
@@ -455,7 +491,7 @@ def reference_colors(
         wy = np.clip(np.minimum(rows + 1, y1) - np.maximum(rows, y0), 0, 1)
         linear = srgb_to_linear(frame[r0:r1, c0:c1] / 255.0)
         total = np.einsum("r,c,rck->k", wy, wx, linear)
-        mean = total / ((x1 - x0) * (y1 - y0))
+        mean = total / ((min(x1, frame_w) - max(x0, 0)) * (min(y1, frame_h) - max(y0, 0)))
         out[row] = np.rint(linear_to_srgb(mean) * 255).astype(np.uint8)
     return out
 

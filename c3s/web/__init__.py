@@ -30,11 +30,15 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
         INFO={"description": "Scenes, pixels, frames and the show of the Cloud Scene Screen Service."},
     )
 
+    from c3s.accounts import configure_hashing
     from c3s.tasks import celery_init_app
-    from c3s.web import api, context, docs, errors, pages
+    from c3s.web import api, context, docs, errors, inputs, pages, statuses
 
+    configure_hashing(lanes=config.password_hash_lanes, slots=config.password_hash_slots)
     context.init_app(app)
     errors.init_app(app)
+    inputs.init_app(app)
+    statuses.init_app(app)
     api.init_app(app)
     pages.init_app(app)
     docs.init_app(app)

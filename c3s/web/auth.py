@@ -40,6 +40,9 @@ def require_staff(scene: Scene, *, to: str) -> None:
     permissions.require_staff(db_session(), current_user(), scene, to=to)
 
 
+def require_read(scene: Scene, level: str, *, to: str) -> None:
+    """The current user reads `scene` at `level` (:func:`c3s.permissions.require_read`)."""
+    permissions.require_read(db_session(), current_user(), scene, level, to=to)
 def staff_scene(scene_id: int, *, to: str) -> Scene:
     """The scene, when the current user is on its staff; else 404 or 403 saying who may ``to``."""
     scene = scenes.get_scene(db_session(), scene_id)

@@ -1,4 +1,4 @@
-"""The API docs page works offline: Swagger UI's files come from the swagger-ui-bundle package,
+"""The API docs page works offline: Swagger UI's files come from the swagger-ui-bundle-v2 package,
 served under /api/docs/assets, instead of a CDN."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ ASSETS = "/api/docs/assets"
 def init_app(app: APIFlask) -> None:
     import swagger_ui_bundle
 
-    folder = swagger_ui_bundle.swagger_ui_path
+    folder = str(swagger_ui_bundle.swagger_ui_path)  # Swagger UI 5: it reads OpenAPI 3.1
     app.config.update(
         SWAGGER_UI_CSS=f"{ASSETS}/swagger-ui.css",
         SWAGGER_UI_BUNDLE_JS=f"{ASSETS}/swagger-ui-bundle.js",

@@ -6,10 +6,15 @@ the Flask handlers below and the fast path (:func:`error_parts`) both map from h
 from __future__ import annotations
 
 from apiflask import APIFlask, HTTPError
-from sqlalchemy.exc import IntegrityError
+from flask import request
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from c3s.errors import C3SError
+from c3s.errors import C3SError, Unavailable
 
 INTERNAL_ERROR = "internal error; the operators have been told"
 
@@ -28,7 +33,25 @@ def error_parts(error: C3SError) -> tuple[int, dict, dict[str, str]]:
     return error.status, {"message": error.message, "detail": error.detail}, headers
 
 
+# A service that does not answer, by the exceptions that say so: answered as Unavailable (503).
+OUTAGES = (
+    ((OperationalError, InterfaceError, PoolTimeout), "the database"),
+    ((RedisConnectionError, RedisTimeoutError), "the cache (Redis)"),
+    ((BrokerError,), "the task queue"),
+)
+
+
 def init_app(app: APIFlask) -> None:
+    for error_classes, service in OUTAGES:
+        def _outage(error, service=service):
+            app.logger.warning("%s does not answer: %s", service, error)
+            status, body, headers = error_parts(
+                Unavailable(f"{service} does not answer right now; try again in a moment"))
+            return body, status, headers
+
+        for error_class in error_classes:
+            app.register_error_handler(error_class, _outage)
+
     @app.error_processor
     def _apiflask_error(error: HTTPError):
         return {"message": error.message, "detail": error.detail or {}}, error.status_code, error.headers
@@ -41,6 +64,13 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error):
         limit = app.config["MAX_CONTENT_LENGTH"]
+        length = request.content_length
+        if length is not None and length <= limit:  # not the size: the form's parts or their memory
+            parts = app.config.get("MAX_FORM_PARTS") or 1000
+            return _body(413, f"the form has too many parts: at most {parts} fields and files, "
+                              "and the form's text fields together at most "
+                              f"{(app.config.get('MAX_FORM_MEMORY_SIZE') or 500_000) // 1000} kB",
+                         {"max_parts": parts})
         return _body(413, f"the upload is larger than the limit of {limit // (1024 * 1024)} MiB",
                      {"max_bytes": limit})
 

@@ -5,7 +5,9 @@ objects, context pushes, response objects and schema serialisation cost more tha
 itself at thousands of requests a second per core, so these routes are matched with regular
 expressions and answered by the same functions the Flask views call (:mod:`c3s.web.playback`
 and :mod:`c3s.web.rush`; :mod:`c3s.web.api.show` and :mod:`c3s.web.api.rush` document them in
-the OpenAPI spec)."""
+the OpenAPI spec). A track is answered here only to the pixel's own token (one indexed query);
+anyone else goes to Flask, which checks who it is. A login or a registration that finds this
+process's password hash slot taken is shed here with a 503, before any work."""
 
 from __future__ import annotations
 
@@ -17,10 +19,13 @@ from collections.abc import Callable
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from c3s.errors import C3SError
+from c3s.accounts import BUSY_HASHING, hashing_busy
+from c3s.errors import C3SError, Unavailable
 from c3s.show import now_ms
 from c3s.web.errors import INTERNAL_ERROR, error_parts
-from c3s.web.playback import Reply, color_reply, show_reply, time_reply, track_reply
+from c3s.web.inputs import refuse_control_characters
+from c3s.web.playback import Reply, color_reply, owns_pixel, show_reply, time_reply, track_reply
+from c3s.web.ratelimit import per_address_of
 from c3s.web.rush import guest_join_reply, me_reply, parse_guest_body
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,7 @@ _ROUTE = re.compile(r"/api/(?:(time)|scenes/(\d{1,30})/(?:(show)|pixels/(\d{1,30
 # The join rush: GET …/me, the phone's check-in, and POST …/guests, the join.
 _PHONE_ROUTE = re.compile(r"/api/scenes/(\d{1,30})/(me|guests)")
 _PHONE_METHOD = {"me": "GET", "guests": "POST"}
+_HASHING_ROUTES = frozenset({"/api/tokens", "/api/users"})
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 
@@ -42,10 +48,15 @@ class ShowFastPath:
     def __call__(self, environ, start_response):
         received_ms = now_ms()
         method = environ.get("REQUEST_METHOD")
+        if method == "POST" and environ.get("PATH_INFO") in _HASHING_ROUTES and hashing_busy():
+            # A storm of logins then costs microseconds each; the clock keeps threads and cores.
+            return _respond(_json_reply(*error_parts(Unavailable(BUSY_HASHING))), start_response)
         if method == "GET":
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
                 reply = self._guarded(lambda: self._answer(match, environ, received_ms))
+                if reply is None:  # a track asked for without the pixel's own token: Flask decides
+                    return self.wsgi_app(environ, start_response)
                 return _respond(reply, start_response)
         if method in ("GET", "POST"):
             match = _PHONE_ROUTE.fullmatch(environ.get("PATH_INFO", ""))
@@ -54,7 +65,7 @@ class ShowFastPath:
                 return _respond(reply, start_response)
         return self.wsgi_app(environ, start_response)
 
-    def _answer(self, match: re.Match, environ, received_ms: float) -> Reply:
+    def _answer(self, match: re.Match, environ, received_ms: float) -> Reply | None:
         is_time, scene, is_show, number, kind = match.groups()
         if is_time:
             return time_reply(_query_value(environ.get("QUERY_STRING", ""), "t0"), received_ms)
@@ -63,6 +74,8 @@ class ShowFastPath:
             return show_reply(self.app, scene_id, _query_value(environ.get("QUERY_STRING", ""), "frames"))
         if kind == "color":
             return color_reply(self.app, scene_id, int(number))
+        if not owns_pixel(self.app, environ.get("HTTP_AUTHORIZATION"), scene_id, int(number)):
+            return None
         return track_reply(self.app, scene_id, int(number), environ.get("HTTP_ACCEPT"))
 
     def _answer_phone(self, match: re.Match, environ) -> Reply:
@@ -70,9 +83,13 @@ class ShowFastPath:
         if match[2] == "me":
             return me_reply(self.app, scene_id, environ.get("HTTP_AUTHORIZATION"),
                             _query_value(environ.get("QUERY_STRING", ""), "show"))
-        return guest_join_reply(self.app, scene_id, parse_guest_body(_read_body(environ)))
+        per_address_of(self.app, environ, "guests", "rate_guests_per_address", "guests from your address")
+        per_address_of(self.app, environ, "joins", "rate_joins_per_address", "joins from your address")
+        body = parse_guest_body(_read_body(environ))
+        refuse_control_characters(body.get("display_name", ""), "json.display_name")
+        return guest_join_reply(self.app, scene_id, body)
 
-    def _guarded(self, answer: Callable[[], Reply]) -> Reply:
+    def _guarded(self, answer: Callable[[], Reply | None]) -> Reply | None:
         try:
             return answer()
         except C3SError as error:

@@ -19,7 +19,11 @@ from flask import Flask, Response
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from c3s.accounts import hash_token, legacy_hash_token
+from c3s.errors import Unavailable
 from c3s.show import (
+    BIGINT_MAX,
+    INTEGER_MAX,
     SceneState,
     ShowMaps,
     ShowReader,
@@ -185,6 +189,24 @@ def color_reply(app: Flask, scene_id: int, number: int) -> Reply:
     return _reply(200, color_body(color, moment), Cache_Control=f"public, max-age={max_age}")
 
 
+_OWNER_SQL = ("SELECT 1 FROM api_tokens t JOIN pixels p ON p.user_id = t.user_id"
+              " WHERE t.token_hash IN (%s, %s) AND t.revoked_at IS NULL AND t.expires_at > CURRENT_TIMESTAMP"
+              " AND p.scene_id = %s AND p.number = %s")
+
+
+def owns_pixel(app: Flask, authorization: str | None, scene_id: int, number: int) -> bool:
+    """Whether the bearer token in `authorization` is live and belongs to the pixel's user (one
+    indexed query): the fast path serves a track to nobody else."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    if not (0 < scene_id <= BIGINT_MAX and 0 <= number <= INTEGER_MAX):
+        return False
+    hashes = (hash_token(token, app.extensions["c3s"].token_key), legacy_hash_token(token))
+    return reader_of(app).reads.query(_OWNER_SQL, (*hashes, scene_id, number)) is not None
+
+
 def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> Reply:
     """The pixel's whole track: its colour in every frame, the durations and the start."""
     found = _pixel_maps(app, scene_id, number)
@@ -233,7 +255,11 @@ def timeline_reply(app: Flask, scene_id: int) -> Reply:
     reader = reader_of(app)
     state = reader.state(scene_id)
     timeline = reader.timeline(state)
-    ready = reader.maps(state) is not None
+    try:
+        ready = reader.maps(state) is not None
+    except (Unavailable, RedisError) as error:  # the change is committed: say so, maps unknown
+        log.warning("scene %s: the show changed, but its maps could not be checked: %s", scene_id, error)
+        ready = False
     return _reply(200, show_body(state, timeline, maps_ready=ready, t_ms=now_ms(), frames=reader.frames_body(state)),
                   Cache_Control="no-cache")
 

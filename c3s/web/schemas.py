@@ -7,6 +7,7 @@ from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List,
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, pre_load
 
+from c3s import posters
 from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
 
 
@@ -35,6 +36,11 @@ class RegisterIn(Schema):
     email = String(required=True, validate=Length(3, 254))
     password = String(required=True, validate=Length(1, 1024))
     display_name = String(load_default="", validate=Length(0, 100))
+
+
+class RegisteredOut(Schema):
+    email = String(metadata={"description": "the address, normalised"})
+    message = String()
 
 
 class LoginIn(Schema):
@@ -541,3 +547,30 @@ class ClockSummaryOut(Schema):
     median_uncertainty_ms = Float(allow_none=True)
     p95_uncertainty_ms = Float(allow_none=True)
     worst = List(Nested(ClockWorstOut), metadata={"description": "the 10 least certain clocks"})
+
+
+# The live count of the show (c3s.web.api.live).
+
+
+class ShowPhonesOut(Schema):
+    located = Integer(metadata={"description": "placed phones (each has a track)"})
+    tracks_fetched = Integer(metadata={"description": "phones that fetched their track for this start, clock synced"})
+    playing = Integer(metadata={"description": "phones with their track while the show runs"})
+    phase = String(metadata={"description": "before, playing, ended or idle"})
+    start_ms = Integer(allow_none=True)
+
+
+# Posters (c3s.web.api.posters).
+
+POSTER_TYPES = {"pdf": "application/pdf", "svg": "image/svg+xml"}
+
+
+class PosterQuery(Schema):
+    format = String(load_default="pdf", validate=OneOf(list(POSTER_TYPES)))
+    size = String(load_default=None, validate=OneOf(list(posters.PAGE_SIZES_MM)))
+
+
+class AnchorPosterQuery(PosterQuery):
+    key = String(load_default=None, metadata={"description": "print only this anchor (needed for SVG)"})
+    distance_m = Float(load_default=None, validate=Range(min=0.1, max=1000), metadata={
+        "description": "the observers' distance: picks the smallest page whose code they can read"})

@@ -186,3 +186,32 @@ def test_dashboard_fits_a_phone_and_its_selects_are_dark(live_server, new_contex
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     assert page.evaluate("getComputedStyle(document.getElementById('scene-select')).colorScheme") == "dark"
     assert [e for e in errors if e.startswith("pageerror")] == []
+
+
+def test_an_operator_sees_only_their_scenes(live_server, new_context, session):
+    _, other_token = make_user(session, "scene_admin")
+    make_scene(live_server.app.test_client(), other_token, name="Someone else's")
+    mine, mine_token = make_user(session, "scene_admin")
+    make_scene(live_server.app.test_client(), mine_token, name="Mine")
+    page = new_context(1000, 900).new_page()
+    _ready(page, f"{live_server.url}/operator", mine)
+    options = page.locator("#scene-select option").all_inner_texts()
+    assert len(options) == 1 and "Mine" in options[0], options
+
+
+def test_a_new_person_signs_up_and_is_told_how_to_get_scene_admin(live_server, new_context, session):
+    page = new_context(1000, 900).new_page()
+    errors = console_errors(page)
+    page.goto(f"{live_server.url}/operator")
+    page.click("#show-signup")
+    page.fill("#signup-email", "new.operator@example.org")
+    page.fill("#signup-password", "short")
+    page.click("#signup-form button[type=submit]")
+    _text_has(page, "#signup-form .error", "at least 10 characters")
+    page.fill("#signup-password", "a long enough password")
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    assert page.locator("#rights-note").is_visible()
+    assert "c3s grant --email new.operator@example.org --permission scene_admin" in page.locator("#rights-note").inner_text()
+    assert page.locator("#new-scene").is_disabled()
+    assert [e for e in errors if e.startswith("pageerror")] == []

@@ -130,3 +130,18 @@ def test_an_excluded_phone_reads_the_moderators_reason(live_server, new_context,
     page.wait_for_function("document.body.dataset.state === 'excluded'")
     assert page.locator("#message").inner_text() == "flash photography"
     assert [e for e in errors if e.startswith("pageerror")] == []
+
+
+def test_without_the_fullscreen_api_an_iphone_is_told_to_add_to_home_screen(live_server, new_context, session):
+    """Safari on an iPhone has no Fullscreen API: no dead button, the home-screen way instead."""
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(live_server.app.test_client(), owner, method="seat", units="seat")
+    context = new_context(*IPHONE_14, user_agent=(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.0 Mobile/15E148 Safari/604.1"))
+    context.add_init_script("Object.defineProperty(Document.prototype, 'fullscreenEnabled', { get: () => false });")
+    page, errors = _open(context, f"{live_server.url}/s/{scene['id']}")
+    assert page.locator("#fullscreen-button").is_hidden()
+    assert "Add to Home Screen" in page.locator("#home-screen-note").inner_text()
+    assert page.locator("#home-screen-note").is_visible()
+    assert [e for e in errors if e.startswith("pageerror")] == []

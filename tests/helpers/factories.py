@@ -54,6 +54,17 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def pixel_token(session, scene_id: int, number: int) -> str:
+    """A new device token of the user behind pixel `number` (who alone reads its track)."""
+    from c3s.models import Pixel
+
+    pixel = session.scalar(select(Pixel).where(Pixel.scene_id == scene_id, Pixel.number == number))
+    token, _ = accounts.issue_token(session, session.get(User, pixel.user_id), kind="device", ttl_s=3600,
+                                    key=TOKEN_KEY)
+    session.commit()
+    return token
+
+
 def make_scene(client, token: str, **fields) -> dict:
     body = {"name": "Stand A", "method": "qr", "width": 100.0, "height": 50.0, **fields}
     response = client.post("/api/scenes", json=body, headers=auth(token))

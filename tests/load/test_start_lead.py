@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from c3s.accounts import hash_token
 from c3s.checkin import CHECKIN_JITTER, CHECKIN_MS, MIN_LEAD_MS
-from tests.conftest import REDIS_URL
 from tests.helpers.factories import auth, make_scene, make_user, multipart, png, quadrant_frame
+from tests.helpers.services import REDIS_URL
 from tests.load.test_phones import server  # noqa: F401 - the gunicorn fixture
 
 pytestmark = pytest.mark.slow

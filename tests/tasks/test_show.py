@@ -26,6 +26,7 @@ from tests.helpers.factories import (
     make_user,
     multipart,
     photo_anchors,
+    pixel_token,
     png,
 )
 from tests.tasks.test_locate_qr import jpeg, upload, wait_for
@@ -101,7 +102,7 @@ def test_frames_photo_worker_maps_track_and_poll(stand, session):
     expected = [[hex_of(c) for c in mappers.colors(quadrant_frame(colors))] for colors in QUADRANTS]
     inside = 0
     for k, number in enumerate(numbers):
-        body = client.get(f"/api/scenes/1/pixels/{number}/track").json
+        body = client.get(f"/api/scenes/1/pixels/{number}/track", headers=auth(owner)).json
         assert body["colors"] == [expected[0][k], expected[1][k]] and body["start_ms"] == start_ms
         poll = client.get(f"/api/scenes/1/pixels/{number}/color").json
         assert poll == {"color": expected[1][k], "frame": 1, "until_ms": start_ms + 2 * FRAME_MS,
@@ -112,14 +113,15 @@ def test_frames_photo_worker_maps_track_and_poll(stand, session):
             assert body["colors"] == [hex_of(QUADRANTS[0][quadrant]), hex_of(QUADRANTS[1][quadrant])]
             inside += 1
     assert inside >= 10
-    binary = client.get(f"/api/scenes/1/pixels/{numbers[0]}/track", headers={"Accept": "application/octet-stream"})
+    binary = client.get(f"/api/scenes/1/pixels/{numbers[0]}/track",
+                        headers={"Accept": "application/octet-stream", **auth(owner)})
     assert unpack_track(binary.data)["colors"] == [expected[0][0], expected[1][0]]
 
     # The task delivered again leaves the same maps.
     with client.application.app_context():
         send(show.BUILD_TASK, 1)
     time.sleep(1.0)
-    assert client.get(f"/api/scenes/1/pixels/{numbers[0]}/track").json["maps_version"] == state.version
+    assert client.get(f"/api/scenes/1/pixels/{numbers[0]}/track", headers=auth(owner)).json["maps_version"] == state.version
 
 
 def test_a_layout_change_is_never_served_stale_and_the_worker_rebuilds(stand, session):
@@ -132,18 +134,19 @@ def test_a_layout_change_is_never_served_stale_and_the_worker_rebuilds(stand, se
     wait_until(lambda: reader.maps(old_state), "the first build")
     numbers, _ = located(session)
     victim, other = numbers[0], numbers[-1]
-    old = client.get(f"/api/scenes/1/pixels/{other}/track").json
+    own = auth(pixel_token(session, 1, other))  # the pixel's own token: served by the fast path
+    old = client.get(f"/api/scenes/1/pixels/{other}/track", headers=own).json
 
     excluded = client.post(f"/api/scenes/1/pixels/{victim}/exclude", headers=auth(owner),
                            json={"reason": "left the stand"})
     assert excluded.status_code == 200
     # At once: the old maps are not served to anyone, and a build is queued.
-    answer = client.get(f"/api/scenes/1/pixels/{other}/track")
+    answer = client.get(f"/api/scenes/1/pixels/{other}/track", headers=own)
     assert answer.status_code == 409 and answer.json["detail"]["reason"] == "building"
     assert answer.json["detail"]["maps_version"] != old["maps_version"]
 
     def rebuilt():
-        response = client.get(f"/api/scenes/1/pixels/{other}/track")
+        response = client.get(f"/api/scenes/1/pixels/{other}/track", headers=own)
         return response.json if response.status_code == 200 else None
 
     new = wait_until(rebuilt, "the worker rebuilding the maps")

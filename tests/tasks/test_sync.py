@@ -86,7 +86,7 @@ def test_clip_offsets_track_played_earlier_and_a_second_clip_measures_the_residu
     assert client.post(f"/api/scenes/{scene}/show", headers=auth(owner), json={"loop": True}).status_code == 200
     early = np.full(len(first.numbers), np.nan)
     for i, number in enumerate(first.numbers.tolist()):
-        track = track_of(client, scene, number)
+        track = track_of(client, scene, number, owner)
         if track is not None and track["offset_ms"] is not None:
             assert track["offset_ms"] == pytest.approx(measured[number])
             early[i] = track["offset_ms"]
@@ -113,13 +113,14 @@ def test_clip_offsets_track_played_earlier_and_a_second_clip_measures_the_residu
             assert abs(off - truth[number]) <= 6.0
 
 
-def track_of(client, scene, number, timeout_s=60.0):
-    """The pixel's track once the worker has built the maps (None: not on the screen)."""
+def track_of(client, scene, number, token, timeout_s=60.0):
+    """The pixel's track, read with `token` (the scene's staff), once the worker has built the
+    maps (None: not on the screen)."""
     import time
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        response = client.get(f"/api/scenes/{scene}/pixels/{number}/track")
+        response = client.get(f"/api/scenes/{scene}/pixels/{number}/track", headers=auth(token))
         if response.status_code == 200:
             return response.json
         if response.status_code == 404:

@@ -4,6 +4,7 @@ import pytest
 from c3s.vision.colormap import (
     DECODE_LUT,
     ENCODE_LUT,
+    FIT_MODES,
     ColorMapper,
     build_track_table,
     footprint_radii,
@@ -177,3 +178,65 @@ def test_bad_input_is_rejected_with_a_clear_message():
     mapper = ColorMapper.build(np.array([[1.0, 1.0], [5.0, 5.0]]), (10, 10), frame.shape)
     with pytest.raises(ValueError, match="built for"):
         mapper.colors(np.zeros((20, 10, 3), np.uint8))
+
+
+def test_stretch_onto_a_wider_scene_keeps_the_edge_columns_white():
+    # 100 x 100 frame on a 200 x 100 scene: a frame pixel is 2 units wide but 1 unit tall, so
+    # footprints are widened in x, and at the scene's edge that widening must stay in the scene.
+    frame = np.full((100, 100, 3), 255, np.uint8)
+    mapper = ColorMapper.build(seat_grid(200, 100, 1.0), (200, 100), frame.shape, fit="stretch")
+    assert mapper.boxes_px[:, 0].min() >= 0 and mapper.boxes_px[:, 2].max() <= 100
+    assert (mapper.boxes_px[:, 2] - mapper.boxes_px[:, 0]).min() >= 1 - 1e-9
+    assert (mapper.colors(frame) == 255).all()
+    assert (reference_colors(mapper, frame) == 255).all()
+
+
+def edge_positions(scene_w, scene_h):
+    """A seat grid plus pixels on, at the corners of, and past the scene's edges."""
+    xs, ys = [0.0, scene_w / 2, scene_w], [0.0, scene_h / 2, scene_h]
+    rim = [(x, y) for x in xs for y in ys] + [(-3.0, scene_h / 3), (scene_w + 3, scene_h / 4)]
+    return np.concatenate([seat_grid(scene_w, scene_h, min(scene_w, scene_h) / 7, jitter=0.2), rim])
+
+
+@pytest.mark.parametrize("fit", FIT_MODES)
+@pytest.mark.parametrize(("frame_hw", "scene_size"), [
+    ((10, 10), (20, 10)),  # stretch: 2 units per frame pixel in x, 1 in y
+    ((10, 10), (10, 20)),
+    ((7, 13), (13, 13)),  # odd frame sides, wider than the scene's aspect
+    ((12, 5), (30, 11)),  # taller frame on a wide scene
+])
+@pytest.mark.parametrize("level", [None, 1, 4])
+def test_uniform_frame_gives_its_exact_colour_up_to_and_across_the_frame_edge(
+    fit, frame_hw, scene_size, level
+):
+    positions = edge_positions(*scene_size)
+    frame_h, frame_w = frame_hw
+    for radii in [None, 0.2, 3.0]:  # density, narrower than a frame pixel, crossing the edges
+        mapper = ColorMapper.build(positions, scene_size, (*frame_hw, 3), fit=fit, radii=radii,
+                                   level=level)
+        x0, y0, x1, y1 = mapper.boxes_px.T
+        seen = (np.minimum(x1, frame_w) > np.maximum(x0, 0)) & (np.minimum(y1, frame_h) > np.maximum(y0, 0))
+        at_edge = seen & ((x0 <= 0) | (y0 <= 0) | (x1 >= frame_w) | (y1 >= frame_h))
+        assert at_edge.any()
+        for color in [(255, 255, 255), (200, 17, 90), (1, 128, 254)]:
+            frame = np.empty((*frame_hw, 3), np.uint8)
+            frame[...] = color
+            colors, reference = mapper.colors(frame), reference_colors(mapper, frame)
+            assert (colors[seen] == color).all(), (radii, color)
+            assert (reference[seen] == color).all(), (radii, color)
+            # Wholly outside the frame (contain's bars) stays black, as documented.
+            assert (colors[~seen] == 0).all() and (reference[~seen] == 0).all()
+
+
+def test_a_footprint_partly_in_contains_bars_averages_only_the_frame_part():
+    # A 10 x 10 frame, red left half and blue right half, fits x 5..15 of a 20 x 10 scene.
+    frame = np.zeros((10, 10, 3), np.uint8)
+    frame[:, :5] = (255, 0, 0)
+    frame[:, 5:] = (0, 0, 255)
+    positions = np.array([[5.0, 5.0], [15.0, 5.0], [10.0, 5.0], [2.0, 5.0]])
+    mapper = ColorMapper.build(positions, (20, 10), frame.shape, fit="contain", radii=2.0, level=1)
+    # Half of each of the first two footprints lies in a bar: left out, not counted as black.
+    # The third straddles the split evenly; the fourth lies wholly in the left bar.
+    expected = [[255, 0, 0], [0, 0, 255], [188, 0, 188], [0, 0, 0]]
+    assert mapper.colors(frame).tolist() == expected
+    assert reference_colors(mapper, frame).tolist() == expected

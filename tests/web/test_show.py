@@ -24,6 +24,7 @@ from tests.helpers.factories import (
     make_scene,
     make_user,
     multipart,
+    pixel_token,
     png,
 )
 
@@ -99,7 +100,10 @@ def poll(stage, number):
 
 
 def track(stage, number, **headers):
-    return stage["client"].get(f"/api/scenes/{stage['scene']}/pixels/{number}/track", headers=headers)
+    """The track as the scene's staff read it (the fast path serves only the pixel's own token)."""
+    return stage["client"].get(f"/api/scenes/{stage['scene']}/pixels/{number}/track",
+                               headers={**auth(stage["owner"]), **headers})
+
 
 
 def now_ms() -> float:
@@ -197,20 +201,21 @@ def test_before_the_start_after_the_end_and_looping(stage):
                                    "status": "playing"}
 
 
-def test_fast_path_and_flask_views_answer_alike(stage):
+def test_fast_path_and_flask_views_answer_alike(stage, session):
     start(stage, round(now_ms()) - 30_000)
     flask_only = Client(stage["app"].wsgi_app.wsgi_app)  # behind the fast path
     scene = stage["scene"]
+    own = auth(pixel_token(session, scene, 12))
     for path in (f"/api/scenes/{scene}/pixels/12/track", f"/api/scenes/{scene}/pixels/12/color",
                  f"/api/scenes/{scene}/pixels/999/track", "/api/scenes/777/pixels/1/color",
                  f"/api/scenes/{scene}/show"):
-        fast, slow = stage["client"].get(path), flask_only.get(path)
+        fast, slow = stage["client"].get(path, headers=own), flask_only.get(path, headers=own)
         assert (fast.status_code, fast.mimetype) == (slow.status_code, slow.mimetype), path
         fast_body, slow_body = fast.get_json(), slow.get_json()
         if "until_ms" in fast_body:  # the same frame, asked microseconds apart
             assert fast_body["until_ms"] == slow_body["until_ms"]
         assert fast_body == slow_body, path
-    binary = {"Accept": "application/octet-stream"}
+    binary = {"Accept": "application/octet-stream", **own}
     assert (stage["client"].get(f"/api/scenes/{scene}/pixels/12/track", headers=binary).data
             == flask_only.get(f"/api/scenes/{scene}/pixels/12/track", headers=binary).data)
     spec = stage["client"].get("/api/openapi.json").json["paths"]
@@ -247,7 +252,7 @@ def test_excluded_unlocated_and_unknown_pixels_get_no_track(stage, session):
     assert "not located" in unlocated.json["message"]
     unknown = track(stage, 5000)
     assert unknown.status_code == 404 and unknown.json["detail"]["reason"] == "unknown"
-    assert client.get("/api/scenes/999/pixels/1/track").status_code == 404
+    assert client.get("/api/scenes/999/pixels/1/track", headers=auth(stage["owner"])).status_code == 404
 
     excluded = client.post(f"/api/scenes/{scene}/pixels/3/exclude", headers=auth(stage["owner"]),
                            json={"reason": "laser pointer"})
@@ -261,7 +266,7 @@ def test_a_show_with_no_frames(app, client, session):
     _, owner = make_user(session, "scene_admin")
     scene = make_scene(client, owner, width=SCENE_W, height=SCENE_H)["id"]
     add_pixels(session, scene, grid_positions()[:10])
-    answer = client.get(f"/api/scenes/{scene}/pixels/1/track")
+    answer = client.get(f"/api/scenes/{scene}/pixels/1/track", headers=auth(owner))
     assert answer.status_code == 409 and answer.json["detail"]["reason"] == "no_frames"
     assert "no frames" in answer.json["message"]
     assert client.get(f"/api/scenes/{scene}/pixels/1/color").status_code == 409
@@ -357,7 +362,7 @@ def test_the_embedded_default_keeps_maps_in_process(tmp_path, session):
     expected = expected_colors(grid_positions(), QUADRANTS[0])
     body = client.get(f"/api/scenes/{scene}/pixels/21/color").json
     assert body == {"color": expected[21], "frame": 0, "until_ms": start_ms + MINUTE, "status": "playing"}
-    assert client.get(f"/api/scenes/{scene}/pixels/21/track").json["colors"] == [expected[21]]
+    assert client.get(f"/api/scenes/{scene}/pixels/21/track", headers=auth(owner)).json["colors"] == [expected[21]]
     db.close()
     app.extensions["c3s"].database.engine.dispose()
 
@@ -417,5 +422,6 @@ def test_ids_no_database_could_hold_are_simply_not_found(stage):
     flask_only = Client(stage["app"].wsgi_app.wsgi_app)
     for path in ("/api/scenes/13245249474666092544/pixels/58/track", "/api/scenes/99999999999999999999/show",
                  f"/api/scenes/{scene}/pixels/99999999999999/color"):
-        for answer in (client.get(path), flask_only.get(path)):
+        for answer in (client.get(path, headers=auth(stage["owner"])),
+                       flask_only.get(path, headers=auth(stage["owner"]))):
             assert answer.status_code == 404, path

@@ -50,7 +50,8 @@ def playing(app, client, session):
 
 def _track(stage, number, **headers):
     stage["app"].extensions["c3s_offsets"]._tables.clear()  # as after the refresh interval
-    return stage["client"].get(f"/api/scenes/{stage['scene']}/pixels/{number}/track", headers=headers)
+    return stage["client"].get(f"/api/scenes/{stage['scene']}/pixels/{number}/track",
+                               headers={**auth(stage["owner"]), **headers})  # the scene's staff
 
 
 def test_measured_offsets_reach_the_track_and_a_check_updates_them(playing, session):
@@ -168,8 +169,8 @@ def test_tracks_pick_up_a_new_correction_after_the_refresh(playing, session, mon
     path = f"/api/scenes/{playing['scene']}/pixels/11/track"
     blink_job(session, playing["scene"], {ids[11]: 30.0})
     playing["app"].extensions["c3s_offsets"]._tables.clear()
-    assert client.get(path).json["offset_ms"] == 30.0
+    assert client.get(path, headers=auth(playing["owner"])).json["offset_ms"] == 30.0
     blink_job(session, playing["scene"], {ids[11]: 2.0})  # a sync check: 32 ms now
-    assert client.get(path).json["offset_ms"] == 30.0  # within the refresh interval: one query saved
+    assert client.get(path, headers=auth(playing["owner"])).json["offset_ms"] == 30.0  # within the refresh interval: one query saved
     monkeypatch.setattr(c3s.sync, "OFFSETS_REFRESH_S", 0.0)
-    assert client.get(path).json["offset_ms"] == pytest.approx(31.0)  # median of 30 and 32
+    assert client.get(path, headers=auth(playing["owner"])).json["offset_ms"] == pytest.approx(31.0)  # median of 30 and 32

@@ -85,10 +85,11 @@ from c3s.vision.blink._code import (
 )
 from c3s.vision.blink._colours import soft_decode
 from c3s.vision.blink._decode import BlinkDetection, BlinkResult, decode_frames
-from c3s.vision.blink._files import decode_clip, locate_clip
+from c3s.vision.blink._files import clip_header, decode_clip, locate_clip
 from c3s.vision.blink._timing import recover_cycle_phase, recover_slot_phase
 
 __all__ = [
+    "clip_header",
     "MAX_ERASED_SYMBOLS", "N_NUMBERS", "N_SLOTS", "SLOT_MS", "BlinkDetection", "BlinkPattern",
     "BlinkResult", "decode_clip", "decode_frames", "decode_symbols", "locate_clip", "pattern",
     "pattern_bits", "recover_cycle_phase", "recover_slot_phase", "soft_decode",

@@ -67,6 +67,30 @@ def _read_folder(folder: Path, fps: float | None):
     return frames(), stamps
 
 
+def clip_header(path: str | os.PathLike) -> tuple[int, int, int, float]:
+    """What a video's container says, without decoding a frame.
+
+    Returns
+    -------
+    tuple of (int, int, int, float)
+        Width and height in pixels, the frame count (0 when the container does not say) and
+        the frame rate (0.0 when it does not say).
+
+    Raises
+    ------
+    ValueError
+        When no OpenCV backend opens the file as a video.
+    """
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise ValueError("the file is not a video OpenCV can read")
+        return (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))), float(capture.get(cv2.CAP_PROP_FPS) or 0.0))
+    finally:
+        capture.release()
+
+
 def _read_video(path: Path, fps: float | None):
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():

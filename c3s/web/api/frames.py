@@ -8,9 +8,12 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from c3s import frame_jobs, frames, scenes
 from c3s.errors import Invalid, Unavailable
+from c3s.models import Scene, as_utc, utcnow
+from c3s.permissions import can_read, require_read
 from c3s.tasks import send
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import config, db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import FrameJobOut, FrameOrderIn, FrameOut, FramePatch, FrameUploadIn
 
 bp = APIBlueprint("frames", __name__, tag="Frames")
@@ -31,11 +34,12 @@ def _out(frame) -> dict:
     202: {"description": "a video: the job decoding it (poll its job route, the `Location` header, until done)",
           "content": {"application/json": {"schema": FrameJobOut}}},
     413: "the upload or a frame is too large", 415: "not an image, GIF or video",
-    422: "corrupt or unreadable media"})
+    422: "corrupt or unreadable media", 429: TOO_MANY})
 def upload(scene_id: int, form):
     """Append frames from an image or an animated GIF (201, the frames), or from a video (202, a
     job: the show worker decodes it, see `GET /api/scenes/{scene_id}/frame-jobs/{job_id}`);
     needs `scene_admin`."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]
@@ -51,6 +55,16 @@ def upload(scene_id: int, form):
         session.commit()
     services().request_build(scene.id)
     return [_out(f) for f in added]
+
+
+def _require_frames_readable(scene: Scene) -> None:
+    """Frames are the staff's until the show plays them; then the scene's pixels see them too."""
+    session, user = db_session(), current_user()
+    playing = scene.status == "playing" and scene.show_start_at is not None \
+        and as_utc(scene.show_start_at) <= utcnow()
+    if playing and can_read(session, user, scene, "member"):
+        return
+    require_read(session, user, scene, "show", to="see its frames before the show plays them")
 
 
 def _queue_video(session, scene, upload, data: bytes, duration_ms):
@@ -87,8 +101,9 @@ def frame_job(scene_id: int, job_id: int):
 @bp.auth_required(token_auth)
 @bp.output(FrameOut(many=True))
 def list_frames(scene_id: int):
-    """The show's frames in order."""
+    """The show's frames in order (the scene's staff; its pixels too once the show plays)."""
     scene = scenes.get_scene(db_session(), scene_id)
+    _require_frames_readable(scene)
     return [_out(f) for f in frames.frames_of(db_session(), scene.id)]
 
 
@@ -96,8 +111,9 @@ def list_frames(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.doc(responses={200: {"description": "the frame as PNG", "content": {"image/png": {}}}})
 def frame_image(scene_id: int, frame_id: int):
-    """The frame's image (PNG)."""
+    """The frame's image (PNG; who may see it as for the frame list)."""
     scene = scenes.get_scene(db_session(), scene_id)
+    _require_frames_readable(scene)
     frame = frames.get_frame(db_session(), scene, frame_id)
     return Response(services().store.get(frame.file_id), mimetype="image/png",
                     headers={"Cache-Control": "private, max-age=3600"})
@@ -141,6 +157,6 @@ def delete(scene_id: int, frame_id: int):
     scene = scenes.get_scene(session, scene_id)
     file_id = frames.remove(session, current_user(), scene, frames.get_frame(session, scene, frame_id))
     session.commit()
-    services().store.delete(file_id)
+    frames.delete_files(services().store, [file_id])
     services().request_build(scene.id)
     return ""

@@ -38,4 +38,6 @@ def health():
     if svc.redis is not None:
         checks["redis"] = _timed(svc.redis.ping)
     ok = all(c["ok"] for c in checks.values())
-    return {"ok": ok, "checks": checks}, 200 if ok else 503
+    if ok:
+        return {"ok": ok, "checks": checks}
+    return {"ok": ok, "checks": checks}, 503, {"Retry-After": "2"}

@@ -10,10 +10,11 @@ from c3s.errors import NotFound
 from c3s.frames import pending_files
 from c3s.locate.jobs import create_job
 from c3s.models import LocateJob
-from c3s.permissions import require
+from c3s.permissions import require_staff
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import JobOut, JobUploadIn
 
 bp = APIBlueprint("jobs", __name__, tag="Calibration")
@@ -23,8 +24,10 @@ bp = APIBlueprint("jobs", __name__, tag="Calibration")
 @bp.auth_required(token_auth)
 @bp.input(JobUploadIn, location="form_and_files", arg_name="form")
 @bp.output(JobOut, status_code=202)
+@bp.doc(responses={429: TOO_MANY})
 def upload(scene_id: int, form):
     """Upload a calibration photo (QR) or clip (blink); a worker locates the pixels in it."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     upload = form["file"]
@@ -43,7 +46,7 @@ def upload(scene_id: int, form):
 def _job(scene_id: int, job_id: int) -> LocateJob:
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require(session, current_user(), "observer", scene)
+    require_staff(session, current_user(), scene, to="read its jobs")
     job = session.scalar(select(LocateJob).where(LocateJob.id == job_id, LocateJob.scene_id == scene.id))
     if job is None:
         raise NotFound(f"scene {scene_id} has no job {job_id}")
@@ -66,6 +69,6 @@ def list_jobs(scene_id: int):
     """The scene's jobs, newest first (at most 200)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require(session, current_user(), "observer", scene)
+    require_staff(session, current_user(), scene, to="list its jobs")
     return session.scalars(select(LocateJob).where(LocateJob.scene_id == scene.id)
                            .order_by(LocateJob.id.desc()).limit(200)).all()

@@ -4,7 +4,6 @@ start (the pixel page fetches it once its clock is synced), playing."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from apiflask.fields import Integer, String
 from flask import current_app
 from sqlalchemy import func, select
 
@@ -14,17 +13,9 @@ from c3s.web.auth import staff_scene, token_auth
 from c3s.web.context import read_db_session
 from c3s.web.playback import reader_of
 from c3s.web.playcount import tracks_fetched
-from c3s.web.schemas import Schema
+from c3s.web.schemas import ShowPhonesOut
 
 bp = APIBlueprint("live", __name__, tag="Show")
-
-
-class ShowPhonesOut(Schema):
-    located = Integer(metadata={"description": "placed phones (each has a track)"})
-    tracks_fetched = Integer(metadata={"description": "phones that fetched their track for this start, clock synced"})
-    playing = Integer(metadata={"description": "phones with their track while the show runs"})
-    phase = String(metadata={"description": "before, playing, ended or idle"})
-    start_ms = Integer(allow_none=True)
 
 
 @bp.get("/scenes/<int:scene_id>/show/phones")

@@ -16,8 +16,9 @@ from c3s.locate import gps, seat, sound
 from c3s.models import Scene, Speaker
 from c3s.permissions import require
 from c3s.tasks import queue_locate_job
-from c3s.web.auth import current_user, require_staff, token_auth
+from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import (
     GpsFixIn,
     JobOut,
@@ -64,9 +65,10 @@ def _seat_map_body() -> tuple[bytes, str | None]:
 @bp.doc(description="CSV with the header `section,row,seat,x,y` (text/csv), JSON (a list of such "
                     "objects, or {\"seats\": [...]}) or either as the multipart field `file`. Every bad "
                     "line is reported (422, `detail.errors`); the import replaces the whole map or "
-                    "nothing. Claims on seats that stay keep their seat.")
+                    "nothing. Claims on seats that stay keep their seat.", responses={429: TOO_MANY})
 def put_seat_map(scene_id: int):
     """Import (replace) the scene's seat map (needs `scene_admin`)."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require(session, current_user(), "scene_admin", scene)
@@ -82,9 +84,11 @@ def put_seat_map(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.output(SeatMapOut)
 def get_seat_map(scene_id: int):
-    """The scene's seats (empty when it has no seat map)."""
+    """The scene's seats (empty when it has no seat map; its staff, observers and pixels)."""
     session = db_session()
-    rows = seat.seat_rows(session, scenes.get_scene(session, scene_id))
+    scene = scenes.get_scene(session, scene_id)
+    require_read(scene, "member", to="read its seat map")
+    rows = seat.seat_rows(session, scene)
     return {"count": len(rows), "seats": rows}
 
 
@@ -176,8 +180,12 @@ def put_speakers(scene_id: int, body):
 @bp.auth_required(token_auth)
 @bp.output(SpeakersOut)
 def get_speakers(scene_id: int):
-    """The scene's speakers and the period of their chirp schedule."""
-    return _speakers_body(scenes.get_scene(db_session(), scene_id))
+    """The scene's speakers and the period of their chirp schedule (its staff, observers and
+    pixels)."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require_read(scene, "member", to="read its speakers")
+    return _speakers_body(scene)
 
 
 @bp.get("/scenes/<int:scene_id>/sound/schedule.wav")
@@ -186,7 +194,7 @@ def get_speakers(scene_id: int):
 @bp.doc(responses={200: {"description": "16-bit mono WAV, two schedule periods; loop it from start_ms",
                          "content": {"audio/wav": {}}}})
 def schedule_wav(scene_id: int, query):
-    """The chirp WAV the operator plays through the venue's speakers (needs `scene_admin`).
+    """The chirp WAV the operator plays through the venue's speakers (its staff and observers).
 
     Each speaker must play only its own chirps: play `?speaker=i` through speaker i, or route the
     mixed file so that each speaker sounds only in its slot."""
@@ -194,7 +202,7 @@ def schedule_wav(scene_id: int, query):
 
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require(session, current_user(), "scene_admin", scene)
+    require_staff(scene, to="download its chirp schedule")
     venue = sound.scene_venue(session, scene)
     start_ms = query["start_ms"]
     if start_ms is None:
@@ -217,9 +225,10 @@ def schedule_wav(scene_id: int, query):
 @bp.input(SoundUploadIn, location="form_and_files", arg_name="form")
 @bp.output(JobOut, status_code=202)
 @bp.doc(responses={415: "not a PCM WAV", 422: "a sample rate that cannot carry the chirps, or too long",
-                   409: "the scene has fewer than four speakers"})
+                   409: "the scene has fewer than four speakers", 429: TOO_MANY})
 def upload_recording(scene_id: int, number: int, form):
     """Upload this pixel's microphone clip (the pixel itself); a worker locates it by the chirps."""
+    per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
     session, scene, pixel = _own_pixel(scene_id, number)
     upload = form["file"]
     with pending_files(services().store) as pending:
@@ -242,7 +251,7 @@ def recording_job(scene_id: int, number: int, job_id: int):
 
     session, scene, pixel = _own_pixel(scene_id, number)
     if pixel.user_id != current_user().id:
-        require_staff(scene, to="see its seat conflicts")
+        require_staff(scene, to="read its pixels' recordings")
     job = session.get(LocateJob, job_id)
     if job is None or job.scene_id != scene.id or job.method != "sound" or \
             job.stats.get("options", {}).get("pixel_id") != pixel.id:

@@ -4,36 +4,22 @@ reference-anchor posters (`c3s/posters.py` draws them)."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from apiflask.fields import Float, String
-from apiflask.validators import OneOf, Range
 from flask import Response, url_for
 
 from c3s import posters
 from c3s.errors import Invalid
 from c3s.web.auth import staff_scene, token_auth
-from c3s.web.schemas import Schema
+from c3s.web.schemas import POSTER_TYPES, AnchorPosterQuery, PosterQuery
 
 bp = APIBlueprint("posters", __name__, tag="Posters")
 
-_TYPES = {"pdf": "application/pdf", "svg": "image/svg+xml"}
-_RESPONSES = {200: {"description": "the poster", "content": {t: {} for t in _TYPES.values()}},
+_RESPONSES = {200: {"description": "the poster", "content": {t: {} for t in POSTER_TYPES.values()}},
               403: "not staff or an observer of the scene", 422: "nothing to print, or a bad option"}
-
-
-class PosterQuery(Schema):
-    format = String(load_default="pdf", validate=OneOf(list(_TYPES)))
-    size = String(load_default=None, validate=OneOf(list(posters.PAGE_SIZES_MM)))
-
-
-class AnchorPosterQuery(PosterQuery):
-    key = String(load_default=None, metadata={"description": "print only this anchor (needed for SVG)"})
-    distance_m = Float(load_default=None, validate=Range(min=0.1, max=1000), metadata={
-        "description": "the observers' distance: picks the smallest page whose code they can read"})
 
 
 def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
     body = posters.to_pdf(pages) if fmt == "pdf" else posters.to_svg(pages[0])
-    return Response(body, mimetype=_TYPES[fmt], headers={
+    return Response(body, mimetype=POSTER_TYPES[fmt], headers={
         "Content-Disposition": f'inline; filename="{name}.{fmt}"', "Cache-Control": "private, no-cache"})
 
 

@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 
 from c3s import frames, scenes
 from c3s.models import Method, Pixel, Scene
-from c3s.permissions import require
-from c3s.web.auth import current_user, require_staff, token_auth
+from c3s.permissions import readable_scenes
+from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.calibration import calibration
 from c3s.web.context import db_session, read_db_session, services
+from c3s.web.ratelimit import TOO_MANY, per_address
 from c3s.web.schemas import (
     ExcludeIn,
     JoinOut,
@@ -37,8 +38,14 @@ def list_methods():
 @bp.auth_required(token_auth)
 @bp.output(SceneOut(many=True))
 def list_scenes():
-    """All scenes, newest first."""
-    return read_db_session().scalars(select(Scene).order_by(Scene.id.desc())).all()
+    """The scenes you may read, newest first: an operator's own and those granted to them, a
+    pixel's joined ones; every scene for an admin."""
+    session = read_db_session()
+    statement = select(Scene).order_by(Scene.id.desc())
+    where = readable_scenes(session, current_user())
+    if where is not None:
+        statement = statement.where(where)
+    return session.scalars(statement).all()
 
 
 @bp.post("/scenes")
@@ -56,8 +63,11 @@ def create_scene(body):
 @bp.auth_required(token_auth)
 @bp.output(SceneOut)
 def get_scene(scene_id: int):
-    """One scene."""
-    return scenes.get_scene(read_db_session(), scene_id)
+    """One scene (its staff, observers and pixels)."""
+    session = read_db_session()
+    scene = scenes.get_scene(session, scene_id)
+    require_read(scene, "member", to="read it")
+    return scene
 
 
 @bp.patch("/scenes/<int:scene_id>")
@@ -88,8 +98,10 @@ def delete_scene(scene_id: int):
 @bp.post("/scenes/<int:scene_id>/join")
 @bp.auth_required(token_auth)
 @bp.output(JoinOut, status_code=201)
+@bp.doc(responses={429: TOO_MANY})
 def join(scene_id: int):
     """Join as a pixel: returns your number and what your phone must display to be located."""
+    per_address("joins", "rate_joins_per_address", "joins from your address")
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.join(session, current_user(), scene)
@@ -141,12 +153,12 @@ def list_pixels(scene_id: int, query):
 @bp.auth_required(token_auth)
 @bp.output(PixelOut)
 def get_pixel(scene_id: int, number: int):
-    """One pixel (the pixel itself or the scene's staff)."""
+    """One pixel (the pixel itself, or the scene's staff and observers)."""
     session = read_db_session()
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        require_staff(scene, to="list its pixels")
+        require_staff(scene, to="read its pixels")
     return pixel
 
 
@@ -169,7 +181,7 @@ def _own_or_admin_pixel(scene_id: int, number: int) -> tuple[Scene, Pixel]:
     scene = scenes.get_scene(session, scene_id)
     pixel = scenes.pixel_by_number(session, scene, number)
     if pixel.user_id != current_user().id:
-        require(session, current_user(), "scene_admin", scene)
+        require_staff(scene, to="read its pixels' codes")
     return scene, pixel
 
 

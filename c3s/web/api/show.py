@@ -3,9 +3,13 @@ and current colour, and the operator's preview (layout and per-frame colour maps
 
 The playback reads (clock, timeline, track, colour) are answered by :mod:`c3s.web.playback`,
 once for both routes that reach them: the raw WSGI fast path in :mod:`c3s.web.fast` and the
-Flask views below, which document them in the OpenAPI spec (and answer HEAD). They take no token: the colour a phone shows is visible to
-the whole stadium anyway, and the timeline is what every phone plays, so authenticating each of
-100,000 phones on every poll would buy no secrecy. Each answer costs one indexed read of the
+Flask views below, which document them in the OpenAPI spec (and answer HEAD). The clock, the
+timeline and the colour take no token: the colour a phone shows is visible to the whole stadium
+anyway (black until the show plays), and the timeline (frame ids and durations, no images) is
+what every phone plays, so authenticating each of 100,000 phones on every poll would buy no
+secrecy. A track, though, holds the pixel's colours of frames the show has not played yet: it
+goes only to the pixel's own token (checked by the fast path in one query) and to the scene's
+owner, administrators and moderators. Each answer costs one indexed read of the
 scene row (the truth about the show and its version, so a stale map is never served) and reads
 maps the process holds once per version.
 """
@@ -21,7 +25,7 @@ from c3s import scenes, show
 from c3s.show import (
     ShowReader,
 )
-from c3s.web.auth import current_user, require_staff, token_auth
+from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.context import db_session, services
 from c3s.web.playback import (
     as_response,
@@ -114,14 +118,16 @@ def stop(scene_id: int):
 
 
 @bp.get("/scenes/<int:scene_id>/pixels/<int:number>/track")
+@bp.auth_required(token_auth)
 @bp.output(TrackOut)
-@bp.doc(responses={404: "no such scene or pixel, or the pixel is excluded or not located",
+@bp.doc(responses={403: "not your pixel, and you are not the scene's owner, administrator or moderator",
+                   404: "no such scene or pixel, or the pixel is excluded or not located",
                    409: _CONFLICT, 503: "the database or Redis does not answer"})
 def track(scene_id: int, number: int):
     """The pixel's track: its colour in every frame, the durations and the start, fetched once
     per show; the phone then plays it on its synced clock, every change `offset_ms` earlier
-    (its light output, measured by blink clips, then lands on the server clock). Public (see
-    the module docstring).
+    (its light output, measured by blink clips, then lands on the server clock). For the pixel's
+    own token and the scene's owner, administrators and moderators (see the module docstring).
 
     With `Accept: application/octet-stream` the same track in binary, little-endian:
 
@@ -140,6 +146,12 @@ def track(scene_id: int, number: int):
     | 24 + L + 7 F | 8 | with flag bit 2 only: `offset_ms`, float64 (readers of the first layout ignore it) |
 
     Both forms carry `X-C3S-Maps-Version`. A 409 (maps being built) comes with `Retry-After`."""
+    session = db_session()
+    scene = scenes.get_scene(session, scene_id)
+    pixel = scenes.pixel_of(session, scene, current_user())
+    if pixel is None or pixel.number != number:
+        require_read(scene, "show", to="read another pixel's track")
+    session.rollback()
     return as_response(track_reply(current_app, scene_id, number, request.headers.get("Accept")))
 
 
@@ -179,21 +191,24 @@ def layout(scene_id: int):
                    404: "no such scene or frame", 409: _CONFLICT})
 def frame_map(scene_id: int, frame_id: int):
     """One frame's colours for every located pixel in ascending number, for the operator's
-    preview (the scene's staff); the pixels' positions are in `GET .../layout`."""
+    preview (the scene's owner, administrators and moderators); the pixels' positions are in `GET .../layout`."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
-    require_staff(scene, to="see where its pixels are")
+    require_read(scene, "show", to="preview its frames")
     session.rollback()
     return as_response(map_reply(current_app, scene_id, frame_id))
 
 
 def init_app(app: Flask) -> None:
     """The per-process reader of the show's data, and the fast path in front of Flask."""
+    from c3s.db import bounded_connect_args
     from c3s.sync import OffsetTable
     from c3s.web.fast import mount
 
     svc = app.extensions["c3s"]
-    app.extensions["c3s_show"] = ShowReader(svc.database.engine, lambda: svc.redis)
+    config = svc.config
+    app.extensions["c3s_show"] = ShowReader(svc.database.engine, lambda: svc.redis, bounded_connect_args(
+        config.db_connect_timeout_s, config.db_statement_timeout_s))
     app.extensions["c3s_offsets"] = OffsetTable(svc.database.engine)
     mount(app)
 

@@ -49,8 +49,15 @@ function setMode(mode) {
   document.body.dataset.mode = mode;
 }
 
+/** A scene this account runs or staffs: its owner, an administrator, or granted a staff right for it. */
+function isMine(scene) {
+  const rights = state.rights || new Set();
+  if (rights.has("admin") || scene.owner_id === state.me?.id) return true;
+  return ["scene_admin", "moderator", "observer"].some((r) => rights.has(`${r}:${scene.id}`) || (r !== "scene_admin" && rights.has(r)));
+}
+
 async function loadScenes(selectId = null) {
-  state.scenes = await call("/api/scenes");
+  state.scenes = (await call("/api/scenes")).filter(isMine); // the API scopes them too
   const select = $("scene-select");
   select.replaceChildren(...state.scenes.map((s) => new Option(`${s.id}: ${s.name} (${s.method})`, s.id)));
   const chosen = state.scenes.find((s) => s.id === selectId) || state.scenes[0] || null;

@@ -1,0 +1,49 @@
+"""The status codes every route really can answer, added to the OpenAPI document so that a
+client (and schemathesis' status-code check) finds each documented:
+
+- 503 everywhere but the clock: the database, Redis or the task queue does not answer;
+- 403 on every route that takes a token (the read model: :mod:`c3s.permissions`);
+- 404 on every route with an id in its path;
+- 422 on every route with a body or query (validation, control characters: :mod:`c3s.web.inputs`);
+- 400 and 413 on every route with a body (malformed or too deep JSON; too large, too many parts).
+
+Each refers to the same error body as the rest: ``{"message": ..., "detail": {...}}``."""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+
+_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}}
+_WHY = {
+    400: "malformed JSON, or JSON nested too deeply",
+    403: "you may not read or change this (the message says who may)",
+    404: "no such scene, pixel, frame, job or user",
+    413: "the body is too large, or the form has too many parts",
+    422: "invalid input: the message and `detail` say which field and why",
+    503: "the database, Redis or the task queue does not answer right now; ask again after `Retry-After` s",
+}
+_NO_DATABASE = {("get", "/api/time")}
+
+
+def _statuses(method: str, path: str, operation: dict) -> set[int]:
+    codes = set() if (method, path) in _NO_DATABASE else {503}
+    if operation.get("security"):
+        codes.add(403)
+    if "{" in path:
+        codes.add(404)
+    if operation.get("requestBody") or any(p.get("in") == "query" for p in operation.get("parameters", [])):
+        codes.add(422)
+    if operation.get("requestBody") or method in ("post", "put", "patch"):
+        codes.update((400, 413, 422))
+    return codes
+
+
+def init_app(app: APIFlask) -> None:
+    @app.spec_processor
+    def _document_statuses(spec: dict) -> dict:
+        for path, operations in spec.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                for code in sorted(_statuses(method, path, operation)):
+                    responses.setdefault(str(code), {"description": _WHY[code], **_ERROR})
+        return spec
