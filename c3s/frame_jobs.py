@@ -7,6 +7,7 @@ decode in milliseconds."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -59,19 +60,38 @@ def _start(session: Session, job_id: int) -> FrameJob | None:
     if job is None or job.status in ("done", "failed"):
         return None
     job.status, job.started_at, job.attempts, job.progress = "running", utcnow(), job.attempts + 1, 0.0
+    job.heartbeat_at = job.started_at
     session.commit()
     return job
 
 
+class _Superseded(Exception):
+    """Another run of the job took it over (re-queued by the sweep) or finished it."""
+
+
 def run_frame_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
-                  report: Callable[[int, float], None],
-                  request_build: Callable[[int], object]) -> FrameJob | None:
+                  report: Callable[[int, float], None], request_build: Callable[[int], object],
+                  heartbeat: Callable[[int], AbstractContextManager] | None = None) -> FrameJob | None:
     """Decode the job's video and append its frames; `done` with the frame ids, or `failed`
-    with the reason. ``report(job_id, fraction)`` records progress out of this transaction.
-    Idempotent: a finished job is left as it is, and an interrupted one wrote nothing."""
+    with the reason. ``report(job_id, fraction)`` records progress out of this transaction;
+    ``heartbeat(job_id)``, when given, keeps the job's heartbeat while it runs. Idempotent: a
+    finished job is left as it is, an interrupted one wrote nothing, and of two runs of one job
+    (one re-queued while the other was still going) only the latest may commit frames."""
     job = _start(session, job_id)
     if job is None:
         return session.get(FrameJob, job_id)
+    with heartbeat(job.id) if heartbeat is not None else nullcontext():
+        try:
+            return _decode(session, store, job, max_pixels=max_pixels, report=report,
+                           request_build=request_build)
+        except _Superseded:
+            session.rollback()
+            return session.get(FrameJob, job_id)
+
+
+def _decode(session: Session, store: FrameStore, job: FrameJob, *, max_pixels: int,
+            report: Callable[[int, float], None], request_build: Callable[[int], object]) -> FrameJob:
+    attempt = job.attempts
     scene, user = session.get(Scene, job.scene_id), session.get(User, job.user_id) if job.user_id else None
     if user is None:
         return _fail(session, job, "the user who uploaded the video no longer exists")
@@ -84,6 +104,10 @@ def run_frame_job(session: Session, store: FrameStore, job_id: int, *, max_pixel
             added = add_frames(session, pending, user, scene, data=data, content_type=job.content_type,
                                filename=job.filename, duration_ms=job.duration_ms, max_pixels=max_pixels,
                                progress=lambda fraction: report(job.id, DECODE_SHARE * fraction))
+            current = session.execute(select(FrameJob.status, FrameJob.attempts)
+                                      .where(FrameJob.id == job.id).with_for_update()).one()
+            if tuple(current) != ("running", attempt):
+                raise _Superseded  # its frames' files are removed again on the way out
             job.frame_ids, job.progress = [frame.id for frame in added], 1.0
             job.status, job.finished_at = "done", utcnow()
             session.commit()

@@ -349,6 +349,7 @@ class FrameJob(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Observation(Base):

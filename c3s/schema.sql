@@ -336,3 +336,5 @@ CREATE TABLE IF NOT EXISTS frame_jobs (
     CONSTRAINT frame_jobs_attempts_nonnegative CHECK (attempts >= 0)
 );
 CREATE INDEX IF NOT EXISTS frame_jobs_scene_idx ON frame_jobs (scene_id, created_at);
+-- A frame job's heartbeat, as for locate jobs: the sweep re-queues a decoding whose worker died.
+ALTER TABLE frame_jobs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;

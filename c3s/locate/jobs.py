@@ -17,7 +17,7 @@ from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.mapping import LocateFailed, PixelRef
 from c3s.locate.seat import needs_snap, snap_round
-from c3s.models import LocateJob, Pixel, Scene, User, utcnow
+from c3s.models import FrameJob, LocateJob, Pixel, Scene, User, utcnow
 from c3s.permissions import require
 
 UPLOAD_METHODS = ("qr", "blink")
@@ -197,20 +197,21 @@ class SweepResult:
 
 
 def sweep_stale_jobs(session: Session, send: Callable[[int], None], *, queued_after_s: float,
-                     running_after_s: float, max_attempts: int, now=None) -> SweepResult:
+                     running_after_s: float, max_attempts: int, now=None,
+                     model: type[LocateJob] | type[FrameJob] = LocateJob) -> SweepResult:
     """Find jobs whose message was lost (broker restarted) or whose worker died (a running job
     whose heartbeat is older than `running_after_s`) and send them again, or fail them with a
     reason once they have used up their attempts. Sending a job twice is harmless: running a job
-    is idempotent."""
+    is idempotent. `model` is the job table: locate jobs, or frame jobs (the same columns)."""
     from datetime import timedelta
 
     now = now or utcnow()
     silent_since = now - timedelta(seconds=running_after_s)
-    stale = session.scalars(select(LocateJob).where(
-        ((LocateJob.status == "queued") & (LocateJob.created_at <= now - timedelta(seconds=queued_after_s)))
-        | ((LocateJob.status == "running")
-           & (func.coalesce(LocateJob.heartbeat_at, LocateJob.started_at) <= silent_since))
-    ).with_for_update(skip_locked=True)).all()
+    stale = session.scalars(select(model).where(
+        ((model.status == "queued") & (model.created_at <= now - timedelta(seconds=queued_after_s)))
+        | ((model.status == "running")
+           & (func.coalesce(model.heartbeat_at, model.started_at) <= silent_since))
+    ).with_for_update(skip_locked=True).execution_options(populate_existing=True)).all()
     requeued, failed = [], []
     for job in stale:
         if job.attempts >= max_attempts:

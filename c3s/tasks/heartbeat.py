@@ -1,4 +1,4 @@
-"""A running job's heartbeat: while a task works on a locate job, a thread stamps the job's
+"""A running job's heartbeat: while a task works on a locate or frame job, a thread stamps its
 `heartbeat_at` every `C3S_JOB_HEARTBEAT_S`. A worker killed whole (SIGKILL, power loss) stops
 stamping, and the beat's sweep re-queues the job once the stamp is older than
 `C3S_JOB_HEARTBEAT_TIMEOUT_S` (c3s.locate.jobs.sweep_stale_jobs)."""
@@ -14,28 +14,29 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from c3s.db import Database
-from c3s.models import LocateJob, utcnow
+from c3s.models import FrameJob, LocateJob, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def beat(database: Database, job_id: int) -> bool:
+def beat(database: Database, job_id: int, model: type[LocateJob | FrameJob] = LocateJob) -> bool:
     """Stamp one running job; False when it is no longer running (done, failed, re-queued)."""
     with database.transaction() as session:
-        stamped = session.execute(update(LocateJob).where(
-            LocateJob.id == job_id, LocateJob.status == "running").values(heartbeat_at=utcnow()))
+        stamped = session.execute(update(model).where(
+            model.id == job_id, model.status == "running").values(heartbeat_at=utcnow()))
         return stamped.rowcount == 1
 
 
 @contextmanager
-def heartbeat(database: Database, job_id: int, *, interval_s: float) -> Iterator[None]:
+def heartbeat(database: Database, job_id: int, *, interval_s: float,
+              model: type[LocateJob | FrameJob] = LocateJob) -> Iterator[None]:
     """Stamp the job now and every `interval_s` until the block ends."""
     stop = threading.Event()
 
     def run() -> None:
         while True:
             try:
-                if not beat(database, job_id):
+                if not beat(database, job_id, model):
                     return
             except SQLAlchemyError as error:  # the database briefly away: try at the next beat
                 log.warning("heartbeat of job %s not recorded: %s", job_id, error)

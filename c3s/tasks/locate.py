@@ -94,13 +94,19 @@ MAX_ATTEMPTS = 3
 
 @shared_task(name="c3s.tasks.locate.sweep_stale_jobs")
 def sweep_stale_jobs_task() -> dict:
-    """Re-send lost locate jobs and fail those that keep losing their worker (runs on a beat)."""
+    """Re-send lost locate and frame jobs and fail those that keep losing their worker (runs on
+    a beat)."""
     from c3s.locate.jobs import sweep_stale_jobs
+    from c3s.models import FrameJob, LocateJob
 
     send = services().send
-    with services().database.session() as session:
-        result = sweep_stale_jobs(session, lambda job_id: send("c3s.tasks.locate.locate_job", job_id),
-                                  queued_after_s=STALE_QUEUED_S,
-                                  running_after_s=config().job_heartbeat_timeout_s,
-                                  max_attempts=MAX_ATTEMPTS)
-    return {"requeued": result.requeued, "failed": result.failed}
+    results = {}
+    for model, task, key in ((LocateJob, "c3s.tasks.locate.locate_job", "locate"),
+                             (FrameJob, "c3s.tasks.show.decode_frame_video", "frames")):
+        with services().database.session() as session:
+            result = sweep_stale_jobs(session, lambda job_id, task=task: send(task, job_id),
+                                      queued_after_s=STALE_QUEUED_S,
+                                      running_after_s=config().job_heartbeat_timeout_s,
+                                      max_attempts=MAX_ATTEMPTS, model=model)
+        results[key] = {"requeued": result.requeued, "failed": result.failed}
+    return results

@@ -44,7 +44,9 @@ def build_color_maps(self, scene_id: int) -> str:
 def decode_frame_video(job_id: int) -> str:
     """Decode an uploaded frame video into the scene's frames; returns the job's final status."""
     from c3s.frame_jobs import fail_unexpectedly, record_progress, run_frame_job
+    from c3s.models import FrameJob
     from c3s.services import config
+    from c3s.tasks.heartbeat import heartbeat
 
     svc = services()
 
@@ -55,10 +57,14 @@ def decode_frame_video(job_id: int) -> str:
         except OperationalError as error:  # progress is a courtesy: decoding goes on
             log.warning("progress of frame job %s not recorded: %s", job, error)
 
+    settings = config()
+    # In process (the embedded default) no worker can die apart from the API: no heartbeat.
+    beating = None if settings.is_embedded else (lambda job: heartbeat(
+        svc.database, job, interval_s=settings.job_heartbeat_s, model=FrameJob))
     with svc.database.session() as session:
         try:
-            job = run_frame_job(session, svc.store, job_id, max_pixels=config().max_image_pixels,
-                                report=report, request_build=svc.request_build)
+            job = run_frame_job(session, svc.store, job_id, max_pixels=settings.max_image_pixels,
+                                report=report, request_build=svc.request_build, heartbeat=beating)
         except TRANSIENT:
             raise
         except Exception as error:

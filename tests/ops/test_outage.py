@@ -26,7 +26,9 @@ NEEDS_NO_DATABASE = {("GET", "/api/time")}
 
 
 @pytest.fixture()
-def lone_primary():
+def lone_primary(monkeypatch):
+    # No standby to wait for: asynchronous, or every commit would wait (ops/postgres/README.md).
+    monkeypatch.setenv("SYNC_STANDBY_NAMES", "")
     root = make_owned_dir(Path(tempfile.mkdtemp(prefix="c3s-outage-")))
     try:
         cluster = build_cluster(root, standby_names=())
