@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from c3s import job_failures
 from c3s.errors import C3SError, NotFound
 from c3s.frames import PendingFiles, add_frames, pending_files
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
@@ -126,11 +127,7 @@ def record_progress(session: Session, job_id: int, fraction: float) -> None:
 
 
 def _fail(session: Session, job: FrameJob, reason: str) -> FrameJob:
-    session.rollback()
-    job = session.get(FrameJob, job.id)
-    job.status, job.reason, job.finished_at = "failed", reason, utcnow()
-    session.commit()
-    return job
+    return job_failures.fail(session, FrameJob, job.id, reason)
 
 
 def fail_unqueued(session: Session, job: FrameJob, reason: str) -> None:
@@ -139,8 +136,6 @@ def fail_unqueued(session: Session, job: FrameJob, reason: str) -> None:
 
 
 def fail_unexpectedly(session: Session, job_id: int, error: Exception) -> None:
-    session.rollback()
-    job = session.get(FrameJob, job_id)
-    if job is not None and job.status not in ("done", "failed"):
-        _fail(session, job, f"internal error while decoding the video ({type(error).__name__}); "
-                            "the operators have the details in the worker log")
+    job = job_failures.unfinished(session, FrameJob, job_id)
+    if job is not None:
+        _fail(session, job, job_failures.unexpected_reason(error, "decoding the video"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from c3s import job_failures
 from c3s.errors import Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
@@ -175,19 +176,13 @@ def public_reason(reason: str) -> str:
 
 
 def _fail(session: Session, job: LocateJob, reason: str) -> LocateJob:
-    session.rollback()
-    job = session.get(LocateJob, job.id)
-    job.status, job.reason, job.finished_at = "failed", public_reason(reason), utcnow()
-    session.commit()
-    return job
+    return job_failures.fail(session, LocateJob, job.id, public_reason(reason))
 
 
 def fail_unexpectedly(session: Session, job_id: int, error: Exception) -> None:
-    session.rollback()
-    job = session.get(LocateJob, job_id)
-    if job is not None and job.status not in ("done", "failed"):
-        _fail(session, job, f"internal error while locating ({type(error).__name__}); the operators "
-                            "have the details in the worker log")
+    job = job_failures.unfinished(session, LocateJob, job_id)
+    if job is not None:
+        _fail(session, job, job_failures.unexpected_reason(error, "locating"))
 
 
 @dataclass(frozen=True)
