@@ -50,3 +50,15 @@ def heartbeat(database: Database, job_id: int, *, interval_s: float,
     finally:
         stop.set()
         thread.join(timeout=interval_s + 5)
+
+
+def job_heartbeat(database: Database, model: type[LocateJob | FrameJob] = LocateJob):
+    """What a task passes as a job runner's `heartbeat`: ``job_id -> heartbeat(...)``, or None in
+    process (the embedded default), where no worker can die apart from the API."""
+    from c3s.services import config
+
+    settings = config()
+    if settings.is_embedded:
+        return None
+    return lambda job: heartbeat(database, job, interval_s=settings.job_heartbeat_s, model=model)
+

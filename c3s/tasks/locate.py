@@ -8,7 +8,8 @@ from sqlalchemy.exc import OperationalError
 
 from c3s.locate.jobs import fail_unexpectedly, run_job
 from c3s.services import config, services
-from c3s.tasks.heartbeat import heartbeat
+from c3s.tasks.heartbeat import job_heartbeat
+from c3s.tasks.jobs import final_status
 
 # Known transient failures: the database or the file store briefly unreachable.
 TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
@@ -19,22 +20,12 @@ TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
 def locate_job(self, job_id: int) -> str:
     """Locate the pixels seen in one upload; returns the job's final status."""
     database = services().database
-    settings = config()
-    # In process (the embedded default) no worker can die apart from the API: no heartbeat.
-    beating = None if settings.is_embedded else (
-        lambda job: heartbeat(database, job, interval_s=settings.job_heartbeat_s))
+    beating = job_heartbeat(database)
     with database.session() as session:
-        try:
-            job = run_job(session, services().store, job_id, max_pixels=settings.max_image_pixels,
-                          request_build=services().request_build, request_snap=request_snap,
-                          heartbeat=beating)
-        except TRANSIENT:
-            raise
-        except Exception as error:
-            # Not a known transient failure: record why on the job, then fail loudly.
-            fail_unexpectedly(session, job_id, error)
-            raise
-        return job.status if job is not None else "missing"
+        return final_status(session, job_id, lambda: run_job(
+            session, services().store, job_id, max_pixels=config().max_image_pixels,
+            request_build=services().request_build, request_snap=request_snap, heartbeat=beating),
+            fail_unexpectedly, TRANSIENT)
 
 
 SNAP_TASK = "c3s.tasks.locate.snap_seats"

@@ -46,7 +46,8 @@ def decode_frame_video(job_id: int) -> str:
     from c3s.frame_jobs import fail_unexpectedly, record_progress, run_frame_job
     from c3s.models import FrameJob
     from c3s.services import config
-    from c3s.tasks.heartbeat import heartbeat
+    from c3s.tasks.heartbeat import job_heartbeat
+    from c3s.tasks.jobs import final_status
 
     svc = services()
 
@@ -57,17 +58,8 @@ def decode_frame_video(job_id: int) -> str:
         except OperationalError as error:  # progress is a courtesy: decoding goes on
             log.warning("progress of frame job %s not recorded: %s", job, error)
 
-    settings = config()
-    # In process (the embedded default) no worker can die apart from the API: no heartbeat.
-    beating = None if settings.is_embedded else (lambda job: heartbeat(
-        svc.database, job, interval_s=settings.job_heartbeat_s, model=FrameJob))
+    beating = job_heartbeat(svc.database, FrameJob)
     with svc.database.session() as session:
-        try:
-            job = run_frame_job(session, svc.store, job_id, max_pixels=settings.max_image_pixels,
-                                report=report, request_build=svc.request_build, heartbeat=beating)
-        except TRANSIENT:
-            raise
-        except Exception as error:
-            fail_unexpectedly(session, job_id, error)
-            raise
-        return job.status if job is not None else "missing"
+        return final_status(session, job_id, lambda: run_frame_job(
+            session, svc.store, job_id, max_pixels=config().max_image_pixels, report=report,
+            request_build=svc.request_build, heartbeat=beating), fail_unexpectedly, TRANSIENT)
