@@ -314,26 +314,33 @@ class Database:
 class ThreadConnections:
     """One autocommit psycopg2 connection per thread, made on first use with ``prepared``
     (name -> (argument types, SQL)) prepared on it: a hot path's statement is then one round
-    trip with no pool checkout, no transaction block and no planning."""
+    trip with no pool checkout, no transaction block and no planning. ``connect_args`` (from
+    `bounded_connect_args`), when given, replace the process's bounds."""
 
     def __init__(self, url, *, application_name: str, prepared: dict[str, tuple[str, str]],
-                 statement_timeout_ms: int | None = None):
+                 statement_timeout_ms: int | None = None, connect_args: dict | None = None):
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.application_name = application_name
         self.prepared = prepared
         self.statement_timeout_ms = statement_timeout_ms
+        self.connect_args = connect_args
         self.local = threading.local()
+
+    def _connect_args(self) -> dict:
+        if self.connect_args is not None:
+            return self.connect_args
+        # The process's bounds (Database.configure), unless a statement timeout was given.
+        statement_s = (PROCESS_LIMITS["statement_s"] if self.statement_timeout_ms is None
+                       else self.statement_timeout_ms / 1000)
+        return bounded_connect_args(PROCESS_LIMITS["connect_s"], statement_s)
 
     def cursor(self):
         import psycopg2
 
         cursor = getattr(self.local, "cursor", None)
         if cursor is None or cursor.closed or cursor.connection.closed:
-            # The process's bounds (Database.configure), unless a statement timeout was given.
-            statement_s = (PROCESS_LIMITS["statement_s"] if self.statement_timeout_ms is None
-                           else self.statement_timeout_ms / 1000)
             connection = psycopg2.connect(self.dsn, application_name=self.application_name,
-                                          **bounded_connect_args(PROCESS_LIMITS["connect_s"], statement_s))
+                                          **self._connect_args())
             connection.autocommit = True
             cursor = connection.cursor()
             for name, (types, sql) in self.prepared.items():

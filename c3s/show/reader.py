@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import math
 import sys
-import threading
 import time
 from array import array
 from collections.abc import Callable
@@ -83,21 +82,10 @@ class _PostgresReads:
     ORM, no pool checkout, no ping and no planning."""
 
     def __init__(self, url, connect_args: dict | None = None):
-        self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.connect_args = connect_args or {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
-        self.local = threading.local()
+        from c3s.db import ThreadConnections
 
-    def _cursor(self):
-        import psycopg2
-
-        cursor = getattr(self.local, "cursor", None)
-        if cursor is None or cursor.closed or cursor.connection.closed:
-            connection = psycopg2.connect(self.dsn, application_name="c3s-show", **self.connect_args)
-            connection.autocommit = True
-            cursor = connection.cursor()
-            cursor.execute(f"PREPARE c3s_scene_state (bigint) AS {_STATE_SQL}")
-            self.local.cursor = cursor
-        return cursor
+        self.connections = ThreadConnections(url, application_name="c3s-show", connect_args=connect_args,
+                                             prepared={"c3s_scene_state": ("bigint", _STATE_SQL)})
 
     def query(self, sql: str, params: tuple, *, many: bool = False):
         import psycopg2
@@ -106,13 +94,13 @@ class _PostgresReads:
 
         for attempt in (1, 2):
             try:
-                cursor = self._cursor()
+                cursor = self.connections.cursor()
                 cursor.execute(sql, params)
                 return cursor.fetchall() if many else cursor.fetchone()
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
                 # A connection dropped since the last request (database restart, failover):
                 # reconnect once, then give up.
-                self._drop()
+                self.connections.drop()
                 if attempt == 2 or isinstance(error, db.DatabaseTimeout):  # a stalled server: no retry
                     log.warning("show read failed: the database does not answer: %s", error)
                     raise Unavailable(UNAVAILABLE) from error
@@ -120,15 +108,6 @@ class _PostgresReads:
 
     def state_row(self, scene_id: int):
         return self.query("EXECUTE c3s_scene_state (%s)", (scene_id,))
-
-    def _drop(self) -> None:
-        cursor = getattr(self.local, "cursor", None)
-        self.local.cursor = None
-        if cursor is not None:
-            try:
-                cursor.connection.close()
-            except Exception as error:  # noqa: BLE001 - closing a broken connection may fail too
-                log.debug("closing a dropped connection failed too: %s", error)
 
 
 class _EngineReads:
