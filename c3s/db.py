@@ -136,6 +136,10 @@ def _short_pings(engine: Engine) -> None:
     engine.dialect.do_ping = do_ping
 
 
+# The bounds this process's Database was configured with (for the hot paths' own connections).
+PROCESS_LIMITS = {"connect_s": 5.0, "statement_s": 5.0}
+
+
 def bounded_connect_args(connect_s: float, statement_s: float) -> dict:
     """psycopg2 connect arguments that bound every wait (see the module docstring)."""
     _install_wait_callback()
@@ -242,6 +246,7 @@ class Database:
     def configure(self, config: Config) -> None:
         self.dispose()
         limits = {"connect_s": config.db_connect_timeout_s, "statement_s": config.db_statement_timeout_s}
+        PROCESS_LIMITS.update(limits)
         url = config.effective_database_url
         if url.startswith("sqlite:///"):
             config.instance_path.mkdir(parents=True, exist_ok=True)
@@ -312,11 +317,11 @@ class ThreadConnections:
     trip with no pool checkout, no transaction block and no planning."""
 
     def __init__(self, url, *, application_name: str, prepared: dict[str, tuple[str, str]],
-                 statement_timeout_ms: int = 5000):
+                 statement_timeout_ms: int | None = None):
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.application_name = application_name
         self.prepared = prepared
-        self.options = f"-c statement_timeout={statement_timeout_ms}"
+        self.statement_timeout_ms = statement_timeout_ms
         self.local = threading.local()
 
     def cursor(self):
@@ -324,8 +329,11 @@ class ThreadConnections:
 
         cursor = getattr(self.local, "cursor", None)
         if cursor is None or cursor.closed or cursor.connection.closed:
-            connection = psycopg2.connect(self.dsn, application_name=self.application_name, connect_timeout=5,
-                                          options=self.options)
+            # The process's bounds (Database.configure), unless a statement timeout was given.
+            statement_s = (PROCESS_LIMITS["statement_s"] if self.statement_timeout_ms is None
+                           else self.statement_timeout_ms / 1000)
+            connection = psycopg2.connect(self.dsn, application_name=self.application_name,
+                                          **bounded_connect_args(PROCESS_LIMITS["connect_s"], statement_s))
             connection.autocommit = True
             cursor = connection.cursor()
             for name, (types, sql) in self.prepared.items():

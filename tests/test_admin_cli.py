@@ -54,7 +54,7 @@ def test_create_admin_prompts_for_the_password_and_refuses_a_short_one(run, clie
 
 
 def test_a_signed_up_user_becomes_operator_and_observer_by_grant(run, client):
-    assert client.post("/api/users", json={"email": "op@example.org", "password": PASSWORD}).status_code == 201
+    assert client.post("/api/users", json={"email": "op@example.org", "password": PASSWORD}).status_code == 202
     token = _login(client, "op@example.org")
     refused = client.post("/api/scenes", json={"name": "S", "method": "qr", "width": 1, "height": 1},
                           headers=auth(token))
@@ -64,7 +64,7 @@ def test_a_signed_up_user_becomes_operator_and_observer_by_grant(run, client):
     scene = make_scene(client, token)
     assert "already held" in run("grant", "--email", "op@example.org", "--permission", "scene_admin").output
 
-    assert client.post("/api/users", json={"email": "eye@example.org", "password": PASSWORD}).status_code == 201
+    assert client.post("/api/users", json={"email": "eye@example.org", "password": PASSWORD}).status_code == 202
     eye = _login(client, "eye@example.org")
     assert client.get(f"/api/scenes/{scene['id']}/pixels", headers=auth(eye)).status_code == 403
     scoped = run("grant", "--email", "eye@example.org", "--permission", "observer", "--scene", str(scene["id"]))

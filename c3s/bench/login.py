@@ -29,7 +29,7 @@ from pathlib import Path
 
 import click
 
-from c3s.bench.api import REDIS_URL, _create_database, _drop_database
+from c3s.bench.http import REDIS_URL, create_database, drop_database
 
 PASSWORD = "correct horse battery staple"
 POLL_INTERVAL_S = 0.02
@@ -161,14 +161,14 @@ def command(clients: int, seconds: float, as_json: bool):
     """/api/time p50 and p99 while CLIENTS processes log in, the shipped password hashing against
     argon2-cffi's defaults (see the module docstring). Needs PostgreSQL and Redis
     (C3S_BENCH_ADMIN_URL, C3S_BENCH_REDIS_URL)."""
-    url = _create_database()
+    url = create_database()
     try:
         with tempfile.TemporaryDirectory(prefix="c3s-bench-login-") as folder:
             instance = Path(folder)
             shipped = _run_server(url, instance, lanes=1, slots=1, clients=clients, seconds=seconds)
             baseline = _run_server(url, instance, lanes=4, slots=0, clients=clients, seconds=seconds)
     finally:
-        _drop_database(url)
+        drop_database(url)
     result = {"clients": clients, "seconds": seconds, "hashing": shipped, "baseline": baseline,
               "p99_ratio_baseline_over_hashing": round(
                   baseline["clock_during_logins"]["p99_ms"] / shipped["clock_during_logins"]["p99_ms"], 2),

@@ -3,16 +3,27 @@ served under /api/docs/assets, instead of a CDN."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from apiflask import APIFlask
 from flask import send_from_directory
 
 ASSETS = "/api/docs/assets"
 
 
-def init_app(app: APIFlask) -> None:
+def swagger_ui_folder() -> Path:
+    """The newest Swagger UI the package holds (5 or later reads OpenAPI 3.1; an older
+    swagger-ui-bundle installed over it would otherwise win with 4.x)."""
     import swagger_ui_bundle
 
-    folder = str(swagger_ui_bundle.swagger_ui_path)  # Swagger UI 5: it reads OpenAPI 3.1
+    vendor = Path(str(swagger_ui_bundle.swagger_ui_path)).parent
+    versions = [(tuple(int(p) for p in d.name.rsplit("-", 1)[1].split(".") if p.isdigit()), d)
+                for d in vendor.glob("swagger-ui-*") if d.is_dir()]
+    return max(versions)[1] if versions else Path(str(swagger_ui_bundle.swagger_ui_path))
+
+
+def init_app(app: APIFlask) -> None:
+    folder = str(swagger_ui_folder())
     app.config.update(
         SWAGGER_UI_CSS=f"{ASSETS}/swagger-ui.css",
         SWAGGER_UI_BUNDLE_JS=f"{ASSETS}/swagger-ui-bundle.js",

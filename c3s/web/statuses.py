@@ -7,7 +7,10 @@ client (and schemathesis' status-code check) finds each documented:
 - 422 on every route with a body or query (validation, control characters: :mod:`c3s.web.inputs`);
 - 400 and 413 on every route with a body (malformed or too deep JSON; too large, too many parts).
 
-Each refers to the same error body as the rest: ``{"message": ..., "detail": {...}}``."""
+Each refers to the same error body as the rest: ``{"message": ..., "detail": {...}}``.
+
+Every text the API takes (query parameters, string fields of request bodies) is documented with
+the pattern :mod:`c3s.web.inputs` enforces: no NUL or other control character."""
 
 from __future__ import annotations
 
@@ -23,6 +26,26 @@ _WHY = {
     503: "the database, Redis or the task queue does not answer right now; ask again after `Retry-After` s",
 }
 _NO_DATABASE = {("get", "/api/time")}
+# What c3s.web.inputs lets through: no C0 control but tab, line feed and carriage return, no DEL.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+
+
+def _text_schema(schema: dict) -> None:
+    if schema.get("type") == "string" and not ({"pattern", "enum", "format"} & set(schema)):
+        schema["pattern"] = TEXT_PATTERN
+
+
+def _document_text(spec: dict, operation: dict) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query":
+            _text_schema(parameter.get("schema", {}))
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        schema = content.get("schema", {})
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        for field in schema.get("properties", {}).values():
+            _text_schema(field)
 
 
 def _statuses(method: str, path: str, operation: dict) -> set[int]:
@@ -43,6 +66,7 @@ def init_app(app: APIFlask) -> None:
     def _document_statuses(spec: dict) -> dict:
         for path, operations in spec.get("paths", {}).items():
             for method, operation in operations.items():
+                _document_text(spec, operation)
                 responses = operation.setdefault("responses", {})
                 for code in sorted(_statuses(method, path, operation)):
                     responses.setdefault(str(code), {"description": _WHY[code], **_ERROR})

@@ -13,7 +13,8 @@ REPL_PASSWORD=${REPL_PASSWORD:-}
 REPL_ALLOWED_CIDR=${REPL_ALLOWED_CIDR:-127.0.0.1/32}
 PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
 PRIMARY_PORT=${PRIMARY_PORT:-5432}
-STANDBY_SLOTS=${STANDBY_SLOTS:-standby1 standby2}
+# Unset: the two standbys of a full install; set but empty: a lone primary (no slots, asynchronous).
+STANDBY_SLOTS=${STANDBY_SLOTS-standby1 standby2}
 PROMOTE_PGUSER=${PROMOTE_PGUSER:-postgres}
 # Extra lines for every node's conf.d/90-node.conf (throw-away test clusters use "fsync = off").
 PG_EXTRA_CONF=${PG_EXTRA_CONF:-}

@@ -83,3 +83,32 @@ def test_operator_page_in_webkit(live_server, new_webkit, session):
     assert not browser.find_element(By.ID, "scene-anchors").is_displayed()
     wait_js(browser, "document.querySelector('#show-warnings')?.textContent.includes('No phone is placed')")
     assert browser.execute_script("return document.scrollingElement.scrollWidth <= window.innerWidth")
+
+
+def test_seat_form_in_webkit_scrolls_and_claims(live_server, new_webkit, session):
+    from tests.browser.test_calibration_methods import SEATS
+
+    _, owner = make_user(session, "scene_admin")
+    client = live_server.app.test_client()
+    scene = make_scene(client, owner, method="seat", units="seat")
+    assert client.put(f"/api/scenes/{scene['id']}/seatmap", data=SEATS, content_type="text/csv",
+                      headers=auth(owner)).status_code == 200
+    phone = new_webkit(390, 600)
+    phone.get(f"{live_server.url}/s/{scene['id']}")
+    wait_js(phone, "document.body.dataset.state === 'calibrating'")
+    for field, value in (("seat-section", "A"), ("seat-row", "1"), ("seat-seat", "9")):
+        phone.find_element(By.ID, field).send_keys(value)
+    phone.find_element(By.CSS_SELECTOR, "#seat-form button[type=submit]").click()
+    wait_js(phone, "document.querySelector('#seat-suggestions button')")
+    assert phone.execute_script("return getComputedStyle(document.body).overflowY") != "hidden"
+    assert phone.execute_script("return document.scrollingElement.scrollHeight > window.innerHeight")
+    phone.execute_script("window.scrollTo(0, document.scrollingElement.scrollHeight)")
+    wait_js(phone, "window.scrollY > 0")
+    submit = phone.execute_script(
+        "return document.querySelector('#seat-form button[type=submit]').getBoundingClientRect().toJSON()")
+    assert 0 <= submit["top"] and submit["bottom"] <= phone.execute_script("return window.innerHeight")
+    phone.find_element(By.CSS_SELECTOR, "#seat-suggestions button").click()
+    phone.find_element(By.CSS_SELECTOR, "#seat-form button[type=submit]").click()
+    wait_js(phone, "document.body.dataset.placed === 'yes'", timeout_s=10)
+    assert phone.find_element(By.ID, "headline").text == "You are on the screen"
+    assert "holding" not in phone.find_element(By.ID, "panel").text.lower()

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from c3s.db import init_db
-from tests.conftest import REDIS_URL
+from tests.helpers.services import REDIS_URL
 from tests.ops.conftest import build_cluster, make_owned_dir, stop_servers_under
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,9 @@ NEEDS_NO_DATABASE = {("GET", "/api/time")}
 
 
 @pytest.fixture()
-def lone_primary():
+def lone_primary(monkeypatch):
+    # No standby to wait for: asynchronous, or every commit would wait (ops/postgres/README.md).
+    monkeypatch.setenv("SYNC_STANDBY_NAMES", "")
     root = make_owned_dir(Path(tempfile.mkdtemp(prefix="c3s-outage-")))
     try:
         cluster = build_cluster(root, standby_names=())
