@@ -198,8 +198,6 @@ def build_cluster(root: Path, standby_names: tuple[str, ...] = ("standby1", "sta
         "PRIMARY_PORT": str(ports[0]),
         "STANDBY_SLOTS": " ".join(standby_names),
     }
-    if not standby_names:  # a lone primary: no standby could confirm a commit
-        env["SYNC_STANDBY_NAMES"] = ""
     cluster = Cluster(root, env, Node("primary", root / "primary", ports[0], superuser))
     cluster.script("postgres/make-primary.sh", PRIMARY_PGDATA=str(cluster.primary.pgdata))
     for name, port in zip(standby_names, ports[1:], strict=True):
