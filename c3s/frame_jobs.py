@@ -56,9 +56,13 @@ def get_frame_job(session: Session, user: User, scene: Scene, job_id: int) -> Fr
     return job
 
 
-def _start(session: Session, job_id: int) -> FrameJob | None:
+def _start(session: Session, store: FrameStore, job_id: int, redelivered: bool) -> FrameJob | None:
     job = session.scalar(select(FrameJob).where(FrameJob.id == job_id).with_for_update())
     if job is None or job.status in ("done", "failed"):
+        return None
+    if job_failures.lost_on_redelivery(job, redelivered, utcnow()):
+        session.commit()
+        store.delete(job.file_id)  # failed: the video is of no use
         return None
     job.status, job.started_at, job.attempts, job.progress = "running", utcnow(), job.attempts + 1, 0.0
     job.heartbeat_at = job.started_at
@@ -72,13 +76,15 @@ class _Superseded(Exception):
 
 def run_frame_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
                   report: Callable[[int, float], None], request_build: Callable[[int], object],
-                  heartbeat: Callable[[int], AbstractContextManager] | None = None) -> FrameJob | None:
+                  heartbeat: Callable[[int], AbstractContextManager] | None = None,
+                  redelivered: bool = False) -> FrameJob | None:
     """Decode the job's video and append its frames; `done` with the frame ids, or `failed`
     with the reason. ``report(job_id, fraction)`` records progress out of this transaction;
-    ``heartbeat(job_id)``, when given, keeps the job's heartbeat while it runs. Idempotent: a
+    ``heartbeat(job_id)``, when given, keeps the job's heartbeat while it runs; `redelivered`:
+    the broker gave this message back (job_failures.lost_on_redelivery). Idempotent: a
     finished job is left as it is, an interrupted one wrote nothing, and of two runs of one job
     (one re-queued while the other was still going) only the latest may commit frames."""
-    job = _start(session, job_id)
+    job = _start(session, store, job_id, redelivered)
     if job is None:
         return session.get(FrameJob, job_id)
     with heartbeat(job.id) if heartbeat is not None else nullcontext():
@@ -118,6 +124,12 @@ def _decode(session: Session, store: FrameStore, job: FrameJob, *, max_pixels: i
         request_build(scene.id)
     store.delete(job.file_id)  # the frames hold the pixels now, or the video is of no use
     return job
+
+
+def discard_videos(session: Session, store: FrameStore, job_ids: list[int]) -> None:
+    """Remove the videos of these failed jobs (the sweep failed them: their worker kept dying)."""
+    for file_id in session.scalars(select(FrameJob.file_id).where(FrameJob.id.in_(job_ids))):
+        store.delete(file_id)
 
 
 def record_progress(session: Session, job_id: int, fraction: float) -> None:

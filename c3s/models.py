@@ -303,6 +303,7 @@ class LocateJob(Base):
         CheckConstraint(_in("status", JOB_STATUSES), name="locate_jobs_status_known"),
         CheckConstraint("status <> 'failed' OR reason IS NOT NULL", name="locate_jobs_failed_has_reason"),
         CheckConstraint("attempts >= 0", name="locate_jobs_attempts_nonnegative"),
+        CheckConstraint("worker_losses >= 0", name="locate_jobs_worker_losses_nonnegative"),
         Index("locate_jobs_scene_idx", "scene_id", "created_at"),
     )
 
@@ -321,6 +322,8 @@ class LocateJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Counted by the sweep (schema.sql adds it with ALTER TABLE): a second loss fails the job.
+    worker_losses: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
 
 
 class FrameJob(Base):
@@ -331,6 +334,7 @@ class FrameJob(Base):
         CheckConstraint("progress BETWEEN 0 AND 1", name="frame_jobs_progress_fraction"),
         CheckConstraint("duration_ms IS NULL OR duration_ms > 0", name="frame_jobs_duration_positive"),
         CheckConstraint("attempts >= 0", name="frame_jobs_attempts_nonnegative"),
+        CheckConstraint("worker_losses >= 0", name="frame_jobs_worker_losses_nonnegative"),
         Index("frame_jobs_scene_idx", "scene_id", "created_at"),
     )
 
@@ -350,6 +354,8 @@ class FrameJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Counted by the sweep (schema.sql adds it with ALTER TABLE): a second loss fails the job.
+    worker_losses: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
 
 
 class Observation(Base):

@@ -338,3 +338,12 @@ CREATE TABLE IF NOT EXISTS frame_jobs (
 CREATE INDEX IF NOT EXISTS frame_jobs_scene_idx ON frame_jobs (scene_id, created_at);
 -- A frame job's heartbeat, as for locate jobs: the sweep re-queues a decoding whose worker died.
 ALTER TABLE frame_jobs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;
+
+-- How often a job's worker was lost (its heartbeat stopped: SIGKILL, out of memory, a machine
+-- lost). The sweep runs a job once more after its first loss and fails it on the second
+-- (c3s/locate/jobs.py sweep_stale_jobs). `attempts` counts every start, the task's own retries
+-- after transient errors included, so it is not this.
+ALTER TABLE locate_jobs ADD COLUMN IF NOT EXISTS worker_losses INTEGER NOT NULL DEFAULT 0
+    CONSTRAINT locate_jobs_worker_losses_nonnegative CHECK (worker_losses >= 0);
+ALTER TABLE frame_jobs ADD COLUMN IF NOT EXISTS worker_losses INTEGER NOT NULL DEFAULT 0
+    CONSTRAINT frame_jobs_worker_losses_nonnegative CHECK (worker_losses >= 0);

@@ -133,3 +133,19 @@ def test_schema_loads_into_a_fresh_database_from_the_file(pg_url):
         assert connection.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname='public'")).scalar() == len(
             Base.metadata.tables)
     engine.dispose()
+
+
+def test_init_db_gives_an_older_database_the_worker_loss_counts(scene_row):
+    # A database from before jobs counted their lost workers, with a job in it.
+    with scene_row.begin() as c:
+        c.execute(text("ALTER TABLE locate_jobs DROP COLUMN worker_losses"))
+        c.execute(text("ALTER TABLE frame_jobs DROP COLUMN worker_losses"))
+        c.execute(text("INSERT INTO locate_jobs (scene_id, method, file_id, status, attempts) "
+                       "VALUES (1, 'qr', 'f', 'running', 3)"))
+    init_db(scene_row)
+    with scene_row.connect() as c:
+        assert c.execute(text("SELECT attempts, worker_losses FROM locate_jobs")).one() == (3, 0)
+    for statement in ("UPDATE locate_jobs SET worker_losses = -1",
+                      "INSERT INTO frame_jobs (scene_id, file_id, worker_losses) VALUES (1, 'v', -1)"):
+        with pytest.raises(IntegrityError), scene_row.begin() as c:
+            c.execute(text(statement))

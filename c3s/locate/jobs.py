@@ -104,10 +104,14 @@ LOCATORS: dict[str, Callable[[Session, JobContext], tuple[list[Sighting], dict]]
 }
 
 
-def start(session: Session, job_id: int) -> LocateJob | None:
-    """Mark the job running (one more attempt); None when there is nothing to do."""
+def start(session: Session, job_id: int, *, redelivered: bool = False) -> LocateJob | None:
+    """Mark the job running (one more attempt); None when there is nothing to do. `redelivered`:
+    the broker gave this message back (job_failures.lost_on_redelivery)."""
     job = session.scalar(select(LocateJob).where(LocateJob.id == job_id).with_for_update())
     if job is None or job.status in ("done", "failed"):
+        return None
+    if job_failures.lost_on_redelivery(job, redelivered, utcnow()):
+        session.commit()
         return None
     job.status, job.started_at, job.attempts = "running", utcnow(), job.attempts + 1
     job.heartbeat_at = job.started_at
@@ -118,14 +122,15 @@ def start(session: Session, job_id: int) -> LocateJob | None:
 def run_job(session: Session, store: FrameStore, job_id: int, *, max_pixels: int,
             request_build: Callable[[int], object],
             request_snap: Callable[[int], object] | None = None,
-            heartbeat: Callable[[int], AbstractContextManager] | None = None) -> LocateJob | None:
+            heartbeat: Callable[[int], AbstractContextManager] | None = None,
+            redelivered: bool = False) -> LocateJob | None:
     """Run one job to `done` or `failed`; ``request_build(scene_id)`` is called once it is
     committed (the layout may have changed). Transient errors (database, store, broker)
     propagate so the task is retried; the job stays `running` until a later attempt finishes it.
     A camera job in a seated scene then asks ``request_snap`` (scene id) for the round's seat
     snapping; without one it snaps the scene itself, right away. ``heartbeat(job_id)``, when
-    given, keeps the job's heartbeat while it runs."""
-    job = start(session, job_id)
+    given, keeps the job's heartbeat while it runs; `redelivered`, see `start`."""
+    job = start(session, job_id, redelivered=redelivered)
     if job is None:
         return session.get(LocateJob, job_id)
     with heartbeat(job.id) if heartbeat is not None else nullcontext():
@@ -187,17 +192,21 @@ def fail_unexpectedly(session: Session, job_id: int, error: Exception) -> None:
 
 @dataclass(frozen=True)
 class SweepResult:
-    requeued: list[int]
-    failed: list[int]
+    resent: list[int]  # queued, but their message was lost: sent again (nothing ran)
+    requeued: list[int]  # their worker was lost for the first time: queued to run once more
+    failed: list[int]  # their worker was lost again: failed with the reason
 
 
 def sweep_stale_jobs(session: Session, send: Callable[[int], None], *, queued_after_s: float,
-                     running_after_s: float, max_attempts: int, now=None,
+                     running_after_s: float, now=None,
                      model: type[LocateJob] | type[FrameJob] = LocateJob) -> SweepResult:
-    """Find jobs whose message was lost (broker restarted) or whose worker died (a running job
-    whose heartbeat is older than `running_after_s`) and send them again, or fail them with a
-    reason once they have used up their attempts. Sending a job twice is harmless: running a job
-    is idempotent. `model` is the job table: locate jobs, or frame jobs (the same columns)."""
+    """Send again jobs whose message was lost (queued for `queued_after_s`: a broker restarted),
+    and handle jobs whose worker was lost (running, heartbeat older than `running_after_s`):
+    each loss is counted in `worker_losses` (c3s/job_failures.py worker_lost): the first queues
+    the job to run once more, the second fails it with a reason. A task retrying a transient error holds its heartbeat ahead for the
+    retry's delay (c3s/tasks/heartbeat.py hold), so a retry is not a loss. Sending a job twice
+    is harmless: running a job is idempotent. `model` is the job table: locate jobs, or frame
+    jobs (the same columns)."""
     from datetime import timedelta
 
     now = now or utcnow()
@@ -207,17 +216,17 @@ def sweep_stale_jobs(session: Session, send: Callable[[int], None], *, queued_af
         | ((model.status == "running")
            & (func.coalesce(model.heartbeat_at, model.started_at) <= silent_since))
     ).with_for_update(skip_locked=True).execution_options(populate_existing=True)).all()
-    requeued, failed = [], []
+    resent, requeued, failed = [], [], []
     for job in stale:
-        if job.attempts >= max_attempts:
-            job.status, job.finished_at = "failed", now
-            job.reason = (f"gave up after {job.attempts} attempts: the worker running this job was lost "
-                          "each time; upload the file again or ask the operators to check the workers")
+        if job.status == "queued":
+            resent.append(job.id)
+            continue
+        if job_failures.worker_lost(job, now):
             failed.append(job.id)
         else:
             job.status = "queued"
             requeued.append(job.id)
     session.commit()
-    for job_id in requeued:
+    for job_id in resent + requeued:
         send(job_id)
-    return SweepResult(requeued=requeued, failed=failed)
+    return SweepResult(resent=resent, requeued=requeued, failed=failed)

@@ -1,7 +1,9 @@
 """A running job's heartbeat: while a task works on a locate or frame job, a thread stamps its
 `heartbeat_at` every `C3S_JOB_HEARTBEAT_S`. A worker killed whole (SIGKILL, power loss) stops
 stamping, and the beat's sweep re-queues the job once the stamp is older than
-`C3S_JOB_HEARTBEAT_TIMEOUT_S` (c3s.locate.jobs.sweep_stale_jobs)."""
+`C3S_JOB_HEARTBEAT_TIMEOUT_S` (c3s.locate.jobs.sweep_stale_jobs). A task that retries a transient
+error later holds the stamp ahead by the retry's longest delay (`hold`), so the pause until the
+retry is not taken for a lost worker."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +28,17 @@ def beat(database: Database, job_id: int, model: type[LocateJob | FrameJob] = Lo
         stamped = session.execute(update(model).where(
             model.id == job_id, model.status == "running").values(heartbeat_at=utcnow()))
         return stamped.rowcount == 1
+
+
+def hold(database: Database, job_id: int, *, for_s: float, model: type[LocateJob | FrameJob]) -> None:
+    """The job's task will retry within `for_s`: stamp the running job's heartbeat that far
+    ahead. Best effort: when the database is what failed, the stamp fails too (logged)."""
+    try:
+        with database.transaction() as session:
+            session.execute(update(model).where(model.id == job_id, model.status == "running")
+                            .values(heartbeat_at=utcnow() + timedelta(seconds=for_s)))
+    except SQLAlchemyError as error:
+        log.warning("heartbeat of job %s not held for its retry: %s", job_id, error)
 
 
 @contextmanager

@@ -7,16 +7,18 @@ from pymongo.errors import PyMongoError
 from sqlalchemy.exc import OperationalError
 
 from c3s.locate.jobs import fail_unexpectedly, run_job
+from c3s.models import LocateJob
 from c3s.services import config, services
-from c3s.tasks.heartbeat import job_heartbeat
-from c3s.tasks.jobs import final_status
+from c3s.tasks.heartbeat import hold, job_heartbeat
+from c3s.tasks.jobs import final_status, redelivered
 
 # Known transient failures: the database or the file store briefly unreachable.
 TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
+RETRY_BACKOFF_MAX_S = 120
 
 
 @shared_task(name="c3s.tasks.locate.locate_job", bind=True, autoretry_for=TRANSIENT,
-             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
+             retry_backoff=2, retry_backoff_max=RETRY_BACKOFF_MAX_S, retry_jitter=True, max_retries=8)
 def locate_job(self, job_id: int) -> str:
     """Locate the pixels seen in one upload; returns the job's final status."""
     database = services().database
@@ -24,8 +26,10 @@ def locate_job(self, job_id: int) -> str:
     with database.session() as session:
         return final_status(session, job_id, lambda: run_job(
             session, services().store, job_id, max_pixels=config().max_image_pixels,
-            request_build=services().request_build, request_snap=request_snap, heartbeat=beating),
-            fail_unexpectedly, TRANSIENT)
+            request_build=services().request_build, request_snap=request_snap, heartbeat=beating,
+            redelivered=redelivered(self)),
+            fail_unexpectedly, TRANSIENT,
+            retrying=lambda job: hold(database, job, for_s=RETRY_BACKOFF_MAX_S, model=LocateJob))
 
 
 SNAP_TASK = "c3s.tasks.locate.snap_seats"
@@ -80,15 +84,15 @@ def snap_seats(scene_id: int) -> dict:
 # A queued job whose message has not started within this time is presumed lost (a broker
 # restart without persistence, say); a running job whose heartbeat stopped lost its worker.
 STALE_QUEUED_S = 300
-MAX_ATTEMPTS = 3
 
 
 @shared_task(name="c3s.tasks.locate.sweep_stale_jobs")
 def sweep_stale_jobs_task() -> dict:
-    """Re-send lost locate and frame jobs and fail those that keep losing their worker (runs on
-    a beat)."""
+    """Re-send jobs whose message was lost, run once more those whose worker was lost, and fail
+    those whose worker was lost again (runs on a beat), for locate and frame jobs."""
+    from c3s.frame_jobs import discard_videos
     from c3s.locate.jobs import sweep_stale_jobs
-    from c3s.models import FrameJob, LocateJob
+    from c3s.models import FrameJob
 
     send = services().send
     results = {}
@@ -97,7 +101,8 @@ def sweep_stale_jobs_task() -> dict:
         with services().database.session() as session:
             result = sweep_stale_jobs(session, lambda job_id, task=task: send(task, job_id),
                                       queued_after_s=STALE_QUEUED_S,
-                                      running_after_s=config().job_heartbeat_timeout_s,
-                                      max_attempts=MAX_ATTEMPTS, model=model)
-        results[key] = {"requeued": result.requeued, "failed": result.failed}
+                                      running_after_s=config().job_heartbeat_timeout_s, model=model)
+            if model is FrameJob and result.failed:
+                discard_videos(session, services().store, result.failed)
+        results[key] = {"resent": result.resent, "requeued": result.requeued, "failed": result.failed}
     return results

@@ -39,15 +39,18 @@ def build_color_maps(self, scene_id: int) -> str:
     return result.status
 
 
-@shared_task(name="c3s.tasks.show.decode_frame_video", autoretry_for=TRANSIENT, retry_backoff=2,
-             retry_backoff_max=60, retry_jitter=True, max_retries=8)
-def decode_frame_video(job_id: int) -> str:
+FRAME_RETRY_BACKOFF_MAX_S = 60
+
+
+@shared_task(name="c3s.tasks.show.decode_frame_video", bind=True, autoretry_for=TRANSIENT, retry_backoff=2,
+             retry_backoff_max=FRAME_RETRY_BACKOFF_MAX_S, retry_jitter=True, max_retries=8)
+def decode_frame_video(self, job_id: int) -> str:
     """Decode an uploaded frame video into the scene's frames; returns the job's final status."""
     from c3s.frame_jobs import fail_unexpectedly, record_progress, run_frame_job
     from c3s.models import FrameJob
     from c3s.services import config
-    from c3s.tasks.heartbeat import job_heartbeat
-    from c3s.tasks.jobs import final_status
+    from c3s.tasks.heartbeat import hold, job_heartbeat
+    from c3s.tasks.jobs import final_status, redelivered
 
     svc = services()
 
@@ -62,4 +65,6 @@ def decode_frame_video(job_id: int) -> str:
     with svc.database.session() as session:
         return final_status(session, job_id, lambda: run_frame_job(
             session, svc.store, job_id, max_pixels=config().max_image_pixels, report=report,
-            request_build=svc.request_build, heartbeat=beating), fail_unexpectedly, TRANSIENT)
+            request_build=svc.request_build, heartbeat=beating, redelivered=redelivered(self)),
+            fail_unexpectedly, TRANSIENT,
+            retrying=lambda job: hold(svc.database, job, for_s=FRAME_RETRY_BACKOFF_MAX_S, model=FrameJob))

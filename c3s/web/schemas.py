@@ -207,6 +207,10 @@ class FrameOut(Schema):
     created_at = DateTime()
 
 
+WORKER_LOSSES = ("how often the worker running the job was lost (killed, out of memory): after the first "
+                 "loss the job runs once more, after the second it fails")
+
+
 class FrameJobOut(Schema):
     id = Integer()
     scene_id = Integer()
@@ -216,6 +220,7 @@ class FrameJobOut(Schema):
     frame_ids = List(Integer(), metadata={"description": "the frames it appended, once done"})
     filename = String()
     attempts = Integer()
+    worker_losses = Integer(metadata={"description": WORKER_LOSSES})
     created_at = DateTime()
     started_at = DateTime(allow_none=True)
     finished_at = DateTime(allow_none=True)
@@ -256,6 +261,7 @@ class JobOut(Schema):
     reason = String(allow_none=True)
     stats = Dict()
     attempts = Integer()
+    worker_losses = Integer(metadata={"description": WORKER_LOSSES})
     filename = String()
     created_at = DateTime()
     started_at = DateTime(allow_none=True)

@@ -125,6 +125,7 @@ def test_killed_worker_process_mid_task_completes_the_job_exactly_once(own_worke
         os.kill(child, signal.SIGKILL)
     job = _wait(session, job_id, ("done", "failed"))
     assert job.status == "done" and job.attempts == 2, (job.status, job.reason, job.attempts)
+    assert job.worker_losses == 1  # Celery gave the message back at once: counted on the re-run's start
     disturbed = _state(session)
 
     # The same job run undisturbed from scratch leaves exactly the same state.
@@ -151,6 +152,31 @@ def test_killed_worker_process_mid_task_completes_the_job_exactly_once(own_worke
     assert session.get(LocateJob, job_id).attempts == 1
 
 
+def test_a_job_whose_pool_process_is_killed_twice_fails_with_a_reason(own_worker, big_stand, session):
+    # As the kernel's out-of-memory killer does to a pool process whose file needs too much.
+    worker = own_worker()
+    client, observer, data = big_stand
+    job_id = _upload(client, observer, data)
+    for attempt in (1, 2):
+        _wait_for(lambda attempt=attempt: _running(session, job_id, attempt), f"attempt {attempt} to run")
+        children = _children(worker.pid)
+        assert children, "the worker has no pool process"
+        for child in children:
+            os.kill(child, signal.SIGKILL)
+    job = _wait(session, job_id, ("done", "failed"))
+    assert (job.status, job.attempts, job.worker_losses) == ("failed", 2, 2), (job.status, job.reason)
+    assert job.reason.startswith("the worker processing this upload stopped without finishing twice")
+    assert session.scalar(select(func.count()).select_from(Observation)) == 0
+    # The worker itself lives on and takes the next job.
+    assert worker.poll() is None and _children(worker.pid)
+
+
+def _running(session, job_id, attempt: int) -> bool:
+    session.expire_all()
+    job = session.get(LocateJob, job_id)
+    return (job.status, job.attempts) == ("running", attempt)
+
+
 def _restart_redis() -> None:
     redis.Redis.from_url(REDIS_URL).shutdown(nosave=True)
     subprocess.run(["bash", str(REPO / "ops/dev/services.sh")], check=True, capture_output=True, timeout=60)
@@ -166,21 +192,23 @@ def test_redis_restart_loses_no_job(own_worker, big_stand, session):
     own_worker()
     with client.application.app_context():
         result = sweep_stale_jobs(session, lambda j: send("c3s.tasks.locate.locate_job", j),
-                                  queued_after_s=0, running_after_s=3600, max_attempts=3)
-    assert result.requeued == [job_id]
+                                  queued_after_s=0, running_after_s=3600)
+    assert result.resent == [job_id]
     job = _wait(session, job_id, ("done", "failed"))
     assert job.status == "done" and job.stats["pixels_located"] > 150
 
 
-def test_jobs_that_keep_losing_their_worker_fail_with_a_reason(session, fault_app):
+def test_a_job_that_loses_its_worker_again_fails_with_a_reason(session, fault_app):
     client = fault_app.test_client()
     _, owner = make_user(session, "scene_admin")
     make_scene(client, owner)
-    job = LocateJob(scene_id=1, method="qr", file_id="lost", status="running", attempts=3,
+    job = LocateJob(scene_id=1, method="qr", file_id="lost", status="running", attempts=2, worker_losses=1,
                     started_at=text("now() - interval '2 hours'"))
     session.add(job)
     session.commit()
-    result = sweep_stale_jobs(session, lambda j: None, queued_after_s=300, running_after_s=3600, max_attempts=3)
+    result = sweep_stale_jobs(session, lambda j: None, queued_after_s=300, running_after_s=3600)
     assert result.failed == [job.id]
     session.expire_all()
-    assert "gave up after 3 attempts" in session.get(LocateJob, job.id).reason
+    failed = session.get(LocateJob, job.id)
+    assert (failed.status, failed.worker_losses) == ("failed", 2)
+    assert failed.reason.startswith("the worker processing this upload stopped without finishing twice")

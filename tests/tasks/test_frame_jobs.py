@@ -30,7 +30,7 @@ def test_the_sweep_requeues_a_frame_job_whose_heartbeat_stopped(app, client, ses
                          "heartbeat_at = now() - interval '90 seconds' WHERE id = :id"), {"id": silent.id})
     session.commit()
     sent = []
-    result = sweep_stale_jobs(session, sent.append, queued_after_s=300, running_after_s=60, max_attempts=3,
+    result = sweep_stale_jobs(session, sent.append, queued_after_s=300, running_after_s=60,
                               model=FrameJob)
     assert result.requeued == sent == [silent.id]
     session.expire_all()
@@ -39,7 +39,7 @@ def test_the_sweep_requeues_a_frame_job_whose_heartbeat_stopped(app, client, ses
     session.execute(text("UPDATE frame_jobs SET status = 'running', heartbeat_at = now() WHERE id = :id"),
                     {"id": silent.id})
     session.commit()
-    assert sweep_stale_jobs(session, sent.append, queued_after_s=300, running_after_s=60, max_attempts=3,
+    assert sweep_stale_jobs(session, sent.append, queued_after_s=300, running_after_s=60,
                             model=FrameJob).requeued == []
 
 
