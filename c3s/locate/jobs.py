@@ -200,13 +200,13 @@ class SweepResult:
 def sweep_stale_jobs(session: Session, send: Callable[[int], None], *, queued_after_s: float,
                      running_after_s: float, now=None,
                      model: type[LocateJob] | type[FrameJob] = LocateJob) -> SweepResult:
-    """Send again jobs whose message was lost (queued for `queued_after_s`: a broker restarted),
-    and handle jobs whose worker was lost (running, heartbeat older than `running_after_s`):
-    each loss is counted in `worker_losses` (c3s/job_failures.py worker_lost): the first queues
-    the job to run once more, the second fails it with a reason. A task retrying a transient error holds its heartbeat ahead for the
-    retry's delay (c3s/tasks/heartbeat.py hold), so a retry is not a loss. Sending a job twice
-    is harmless: running a job is idempotent. `model` is the job table: locate jobs, or frame
-    jobs (the same columns)."""
+    """Send again jobs whose message was lost (queued for `queued_after_s`: a broker restarted;
+    not counted), and handle jobs whose worker was lost (running, heartbeat older than
+    `running_after_s`): each loss is counted in `worker_losses` (job_failures.worker_lost), the
+    first queues the job to run once more, the second fails it with a reason. A task retrying a
+    transient error holds the heartbeat ahead over the retry's delay (c3s/tasks/heartbeat.py
+    hold), so a retry is no loss. Sending a job twice is harmless: running a job is idempotent.
+    `model` is the job table: locate jobs, or frame jobs (the same columns)."""
     from datetime import timedelta
 
     now = now or utcnow()

@@ -1,7 +1,8 @@
 """A running job's heartbeat: while a task works on a locate or frame job, a thread stamps its
 `heartbeat_at` every `C3S_JOB_HEARTBEAT_S`. A worker killed whole (SIGKILL, power loss) stops
-stamping, and the beat's sweep re-queues the job once the stamp is older than
-`C3S_JOB_HEARTBEAT_TIMEOUT_S` (c3s.locate.jobs.sweep_stale_jobs). A task that retries a transient
+stamping, and once the stamp is older than `C3S_JOB_HEARTBEAT_TIMEOUT_S` the beat's sweep counts
+the lost worker: the job is re-queued the first time, failed the second
+(c3s.locate.jobs.sweep_stale_jobs). A task that retries a transient
 error later holds the stamp ahead by the retry's longest delay (`hold`), so the pause until the
 retry is not taken for a lost worker."""
 
