@@ -52,6 +52,13 @@ def lost_worker_reason(model: type[Job], losses: int) -> str:
             f"memory or time than a worker has); {remedy}, or ask the operators to check the workers")
 
 
+def services_away_reason(model: type[Job]) -> str:
+    """The reason of a job whose task used up its retries of a transient error."""
+    doing, _ = _LOST_WHILE[model.__tablename__]
+    return (f"a service the workers need (the database or the file store) stayed unreachable while {doing}; "
+            "upload the file again in a few minutes, or ask the operators to check the services")
+
+
 def worker_lost(job: Job, now: datetime) -> bool:
     """Count one loss of the job's worker (the caller commits). Past `LOST_WORKER_RERUNS` the
     job is failed with the reason and True is returned; otherwise it may run once more."""

@@ -9,8 +9,8 @@ from sqlalchemy.exc import OperationalError
 from c3s.locate.jobs import fail_unexpectedly, run_job
 from c3s.models import LocateJob
 from c3s.services import config, services
-from c3s.tasks.heartbeat import hold, job_heartbeat
-from c3s.tasks.jobs import final_status, redelivered
+from c3s.tasks.heartbeat import job_heartbeat
+from c3s.tasks.jobs import final_status, pause_for_retry, redelivered
 
 # Known transient failures: the database or the file store briefly unreachable.
 TRANSIENT = (OperationalError, PyMongoError, ConnectionError, TimeoutError)
@@ -29,7 +29,7 @@ def locate_job(self, job_id: int) -> str:
             request_build=services().request_build, request_snap=request_snap, heartbeat=beating,
             redelivered=redelivered(self)),
             fail_unexpectedly, TRANSIENT,
-            retrying=lambda job: hold(database, job, for_s=RETRY_BACKOFF_MAX_S, model=LocateJob))
+            retrying=lambda job: pause_for_retry(self, database, LocateJob, job, within_s=RETRY_BACKOFF_MAX_S))
 
 
 SNAP_TASK = "c3s.tasks.locate.snap_seats"

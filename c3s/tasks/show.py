@@ -49,8 +49,8 @@ def decode_frame_video(self, job_id: int) -> str:
     from c3s.frame_jobs import fail_unexpectedly, record_progress, run_frame_job
     from c3s.models import FrameJob
     from c3s.services import config
-    from c3s.tasks.heartbeat import hold, job_heartbeat
-    from c3s.tasks.jobs import final_status, redelivered
+    from c3s.tasks.heartbeat import job_heartbeat
+    from c3s.tasks.jobs import final_status, pause_for_retry, redelivered
 
     svc = services()
 
@@ -67,4 +67,5 @@ def decode_frame_video(self, job_id: int) -> str:
             session, svc.store, job_id, max_pixels=config().max_image_pixels, report=report,
             request_build=svc.request_build, heartbeat=beating, redelivered=redelivered(self)),
             fail_unexpectedly, TRANSIENT,
-            retrying=lambda job: hold(svc.database, job, for_s=FRAME_RETRY_BACKOFF_MAX_S, model=FrameJob))
+            retrying=lambda job: pause_for_retry(self, svc.database, FrameJob, job,
+                                                 within_s=FRAME_RETRY_BACKOFF_MAX_S))

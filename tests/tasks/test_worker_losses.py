@@ -19,8 +19,8 @@ from c3s.locate import jobs
 from c3s.locate.jobs import sweep_stale_jobs
 from c3s.models import FrameJob, LocateJob, Scene, User, utcnow
 from c3s.tasks.heartbeat import hold
-from c3s.tasks.jobs import final_status
-from c3s.tasks.locate import sweep_stale_jobs_task
+from c3s.tasks.jobs import final_status, pause_for_retry
+from c3s.tasks.locate import RETRY_BACKOFF_MAX_S, locate_job, sweep_stale_jobs_task
 from tests.helpers.factories import auth, make_scene, make_user, mp4_bytes
 
 TIMEOUT_S = 60
@@ -103,15 +103,26 @@ def _unreachable_database_error(session, job_id):
         engine.dispose()
 
 
+def _transient_error(app, session, job_id: int, *, retries: int) -> None:
+    """The locate task's run meets a real database error on its retry number `retries`."""
+    database = app.extensions["c3s"].database
+    locate_job.push_request(retries=retries)
+    try:
+        with pytest.raises(OperationalError):
+            final_status(session, job_id, lambda: _unreachable_database_error(session, job_id),
+                         jobs.fail_unexpectedly, (OperationalError,),
+                         retrying=lambda job: pause_for_retry(locate_job, database, LocateJob, job,
+                                                              within_s=RETRY_BACKOFF_MAX_S))
+    finally:
+        locate_job.pop_request()
+    session.expire_all()
+
+
 def test_a_transient_retry_is_no_lost_worker(app, session, scene):
     database = app.extensions["c3s"].database
     job = _running_job(session, scene, silent_s=5)
-    # The run meets a real database error; the task holds the heartbeat over its retry's delay.
-    with pytest.raises(OperationalError):
-        final_status(session, job.id, lambda: _unreachable_database_error(session, job.id),
-                     jobs.fail_unexpectedly, (OperationalError,),
-                     retrying=lambda job_id: hold(database, job_id, for_s=120, model=LocateJob))
-    session.expire_all()
+    # The task holds the heartbeat over its retry's delay (at most RETRY_BACKOFF_MAX_S, 120 s).
+    _transient_error(app, session, job.id, retries=2)
     held = session.get(LocateJob, job.id)
     assert held.heartbeat_at > utcnow() + timedelta(seconds=110)
     # Swept long after the timeout would have run out: the job waits for its retry.
@@ -125,6 +136,16 @@ def test_a_transient_retry_is_no_lost_worker(app, session, scene):
     hold(database, job.id, for_s=120, model=LocateJob)
     result, _ = _sweep(session, now=utcnow() + timedelta(seconds=120 + TIMEOUT_S + 1))
     assert result.requeued == [job.id]
+
+
+def test_a_task_out_of_retries_fails_its_job_with_a_reason(app, session, scene):
+    job = _running_job(session, scene, silent_s=5, attempts=9)
+    _transient_error(app, session, job.id, retries=locate_job.max_retries)  # Celery will not retry
+    failed = session.get(LocateJob, job.id)
+    assert (failed.status, failed.worker_losses) == ("failed", 0)
+    assert failed.reason == (
+        "a service the workers need (the database or the file store) stayed unreachable while processing "
+        "this upload; upload the file again in a few minutes, or ask the operators to check the services")
 
 
 def test_a_redelivered_running_job_lost_its_pool_process(session, scene):
