@@ -3,7 +3,7 @@
 // with every timed phone coloured by its offset; the figures of the recent checks beside them.
 // It reads the operator page's scene and token (window.c3s.state) and refreshes on its own.
 
-import { api, ApiError } from "./api.js";
+import { ApiError, pages } from "./api.js";
 import { fillDefinitions } from "./dl.js";
 import { dotRadius, drawSceneOutline } from "./scenemap.js";
 
@@ -74,13 +74,23 @@ function figures(report) {
   fillDefinitions($("sync-figures"), rows, "figure");
 }
 
+/** The report with every phone of its check: the first page, and the phones of the others. */
+async function wholeReport(path, token) {
+  let report = null;
+  for await (const page of pages(path, { token })) {
+    if (!report) { report = page; continue; }
+    for (const [key, values] of Object.entries(page.check.pixels)) report.check.pixels[key].push(...values);
+  }
+  return report;
+}
+
 async function refresh() {
   const { state } = window.c3s || {};
   const card = $("sync-card");
   if (!card || !state?.token || !state.scene) return;
   let report;
   try {
-    report = await api(`/api/scenes/${state.scene.id}/sync`, { token: state.token });
+    report = await wholeReport(`/api/scenes/${state.scene.id}/sync`, state.token);
   } catch (e) {
     if (e instanceof ApiError && e.status === 403) { card.hidden = true; return; }
     throw e;
