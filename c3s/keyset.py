@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, func, literal, select, tuple_
+from sqlalchemy import Select, Text, cast, func, literal, select, true, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
@@ -104,10 +104,13 @@ def keyset_json_page(session: Session, statement: Select, keys: Sequence[Any], *
     order = _order(keys, descending)
     number = func.row_number().over(order_by=order).label("page_row")
     rows = _past(statement, keys, after, descending).add_columns(number).order_by(*order).limit(limit + 1).subquery()
-    columns = [rows.c[column.key] for column in statement.selected_columns]
-    as_object = func.json_build_object(*(part for column in columns for part in (literal(column.key), column)))
-    items = func.string_agg(cast(as_object, Text), aggregate_order_by(literal(","), rows.c.page_row))
+    # Each row as a record of the selected columns alone, so that row_to_json names them (and
+    # writes no spaces, unlike json_build_object).
+    item = select(*(rows.c[column.key] for column in statement.selected_columns)).correlate(rows).lateral("item")
+    items = func.string_agg(cast(func.row_to_json(item.table_valued()), Text),
+                            aggregate_order_by(literal(","), rows.c.page_row))
     last_key = func.max(cast(func.json_build_array(*(rows.c[key.key] for key in keys)), Text))
-    text, fetched, last = session.execute(select(
-        items.filter(rows.c.page_row <= limit), func.count(), last_key.filter(rows.c.page_row == limit))).one()
+    text, fetched, last = session.execute(
+        select(items.filter(rows.c.page_row <= limit), func.count(), last_key.filter(rows.c.page_row == limit))
+        .select_from(rows.join(item, true()))).one()
     return JsonPage(JsonText(f"[{text or ''}]"), tuple(json.loads(last)) if fetched > limit else None)

@@ -9,6 +9,8 @@ import { dotRadius, drawSceneOutline } from "./scenemap.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = Number(new URLSearchParams(location.search).get("refresh_ms")) || 5000;
+// Phones per page of the report (the API's default unless the page's URL names one).
+const PHONES_PER_PAGE = Number(new URLSearchParams(location.search).get("sync_limit")) || null;
 // Offsets within this of the server clock are green; beyond it orange, then red at 4x.
 const GOOD_MS = 5;
 
@@ -90,7 +92,8 @@ async function refresh() {
   if (!card || !state?.token || !state.scene) return;
   let report;
   try {
-    report = await wholeReport(`/api/scenes/${state.scene.id}/sync`, state.token);
+    const query = PHONES_PER_PAGE ? `?limit=${PHONES_PER_PAGE}` : "";
+    report = await wholeReport(`/api/scenes/${state.scene.id}/sync${query}`, state.token);
   } catch (e) {
     if (e instanceof ApiError && e.status === 403) { card.hidden = true; return; }
     throw e;
