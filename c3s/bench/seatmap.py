@@ -41,7 +41,7 @@ from c3s.bench.http import (
     start_server,
     stop_server,
 )
-from c3s.bench.login import POLL_INTERVAL_S, _poll_clock, _stats
+from c3s.bench.login import POLL_INTERVAL_S, latency_stats, poll_clock
 from c3s.positioning.seats import MAX_SEATS
 
 TARGET_P99_MS = 25.0
@@ -154,7 +154,7 @@ def _pull(port: int, token: str, first: str, n_seats: int, stop, results) -> Non
 def _phase(port: int, tokens: list[str], first: str | None, n_seats: int, seconds: float) -> dict:
     """The clock while the pullers read the map from `first` (None: nobody pulls)."""
     if first is None:
-        return {"clock": _stats(_poll_clock(port, seconds))}
+        return {"clock": latency_stats(poll_clock(port, seconds))}
     manager = multiprocessing.Manager()
     stop, results = manager.Event(), manager.list()
     pullers = [multiprocessing.Process(target=_pull, args=(port, token, first, n_seats, stop, results))
@@ -163,7 +163,7 @@ def _phase(port: int, tokens: list[str], first: str | None, n_seats: int, second
         puller.start()
     time.sleep(1.0)  # the pulls are under way
     started = time.monotonic()
-    clock = _stats(_poll_clock(port, seconds))
+    clock = latency_stats(poll_clock(port, seconds))
     elapsed = time.monotonic() - started + 1.0
     stop.set()
     for puller in pullers:

@@ -602,6 +602,11 @@ class Cursor(String):
             raise ValidationError(str(error)) from None
 
 
+class PageHeaders(Schema):
+    link = String(data_key="Link", metadata={"description": 'RFC 8288: `<URL of the next page>; rel="next"`, '
+                                                           "left out on the last page"})
+
+
 def _limit(default: int, most: int, what: str) -> Integer:
     return Integer(load_default=default, validate=Range(1, most),
                    metadata={"description": f"{what} per page, at most {most:,}"})

@@ -183,3 +183,14 @@ def test_jobs_come_newest_first_in_pages(client, session, seated):
     ids = [job["id"] for page in pages for job in page]
     assert [len(page) for page in pages] == [10, 10, 5] and ids == sorted(ids, reverse=True) and len(set(ids)) == 25
     assert len(client.get(f"/api/scenes/{scene_id}/jobs", headers=auth(owner)).json) == 25  # the default: 200
+
+
+def test_the_openapi_document_describes_the_pages(app):
+    spec = app.spec
+    for path, most in (("/seatmap", 10_000), ("/sync", 10_000), ("/seat-conflicts", 2000), ("/jobs", 1000)):
+        operation = spec["paths"]["/api/scenes/{scene_id}" + path]["get"]
+        query = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+        assert query["limit"]["schema"]["maximum"] == most and "after" in query, path
+        assert "Link" in operation["responses"]["200"]["headers"], path
+    for name in ("SeatMapPageOut", "SyncPageOut"):
+        assert "next" in spec["components"]["schemas"][name]["properties"]

@@ -17,7 +17,7 @@ from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
 from c3s.web.paging import link_headers, next_url
 from c3s.web.ratelimit import TOO_MANY, per_user
-from c3s.web.schemas import JobOut, JobQuery, JobUploadIn
+from c3s.web.schemas import JobOut, JobQuery, JobUploadIn, PageHeaders
 
 bp = APIBlueprint("jobs", __name__, tag="Calibration")
 
@@ -67,8 +67,8 @@ def get_job(scene_id: int, job_id: int):
 @bp.get("/scenes/<int:scene_id>/jobs")
 @bp.auth_required(token_auth)
 @bp.input(JobQuery, location="query", arg_name="query")
-@bp.output(JobOut(many=True), description='a page of the jobs; the next page\'s URL is in the `Link: <...>; '
-           'rel="next"` header')
+@bp.output(JobOut(many=True), headers=PageHeaders, description='a page of the jobs; the next page\'s URL is in '
+           'the `Link: <...>; rel="next"` header')
 def list_jobs(scene_id: int, query):
     """The scene's jobs, newest first: camera uploads, and one per seat claim, GPS fix and
     recording, so a crowd's worth."""

@@ -23,6 +23,7 @@ from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import (
     GpsFixIn,
     JobOut,
+    PageHeaders,
     PositionOut,
     ScheduleQuery,
     SeatClaimIn,
@@ -86,7 +87,7 @@ def put_seat_map(scene_id: int):
 @bp.get("/scenes/<int:scene_id>/seatmap")
 @bp.auth_required(token_auth)
 @bp.input(SeatMapQuery, location="query", arg_name="query")
-@bp.output(SeatMapPageOut)
+@bp.output(SeatMapPageOut, headers=PageHeaders)
 @bp.doc(description="A page of at most `limit` seats by section, row and seat; `count` is the whole "
                     "map's. Follow `next` (or the `Link` header) for the rest: a page costs the same "
                     "anywhere in a 150,000-seat map.")
@@ -131,8 +132,8 @@ def claim_seat(scene_id: int, number: int, body):
 @bp.get("/scenes/<int:scene_id>/seat-conflicts")
 @bp.auth_required(token_auth)
 @bp.input(SeatConflictQuery, location="query", arg_name="query")
-@bp.output(SeatConflictOut(many=True), description="a page of the seats in conflict; the next page's "
-           'URL is in the `Link: <...>; rel="next"` header')
+@bp.output(SeatConflictOut(many=True), headers=PageHeaders, description="a page of the seats in conflict; the "
+           'next page\'s URL is in the `Link: <...>; rel="next"` header')
 def seat_conflicts(scene_id: int, query):
     """Seats claimed by more than one pixel by section, row and seat, with every claim (the
     scene's staff)."""

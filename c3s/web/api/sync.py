@@ -9,14 +9,14 @@ from c3s.sync import scene_report, schedule_burst
 from c3s.web.auth import current_user, require_staff, token_auth
 from c3s.web.context import db_session
 from c3s.web.paging import link_headers, next_url
-from c3s.web.schemas import SyncBurstIn, SyncBurstOut, SyncPageOut, SyncQuery
+from c3s.web.schemas import PageHeaders, SyncBurstIn, SyncBurstOut, SyncPageOut, SyncQuery
 
 bp = APIBlueprint("sync", __name__, tag="Show")
 
 @bp.get("/scenes/<int:scene_id>/sync")
 @bp.auth_required(token_auth)
 @bp.input(SyncQuery, location="query", arg_name="query")
-@bp.output(SyncPageOut)
+@bp.output(SyncPageOut, headers=PageHeaders)
 @bp.doc(responses={403: "not staff of this scene", 404: "no such scene"})
 def sync_report(scene_id: int, query):
     """How far the crowd's light output lands from the server clock (the scene's staff).
