@@ -4,9 +4,11 @@ then while `--pullers` processes (guests joined to the scene) read the whole 150
 again and again (``MAX_SEATS``, the most a scene takes), each over its own keep-alive
 connection.
 
-Served for real: gunicorn with the production settings (``c3s.web.gunicorn_conf``, the systemd
-unit's two workers), a throw-away PostgreSQL database and Redis. Three ways of reading the map,
-on the same map in the same run:
+Served for real: gunicorn with the production settings (``c3s.web.gunicorn_conf``), a throw-away
+PostgreSQL database and Redis. One worker by default, so that the pullers' requests share the
+clock's process and its interpreter lock: the worst case. With the systemd unit's two workers
+(``--workers 2``) the kernel spreads the connections over the workers, and a run measures
+whichever placement it got. Three ways of reading the map, on the same map in the same run:
 
 - ``pages``: ``GET .../seatmap`` as shipped, following ``Link: rel="next"`` from page to page
   (5,000 seats a page, the default);
@@ -120,35 +122,51 @@ def _populate(url: str, n_seats: int, pullers: int) -> tuple[int, list[str]]:
     return scene_id, tokens
 
 
+def _read_map(connection: http.client.HTTPConnection, token: str, first: str) -> dict:
+    """One whole map from `first`, page after page by the `Link` header: its seats, requests,
+    bytes and answer times, and whether every answer was a 200."""
+    url, seats, received, answer_s = first, 0, 0, []
+    while url:
+        started = time.perf_counter()
+        connection.request("GET", url, headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        body = response.read()
+        answer_s.append(time.perf_counter() - started)
+        received += len(body)
+        if response.status != 200:
+            return {"seats": seats, "bytes": received, "answer_s": answer_s, "ok": False}
+        seats += body.count(b'"spacing"')
+        link = LINK.search((response.getheader("Link") or "").encode())
+        url = link.group(1).decode() if link else None
+    return {"seats": seats, "bytes": received, "answer_s": answer_s, "ok": True}
+
+
 def _pull(port: int, token: str, first: str, n_seats: int, stop, results) -> None:
-    """Read the whole map again and again until `stop` is set, page after page by the `Link`
-    header (a process of its own, so the clock's client shares no interpreter lock with it)."""
+    """Read the whole map again and again until `stop` is set (a process of its own, so the
+    clock's client shares no interpreter lock with it)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    headers = {"Authorization": f"Bearer {token}"}
-    maps, requests, received, answer_s, wrong = 0, 0, 0, [], 0
+    maps, received, answer_s, wrong = 0, 0, [], 0
     while not stop.is_set():
-        url, seats = first, 0
-        while url:
-            started = time.perf_counter()
-            connection.request("GET", url, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-            answer_s.append(time.perf_counter() - started)
-            requests, received = requests + 1, received + len(body)
-            if response.status != 200:
-                wrong += 1
-                break
-            seats += body.count(b'"spacing"')
-            link = LINK.search((response.getheader("Link") or "").encode())
-            url = link.group(1).decode() if link else None
-        if seats == n_seats:
+        read = _read_map(connection, token, first)
+        received, answer_s = received + read["bytes"], answer_s + read["answer_s"]
+        if read["ok"] and read["seats"] == n_seats:
             maps += 1
         elif not stop.is_set():
             wrong += 1
     connection.close()
-    results.append({"maps": maps, "requests": requests, "bytes": received, "wrong": wrong,
+    results.append({"maps": maps, "requests": len(answer_s), "bytes": received, "wrong": wrong,
                     "slowest_answer_s": round(max(answer_s, default=0.0), 3),
                     "answer_s_total": sum(answer_s)})
+
+
+def _warm_up(port: int, tokens: list[str], paths: list[str]) -> None:
+    """Every path read once over fresh connections before anything is measured, so no phase
+    pays for a worker's first request (its database connections, compiled statements)."""
+    for path in paths:
+        for token in tokens:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            _read_map(connection, token, path)
+            connection.close()
 
 
 def _phase(port: int, tokens: list[str], first: str | None, n_seats: int, seconds: float) -> dict:
@@ -193,6 +211,7 @@ def run(*, n_seats: int, pullers: int, seconds: float, workers: int) -> dict:
                 paths = {"idle": None, "pages": f"/api/scenes/{scene_id}/seatmap",
                          "largest_pages": f"/api/scenes/{scene_id}/seatmap?limit=10000",
                          "whole_map": f"/api/bench/whole-seatmap/{scene_id}"}
+                _warm_up(port, tokens, [path for path in paths.values() if path is not None])
                 phases = {name: _phase(port, tokens, path, n_seats, seconds) for name, path in paths.items()}
             finally:
                 stop_server(process)
@@ -217,8 +236,8 @@ def run(*, n_seats: int, pullers: int, seconds: float, workers: int) -> dict:
               help="guests reading the whole map in a loop")
 @click.option("--seconds", type=click.FloatRange(2, 300), default=None,
               help="length of each phase [default: 20, --quick 3]")
-@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="gunicorn workers (the systemd unit ships 2)")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="gunicorn workers (one: the pullers share the clock's process; the systemd unit runs 2)")
 @click.option("--quick", is_flag=True, help=f"{QUICK_SEATS:,} seats and 3 s phases, for a smoke run")
 @click.option("--json", "as_json", is_flag=True, help="print only the JSON result")
 def command(pullers: int, seconds: float | None, workers: int, quick: bool, as_json: bool):
