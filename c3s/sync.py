@@ -25,7 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from c3s.errors import Conflict, Unavailable
+from c3s.errors import Conflict, Invalid, Unavailable
+from c3s.keyset import keyset_page
 from c3s.models import LocateJob, Observation, Pixel, Scene, User, as_utc
 from c3s.permissions import require
 from c3s.vision.blink import N_SLOTS, SLOT_MS
@@ -34,6 +35,8 @@ SECTION_GRID = (4, 3)  # columns x rows of the scene sections the report ranks
 WORST_SECTIONS = 3
 MAX_HISTOGRAM_BINS = 60
 HISTORY = 10
+# Phones of a check listed when no page size is asked for: every phone of a stadium.
+MAX_PHONES = 1_000_000
 # The track route reads a scene's corrections at most this often per process.
 OFFSETS_REFRESH_S = 5.0
 # A sync burst: two blink periods (the decoder wants more than one), announced early enough that
@@ -118,11 +121,26 @@ def _summary_row(job: LocateJob) -> dict:
             **{k: summary[k] for k in ("phones", "median_ms", "p95_abs_ms", "spread_p95_ms")}}
 
 
-def scene_report(session: Session, scene: Scene) -> dict:
-    """The newest sync check of the scene (summary and every phone it measured, by number, with
-    its scene position), the corrections phones play with now, and the recent checks."""
+def _check_job(session: Session, scene: Scene, job_id: int) -> LocateJob:
+    job = session.get(LocateJob, job_id)
+    if job is None or job.scene_id != scene.id or job.method != "blink" or job.status != "done" or \
+            not ((job.stats or {}).get("sync") or {}).get("phones"):
+        raise Invalid(f"scene {scene.id} has no sync check {job_id}: read the report again from its first page")
+    return job
+
+
+def scene_report(session: Session, scene: Scene, *, after: tuple[int, int] | None = None,
+                 limit: int | None = None) -> tuple[dict, tuple[int, int] | None]:
+    """The newest sync check of the scene (summary and the phones it measured, by number, with
+    their scene positions), the corrections phones play with now, and the recent checks; and the
+    key to pass as `after` for the next phones when there are more than `limit`.
+
+    `after` (check job id, pixel number) continues the listing of that check, so the pages of
+    one listing never mix two checks, even when a newer one lands meanwhile."""
     checks = _recent_checks(session, scene.id)
     job = checks[0] if checks else None
+    if after is not None:
+        job = _check_job(session, scene, after[0])
     corrections = np.array(session.scalars(select(Pixel.offset_ms).where(
         Pixel.scene_id == scene.id, Pixel.status == "located", Pixel.offset_ms.is_not(None))).all(), float)
     report = {"scene_id": scene.id, "width": scene.width, "height": scene.height, "check": None,
@@ -132,19 +150,21 @@ def scene_report(session: Session, scene: Scene) -> dict:
                                              if len(corrections) else None)},
               "history": [_summary_row(check) for check in checks]}
     if job is None:
-        return report
-    rows = session.execute(select(Pixel.number, Observation.x, Observation.y, Observation.offset_ms,
-                                  Observation.correction_ms)
-                           .join(Pixel, Pixel.id == Observation.pixel_id)
-                           .where(Observation.job_id == job.id, Observation.offset_ms.is_not(None))
-                           .order_by(Pixel.number)).all()
+        return report, None
+    page = keyset_page(session, select(Pixel.number, Observation.x, Observation.y, Observation.offset_ms,
+                                       Observation.correction_ms)
+                       .join(Pixel, Pixel.id == Observation.pixel_id)
+                       .where(Observation.job_id == job.id, Observation.offset_ms.is_not(None)),
+                       (Pixel.number,), after=None if after is None else after[1:], limit=limit or MAX_PHONES,
+                       key_of=lambda row: (job.id, row[0]))
+    rows = page.rows
     report["check"] = {"job_id": job.id, "filmed_at": as_utc(job.created_at).isoformat(),
                        **job.stats["sync"],
                        "pixels": {"numbers": [r[0] for r in rows], "x": [round(r[1], 4) for r in rows],
                                   "y": [round(r[2], 4) for r in rows],
                                   "offset_ms": [round(r[3], 2) for r in rows],
                                   "correction_ms": [None if r[4] is None else round(r[4], 2) for r in rows]}}
-    return report
+    return report, page.next_key
 
 
 def schedule_burst(session: Session, user: User, scene: Scene, *, start_at_ms: float | None = None,

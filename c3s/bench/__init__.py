@@ -11,5 +11,6 @@ BENCHMARKS = {
     "locate": "c3s.bench.locate:command",
     "clock": "c3s.bench.clock:command",
     "login": "c3s.bench.login:command",
+    "seatmap": "c3s.bench.seatmap:command",
     "all": "c3s.bench.all:command",
 }

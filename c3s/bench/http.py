@@ -148,11 +148,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(env: dict, port: int, cpus: set[int], log_path: Path, plan: ServerPlan) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "-w", str(plan.workers), "-k", plan.worker_class,
-               "--threads", str(plan.threads),
-               "--keep-alive", "30", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-               "--error-logfile", str(log_path), "c3s.bench.api:bench_app()"]
+def start_server(env: dict, port: int, cpus: set[int], log_path: Path, plan: ServerPlan | None,
+                 app: str = "c3s.bench.api:bench_app()") -> subprocess.Popen:
+    """gunicorn serving `app` on `cpus`: as `plan` says, or with no plan as shipped
+    (``c3s.web.gunicorn_conf``, its threads from ``C3S_API_THREADS``, two workers as the
+    systemd unit runs it)."""
+    how = (["-w", str(plan.workers), "-k", plan.worker_class, "--threads", str(plan.threads), "--keep-alive", "30"]
+           if plan is not None else ["-w", env.get("C3S_API_WORKERS", "2"), "-c", "python:c3s.web.gunicorn_conf"])
+    command = [sys.executable, "-m", "gunicorn", *how, "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "--error-logfile", str(log_path), app]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
     deadline = time.monotonic() + 60

@@ -81,7 +81,7 @@ def _start(url: str, instance: Path, port: int, *, lanes: int, slots: int) -> su
     raise click.ClickException("gunicorn did not answer /api/time within 60 s")
 
 
-def _poll_clock(port: int, seconds: float) -> list[float]:
+def poll_clock(port: int, seconds: float) -> list[float]:
     """/api/time round trips in ms, one every POLL_INTERVAL_S over one keep-alive connection."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies = []
@@ -114,7 +114,7 @@ def _hammer(port: int, emails: list[str], stop, counts) -> None:
         counts[status] = counts.get(status, 0) + count
 
 
-def _stats(latencies: list[float]) -> dict:
+def latency_stats(latencies: list[float]) -> dict:
     ordered = sorted(latencies)
     return {"requests": len(ordered), "p50_ms": round(statistics.median(ordered), 2),
             "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
@@ -126,7 +126,7 @@ def _run_server(url: str, instance: Path, *, lanes: int, slots: int, clients: in
     port = _free_port()
     process = _start(url, instance, port, lanes=lanes, slots=slots)
     try:
-        idle = _stats(_poll_clock(port, seconds))
+        idle = latency_stats(poll_clock(port, seconds))
         manager = multiprocessing.Manager()
         stop, counts = manager.Event(), manager.dict()
         threads = [multiprocessing.Process(target=_hammer, args=(port, emails[k:] + emails[:k], stop, counts))
@@ -135,7 +135,7 @@ def _run_server(url: str, instance: Path, *, lanes: int, slots: int, clients: in
             thread.start()
         time.sleep(1.0)  # the storm is under way
         started = time.monotonic()
-        storm = _stats(_poll_clock(port, seconds))
+        storm = latency_stats(poll_clock(port, seconds))
         elapsed = time.monotonic() - started
         stop.set()
         for thread in threads:

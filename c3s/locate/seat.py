@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from c3s.errors import Conflict, Invalid
+from c3s.keyset import JsonPage, keyset_json_page, keyset_page
 from c3s.locate.fusion import (
     LOCATABLE_STATUSES,
     Sighting,
@@ -38,6 +39,7 @@ from c3s.locate.fusion import (
 from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim, User, utcnow
 from c3s.permissions import require
 from c3s.positioning.seats import (
+    MAX_SEATS,
     SeatLabel,
     SeatMap,
     SeatMapError,
@@ -141,9 +143,19 @@ def _claimants(session: Session, seat_ids: Sequence[int]) -> list[int]:
         SeatClaim.seat_id.in_(seat_ids), SeatClaim.accepted)))
 
 
-def seat_rows(session: Session, scene: Scene) -> list[Seat]:
-    return list(session.scalars(select(Seat).where(Seat.scene_id == scene.id)
-                                .order_by(Seat.section, Seat.row, Seat.seat)))
+SEAT_KEY = (Seat.section, Seat.row, Seat.seat)
+
+
+def seat_count(session: Session, scene: Scene) -> int:
+    return session.scalar(select(func.count()).select_from(Seat).where(Seat.scene_id == scene.id))
+
+
+def seat_page(session: Session, scene: Scene, *, after: tuple[str, str, str] | None, limit: int) -> JsonPage:
+    """A page of the scene's seats by (section, row, seat) as JSON objects of the columns a
+    client reads (`section`, `row`, `seat`, `x`, `y`, `spacing`): a stadium's map is read in
+    pages, and no Python object is built per seat."""
+    return keyset_json_page(session, select(Seat.section, Seat.row, Seat.seat, Seat.x, Seat.y, Seat.spacing)
+                            .where(Seat.scene_id == scene.id), SEAT_KEY, after=after, limit=limit)
 
 
 def load_seat_map(session: Session, scene: Scene, *, free_only: bool = False) -> tuple[SeatMap, np.ndarray] | None:
@@ -256,12 +268,18 @@ def _sync_claim_observation(session: Session, user: User, scene: Scene, pixel_id
         confidence=CLAIM_CONFIDENCE)])
 
 
-def seat_conflicts(session: Session, scene: Scene) -> list[dict]:
-    """Seats claimed by more than one pixel, each with every claim (oldest first)."""
+def seat_conflicts(session: Session, scene: Scene, *, after: tuple[str, str, str] | None = None,
+                   limit: int | None = None) -> tuple[list[dict], tuple | None]:
+    """Seats claimed by more than one pixel by (section, row, seat), each with every claim
+    (oldest first): at most `limit` seats past `after`, and the key of the last one when more
+    follow."""
+    conflicted = select(Seat.id, *SEAT_KEY).where(Seat.scene_id == scene.id, Seat.id.in_(
+        select(SeatClaim.seat_id).where(SeatClaim.conflict)))
+    page = keyset_page(session, conflicted, SEAT_KEY, after=after, limit=limit or MAX_SEATS)
     rows = session.execute(
         select(Seat, SeatClaim, Pixel.number, Pixel.status)
         .join(SeatClaim, SeatClaim.seat_id == Seat.id).join(Pixel, Pixel.id == SeatClaim.pixel_id)
-        .where(Seat.scene_id == scene.id, SeatClaim.conflict)
+        .where(Seat.id.in_([r.id for r in page.rows]), SeatClaim.conflict)
         .order_by(Seat.section, Seat.row, Seat.seat, SeatClaim.claimed_at)).all()
     out: dict[int, dict] = {}
     for seat, claim, number, status in rows:
@@ -270,7 +288,7 @@ def seat_conflicts(session: Session, scene: Scene) -> list[dict]:
                                          "x": seat.x, "y": seat.y, "claims": []})
         entry["claims"].append({"pixel_number": number, "pixel_status": status,
                                 "accepted": claim.accepted, "claimed_at": claim.claimed_at})
-    return list(out.values())
+    return list(out.values()), page.next_key
 
 
 # -------------------------------------------------------------------------------- snapping

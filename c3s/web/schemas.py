@@ -8,6 +8,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, pre_load
 
 from c3s import posters
+from c3s.keyset import decode_cursor
 from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
 
 
@@ -580,3 +581,69 @@ class AnchorPosterQuery(PosterQuery):
     key = String(load_default=None, metadata={"description": "print only this anchor (needed for SVG)"})
     distance_m = Float(load_default=None, validate=Range(min=0.1, max=1000), metadata={
         "description": "the observers' distance: picks the smallest page whose code they can read"})
+
+
+# Keyset pages of the lists that grow with the crowd (c3s.web.paging).
+
+NEXT_DESCRIPTION = ("the URL of the next page (also in the `Link: <...>; rel=\"next\"` header); null on the "
+                    "last page")
+
+
+class Cursor(String):
+    """The `after` cursor of a list: opaque to clients, decoded to the key of the row it follows."""
+
+    def __init__(self, list_name: str, types: tuple[type, ...], **kwargs):
+        kwargs.setdefault("load_default", None)
+        kwargs.setdefault("validate", Length(1, 1000))
+        kwargs.setdefault("metadata", {"description": "where the page starts: the cursor in the previous page's "
+                                                      "`next` link (leave it out for the first page)"})
+        super().__init__(**kwargs)
+        self.list_name, self.types = list_name, types
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return decode_cursor(text, self.list_name, self.types)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+class PageHeaders(Schema):
+    link = String(data_key="Link", metadata={"description": 'RFC 8288: `<URL of the next page>; rel="next"`, '
+                                                           "left out on the last page"})
+
+
+def _limit(default: int, most: int, what: str) -> Integer:
+    return Integer(load_default=default, validate=Range(1, most),
+                   metadata={"description": f"{what} per page, at most {most:,}"})
+
+
+class SeatMapQuery(Schema):
+    limit = _limit(5000, 10_000, "seats")
+    after = Cursor("seats", (str, str, str))
+
+
+class SeatMapPageOut(SeatMapOut):
+    count = Integer(metadata={"description": "seats in the whole map"})
+    seats = List(Nested(SeatOut), metadata={"description": "this page's seats, by section, row and seat"})
+    next = String(allow_none=True, metadata={"description": NEXT_DESCRIPTION})
+
+
+class SeatConflictQuery(Schema):
+    limit = _limit(500, 2000, "seats in conflict")
+    after = Cursor("seat-conflicts", (str, str, str))
+
+
+class JobQuery(Schema):
+    limit = _limit(200, 1000, "jobs")
+    after = Cursor("jobs", (int,))
+
+
+class SyncQuery(Schema):
+    limit = _limit(5000, 10_000, "phones of the check")
+    after = Cursor("sync", (int, int))
+
+
+class SyncPageOut(SyncOut):
+    next = String(allow_none=True, metadata={"description": NEXT_DESCRIPTION + "; every page is of the check "
+                                                            "the first page reported"})

@@ -33,9 +33,11 @@ def test_the_sync_card_shows_the_newest_check(live_server, new_context, session)
 
     page = new_context(1200, 2400).new_page()
     errors = console_errors(page)
-    page.goto(f"{live_server.url}/operator?refresh_ms=500")
+    # Seven phones a page: the card follows the report's `next` links to draw all 40.
+    page.goto(f"{live_server.url}/operator?refresh_ms=500&sync_limit=7")
     log_in(page, owner)
     page.wait_for_function("window.c3s.sync && window.c3s.sync.check", timeout=15_000)
+    assert page.evaluate("window.c3s.sync.check.pixels.numbers") == list(range(40))
     assert page.locator("#sync-card").is_visible()
     figures = page.locator("#sync-figures").inner_text()
     assert "Phones timed\n40" in figures and "Phones corrected\n40" in figures

@@ -8,14 +8,16 @@ from sqlalchemy import select
 from c3s import scenes
 from c3s.errors import NotFound
 from c3s.frames import pending_files
+from c3s.keyset import keyset_page
 from c3s.locate.jobs import create_job
 from c3s.models import LocateJob
 from c3s.permissions import require_staff
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.paging import link_headers, next_url
 from c3s.web.ratelimit import TOO_MANY, per_user
-from c3s.web.schemas import JobOut, JobUploadIn
+from c3s.web.schemas import JobOut, JobQuery, JobUploadIn, PageHeaders
 
 bp = APIBlueprint("jobs", __name__, tag="Calibration")
 
@@ -64,11 +66,16 @@ def get_job(scene_id: int, job_id: int):
 
 @bp.get("/scenes/<int:scene_id>/jobs")
 @bp.auth_required(token_auth)
-@bp.output(JobOut(many=True))
-def list_jobs(scene_id: int):
-    """The scene's jobs, newest first (at most 200)."""
+@bp.input(JobQuery, location="query", arg_name="query")
+@bp.output(JobOut(many=True), headers=PageHeaders, description='a page of the jobs; the next page\'s URL is in '
+           'the `Link: <...>; rel="next"` header')
+def list_jobs(scene_id: int, query):
+    """The scene's jobs, newest first: camera uploads, and one per seat claim, GPS fix and
+    recording, so a crowd's worth."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require_staff(session, current_user(), scene, to="list its jobs")
-    return session.scalars(select(LocateJob).where(LocateJob.scene_id == scene.id)
-                           .order_by(LocateJob.id.desc()).limit(200)).all()
+    page = keyset_page(session, select(LocateJob).where(LocateJob.scene_id == scene.id), (LocateJob.id,),
+                       after=query["after"], limit=query["limit"], descending=True,
+                       key_of=lambda row: (row[0].id,))
+    return [row[0] for row in page.rows], 200, link_headers(next_url("jobs", page.next_key, query["limit"]))

@@ -18,17 +18,21 @@ from c3s.permissions import require
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.paging import json_page, link_headers, next_url
 from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import (
     GpsFixIn,
     JobOut,
+    PageHeaders,
     PositionOut,
     ScheduleQuery,
     SeatClaimIn,
     SeatClaimOut,
     SeatConflictOut,
+    SeatConflictQuery,
     SeatMapImportOut,
-    SeatMapOut,
+    SeatMapPageOut,
+    SeatMapQuery,
     SoundUploadIn,
     SpeakersIn,
     SpeakersOut,
@@ -82,14 +86,19 @@ def put_seat_map(scene_id: int):
 
 @bp.get("/scenes/<int:scene_id>/seatmap")
 @bp.auth_required(token_auth)
-@bp.output(SeatMapOut)
-def get_seat_map(scene_id: int):
+@bp.input(SeatMapQuery, location="query", arg_name="query")
+@bp.output(SeatMapPageOut, headers=PageHeaders)
+@bp.doc(description="A page of at most `limit` seats by section, row and seat; `count` is the whole "
+                    "map's. Follow `next` (or the `Link` header) for the rest: a page costs the same "
+                    "anywhere in a 150,000-seat map.")
+def get_seat_map(scene_id: int, query):
     """The scene's seats (empty when it has no seat map; its staff, observers and pixels)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require_read(scene, "member", to="read its seat map")
-    rows = seat.seat_rows(session, scene)
-    return {"count": len(rows), "seats": rows}
+    page = seat.seat_page(session, scene, after=query["after"], limit=query["limit"])
+    count = seat.seat_count(session, scene)
+    return json_page({"count": count, "seats": page.items}, next_url("seats", page.next_key, query["limit"]))
 
 
 def _own_pixel(scene_id: int, number: int):
@@ -122,13 +131,17 @@ def claim_seat(scene_id: int, number: int, body):
 
 @bp.get("/scenes/<int:scene_id>/seat-conflicts")
 @bp.auth_required(token_auth)
-@bp.output(SeatConflictOut(many=True))
-def seat_conflicts(scene_id: int):
-    """Seats claimed by more than one pixel, with every claim (the scene's staff)."""
+@bp.input(SeatConflictQuery, location="query", arg_name="query")
+@bp.output(SeatConflictOut(many=True), headers=PageHeaders, description="a page of the seats in conflict; the "
+           'next page\'s URL is in the `Link: <...>; rel="next"` header')
+def seat_conflicts(scene_id: int, query):
+    """Seats claimed by more than one pixel by section, row and seat, with every claim (the
+    scene's staff)."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require_staff(scene, to="see its seat conflicts")
-    return seat.seat_conflicts(session, scene)
+    rows, last = seat.seat_conflicts(session, scene, after=query["after"], limit=query["limit"])
+    return rows, 200, link_headers(next_url("seat-conflicts", last, query["limit"]))
 
 
 # -------------------------------------------------------------------------------------- gps

@@ -8,26 +8,31 @@ from c3s import scenes
 from c3s.sync import scene_report, schedule_burst
 from c3s.web.auth import current_user, require_staff, token_auth
 from c3s.web.context import db_session
-from c3s.web.schemas import SyncBurstIn, SyncBurstOut, SyncOut
+from c3s.web.paging import link_headers, next_url
+from c3s.web.schemas import PageHeaders, SyncBurstIn, SyncBurstOut, SyncPageOut, SyncQuery
 
 bp = APIBlueprint("sync", __name__, tag="Show")
 
 @bp.get("/scenes/<int:scene_id>/sync")
 @bp.auth_required(token_auth)
-@bp.output(SyncOut)
+@bp.input(SyncQuery, location="query", arg_name="query")
+@bp.output(SyncPageOut, headers=PageHeaders)
 @bp.doc(responses={403: "not staff of this scene", 404: "no such scene"})
-def sync_report(scene_id: int):
+def sync_report(scene_id: int, query):
     """How far the crowd's light output lands from the server clock (the scene's staff).
 
     Every blink clip of the scene is a sync check: it times each decoded phone's light (display
     latency plus clock error), and each phone then plays that much earlier. The report is the
     newest check (median, p95, histogram, worst sections, every phone), the corrections phones
     play with now, and the recent checks, so a check filmed after a correction shows what is
-    left."""
+    left. The check's phones come in pages of at most `limit` (`check.pixels`); follow `next`
+    (or the `Link` header) for the rest."""
     session = db_session()
     scene = scenes.get_scene(session, scene_id)
     require_staff(scene, to="see its sync report")
-    return scene_report(session, scene)
+    report, last = scene_report(session, scene, after=query["after"], limit=query["limit"])
+    url = next_url("sync", last, query["limit"])
+    return {**report, "next": url}, 200, link_headers(url)
 
 
 @bp.post("/scenes/<int:scene_id>/sync/burst")

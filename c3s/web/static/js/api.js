@@ -15,7 +15,26 @@ export function isNetworkError(error) {
 }
 
 /** Call the API. `body` is sent as JSON, or as is when it is FormData. */
-export async function api(path, { method = "GET", token = null, body = undefined, signal } = {}) {
+export async function api(path, options = {}) {
+  return (await answer(path, options)).data;
+}
+
+/** The URL of the next page from an RFC 8288 `Link: <...>; rel="next"` header, or null. */
+export function nextLink(header) {
+  const found = /<([^>]*)>\s*;\s*rel="?next"?/.exec(header || "");
+  return found ? found[1] : null;
+}
+
+/** Every page of a paged list, first to last: each page's JSON, following its `next` link. */
+export async function* pages(path, options = {}) {
+  for (let url = path; url;) {
+    const { data, next } = await answer(url, options);
+    yield data;
+    url = next;
+  }
+}
+
+async function answer(path, { method = "GET", token = null, body = undefined, signal } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload = body;
@@ -24,14 +43,14 @@ export async function api(path, { method = "GET", token = null, body = undefined
     payload = JSON.stringify(body);
   }
   const response = await fetch(path, { method, headers, body: payload, signal, cache: "no-store" });
-  if (response.status === 204) return null;
+  if (response.status === 204) return { data: null, next: null };
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json() : await response.arrayBuffer();
   if (!response.ok) {
     const message = (data && data.message) || `the server answered ${response.status}`;
     throw new ApiError(response.status, message, (data && data.detail) || {});
   }
-  return data;
+  return { data, next: nextLink(response.headers.get("Link")) };
 }
 
 /** Fetch an authenticated image (or any file) as an object URL usable in <img src>. */

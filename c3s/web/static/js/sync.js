@@ -3,12 +3,14 @@
 // with every timed phone coloured by its offset; the figures of the recent checks beside them.
 // It reads the operator page's scene and token (window.c3s.state) and refreshes on its own.
 
-import { api, ApiError } from "./api.js";
+import { ApiError, pages } from "./api.js";
 import { fillDefinitions } from "./dl.js";
 import { dotRadius, drawSceneOutline } from "./scenemap.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = Number(new URLSearchParams(location.search).get("refresh_ms")) || 5000;
+// Phones per page of the report (the API's default unless the page's URL names one).
+const PHONES_PER_PAGE = Number(new URLSearchParams(location.search).get("sync_limit")) || null;
 // Offsets within this of the server clock are green; beyond it orange, then red at 4x.
 const GOOD_MS = 5;
 
@@ -74,13 +76,24 @@ function figures(report) {
   fillDefinitions($("sync-figures"), rows, "figure");
 }
 
+/** The report with every phone of its check: the first page, and the phones of the others. */
+async function wholeReport(path, token) {
+  let report = null;
+  for await (const page of pages(path, { token })) {
+    if (!report) { report = page; continue; }
+    for (const [key, values] of Object.entries(page.check.pixels)) report.check.pixels[key].push(...values);
+  }
+  return report;
+}
+
 async function refresh() {
   const { state } = window.c3s || {};
   const card = $("sync-card");
   if (!card || !state?.token || !state.scene) return;
   let report;
   try {
-    report = await api(`/api/scenes/${state.scene.id}/sync`, { token: state.token });
+    const query = PHONES_PER_PAGE ? `?limit=${PHONES_PER_PAGE}` : "";
+    report = await wholeReport(`/api/scenes/${state.scene.id}/sync${query}`, state.token);
   } catch (e) {
     if (e instanceof ApiError && e.status === 403) { card.hidden = true; return; }
     throw e;

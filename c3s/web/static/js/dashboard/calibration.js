@@ -5,7 +5,7 @@ import { download } from "../api.js";
 import { errorText } from "../login.js";
 import { drawSceneMap, pixelAt } from "../scenemap.js";
 import { refreshFrames } from "./frames.js";
-import { $, call, definition, sceneOrSay, state, status, stepNote } from "./state.js";
+import { $, call, callAll, definition, sceneOrSay, state, status, stepNote } from "./state.js";
 
 // Up to this many pixels the map lists them all (with how each was placed); above it, counts
 // come from one-row pages and positions from the layout, so a stadium costs a few requests.
@@ -65,7 +65,7 @@ export async function refreshMap() {
   renderCoverage(counts, byMethod);
   drawSceneMap($("scene-map"), scene, pixels, { labels: pixels.length <= 400 });
   try {
-    const conflicts = await call(`/api/scenes/${scene.id}/seat-conflicts`);
+    const conflicts = await callAll(`/api/scenes/${scene.id}/seat-conflicts`);
     $("conflicts").textContent = conflicts.length
       ? `Seat conflicts: ${conflicts.map((c) => `${c.section}-${c.row}-${c.seat} (pixels ${c.claims.map((k) => k.pixel_number).join(", ")})`).join("; ")}`
       : "No seat conflicts.";

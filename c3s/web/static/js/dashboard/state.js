@@ -1,7 +1,7 @@
 // What every part of the dashboard shares: the session, the chosen scene, the API call with the
 // token, and how a status line shows a result or an error with the API's detail.
 
-import { api } from "../api.js";
+import { api, pages } from "../api.js";
 import { errorText } from "../login.js";
 
 export const $ = (id) => document.getElementById(id);
@@ -9,6 +9,13 @@ export const state = { token: null, scene: null, scenes: [], mode: "new", layout
 window.c3s = { state };
 
 export const call = (path, options = {}) => api(path, { token: state.token, ...options });
+
+/** Every item of a paged list whose pages are JSON arrays (its `Link` header names the next). */
+export async function callAll(path) {
+  const items = [];
+  for await (const page of pages(path, { token: state.token })) items.push(...page);
+  return items;
+}
 
 /** Show `text` (or an error with its detail) in the status line `id`. */
 export function status(id, text, ok = true) {
