@@ -232,16 +232,20 @@ def _json_records(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _json_item_lines(text: str) -> Iterator[int]:
-    """Line number where each element of the (first) top-level seat list starts."""
+    """Line number where each element of the (first) top-level seat list starts. The lines are
+    counted on from the previous element, so a map costs one pass over its text."""
     decoder = json.JSONDecoder()
     start = text.index("[")
     pos = start + 1
+    line, counted = 1, 0
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
         if pos >= len(text) or text[pos] == "]":
             return
-        yield text.count("\n", 0, pos) + 1
+        line += text.count("\n", counted, pos)
+        counted = pos
+        yield line
         _, pos = decoder.raw_decode(text, pos)
 
 
