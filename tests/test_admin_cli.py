@@ -3,11 +3,16 @@ database and on the embedded SQLite default."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect, text
 
 from c3s.cli import main
+from c3s.db import driver_url
 from tests.helpers.factories import auth, make_scene
+from tests.helpers.services import ADMIN_URL
 
 PASSWORD = "a long first password"
 
@@ -83,3 +88,32 @@ def test_create_admin_on_the_embedded_default_makes_the_database(tmp_path, monke
     result = CliRunner().invoke(main, ["create-admin", "--email", "a@example.org"], env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "instance").is_dir()
+
+
+@pytest.fixture()
+def empty_pg_url():
+    """A PostgreSQL database as `createdb` leaves it: no tables."""
+    name = f"c3s_fresh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(driver_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_create_admin_on_a_fresh_postgresql_database_gives_it_the_schema(empty_pg_url):
+    env = {"C3S_DATABASE_URL": empty_pg_url, "C3S_ADMIN_PASSWORD": PASSWORD}
+    created = CliRunner().invoke(main, ["create-admin", "--email", "first@example.org"], env=env)
+    assert created.exit_code == 0, created.output
+    assert "created" in created.output
+    engine = create_engine(driver_url(empty_pg_url))
+    try:
+        assert {"users", "scenes", "permissions"} <= set(inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT email FROM users")).scalars().all() == ["first@example.org"]
+    finally:
+        engine.dispose()
+    granted = CliRunner().invoke(main, ["grant", "--email", "first@example.org", "--permission", "observer"], env=env)
+    assert granted.exit_code == 0, granted.output

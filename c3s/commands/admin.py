@@ -16,7 +16,10 @@ STAFF_RIGHTS = ("scene_admin", "observer", "moderator", "admin")
 
 @contextmanager
 def _session():
-    """A session on the configured database; the embedded database is created when missing."""
+    """A session on the configured database, which gets the schema when it has none yet (the
+    embedded database file, or a fresh PostgreSQL database made with `createdb`)."""
+    from sqlalchemy import inspect
+
     from c3s.db import Database, init_db
 
     try:
@@ -26,7 +29,7 @@ def _session():
     database = Database()
     database.configure(config)
     try:
-        if config.database_url is None:
+        if config.database_url is None or not inspect(database.engine).has_table("users"):
             init_db(database.engine)
         with database.session() as session:
             try:
