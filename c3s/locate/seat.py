@@ -58,6 +58,8 @@ CAMERA_METHODS = ("qr", "blink")
 # A snap this sure moves the pixel onto the seat; below it the measured position stays.
 SNAP_MIN_CONFIDENCE = 0.9
 INSERT_CHUNK = 5000
+# An import that adds or removes this many seats updates the table's planner statistics.
+ANALYZE_AFTER_ROWS = 1_000
 
 
 # ------------------------------------------------------------------------------- seat maps
@@ -130,6 +132,11 @@ def import_seat_map(session: Session, user: User, scene: Scene, seat_map: SeatMa
     for start in range(0, len(new_rows), INSERT_CHUNK):
         session.execute(Seat.__table__.insert(), new_rows[start:start + INSERT_CHUNK])
     session.flush()
+    if len(new_rows) + len(removed) >= ANALYZE_AFTER_ROWS and session.get_bind().dialect.name == "postgresql":
+        # The planner's row estimate for seats would otherwise stay what it was before the import
+        # until autovacuum gets to it: a page of a stadium's map, planned for a few hundred rows,
+        # sorts the whole scene on disk (5x slower a page).
+        session.execute(text("ANALYZE seats"))
     for pixel_id in affected:
         _sync_claim_observation(session, user, scene, pixel_id)
     return {"seats": len(seat_map), "added": len(new_rows), "kept": kept + len(changed_rows) - len(moved_ids),

@@ -9,7 +9,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from c3s.locate.fusion import Sighting, commit_sightings
 from c3s.locate.jobs import run_job
@@ -284,3 +284,16 @@ def test_a_calibration_round_of_camera_jobs_is_snapped_once(app, client, session
     session.expire_all()
     assert all(session.get(LocateJob, j.id).stats["snap"] == "done" for j in jobs)
     assert all(session.get(LocateJob, j.id).stats["snap_pixels"] == 1 for j in jobs)
+
+
+def test_a_large_import_updates_the_planner_statistics(client, session, venue):
+    """Autovacuum may be off or minutes away: planned for the old map's size, a page of a stadium's
+    new map would sort the whole scene."""
+    scene_id, owner, _ = venue
+    session.execute(text("ANALYZE seats"))  # the 20-seat map
+    session.commit()
+    client.patch(f"/api/scenes/{scene_id}", headers=auth(owner), json={"width": 200.0, "height": 100.0})
+    answer = put_map(client, owner, scene_id, grid_csv(sections=("A", "B", "C"), rows=20, seats=50))
+    assert answer.status_code == 200 and answer.json["added"] == 3_000 - 20, answer.json
+    estimate = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'seats'::regclass"))
+    assert estimate >= 2_900
