@@ -7,7 +7,8 @@ expressions and answered by the same functions the Flask views call (:mod:`c3s.w
 and :mod:`c3s.web.rush`; :mod:`c3s.web.api.show` and :mod:`c3s.web.api.rush` document them in
 the OpenAPI spec). A track is answered here only to the pixel's own token (one indexed query);
 anyone else goes to Flask, which checks who it is. A login or a registration that finds this
-process's password hash slot taken is shed here with a 503, before any work."""
+process's password hash slot taken is shed here with a 503 before any work, or a 429 once its
+address has used its allowance of attempts."""
 
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ _ROUTE = re.compile(r"/api/(?:(time)|scenes/(\d{1,30})/(?:(show)|pixels/(\d{1,30
 # The join rush: GET …/me, the phone's check-in, and POST …/guests, the join.
 _PHONE_ROUTE = re.compile(r"/api/scenes/(\d{1,30})/(me|guests)")
 _PHONE_METHOD = {"me": "GET", "guests": "POST"}
-_HASHING_ROUTES = frozenset({"/api/tokens", "/api/users"})
+# The routes that hash a password, with the per-address allowance each counts against (as in
+# c3s.web.api.users): a shed attempt is still an attempt, so a storm from one address meets 429.
+_HASHING_ROUTES = {"/api/tokens": ("logins", "rate_logins_per_address", "login attempts from your address"),
+                   "/api/users": ("registrations", "rate_registrations_per_address",
+                                  "registrations from your address")}
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 
@@ -49,8 +54,8 @@ class ShowFastPath:
         received_ms = now_ms()
         method = environ.get("REQUEST_METHOD")
         if method == "POST" and environ.get("PATH_INFO") in _HASHING_ROUTES and hashing_busy():
-            # A storm of logins then costs microseconds each; the clock keeps threads and cores.
-            return _respond(_json_reply(*error_parts(Unavailable(BUSY_HASHING))), start_response)
+            # A storm of logins then costs a counter each; the clock keeps threads and cores.
+            return _respond(self._guarded(lambda: self._shed_hashing(environ)), start_response)
         if method == "GET":
             match = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
@@ -88,6 +93,11 @@ class ShowFastPath:
         body = parse_guest_body(_read_body(environ))
         refuse_control_characters(body.get("display_name", ""), "json.display_name")
         return guest_join_reply(self.app, scene_id, body)
+
+    def _shed_hashing(self, environ) -> Reply:
+        """Count the attempt against its address's allowance (429 past it), else 503 busy."""
+        per_address_of(self.app, environ, *_HASHING_ROUTES[environ["PATH_INFO"]])
+        raise Unavailable(BUSY_HASHING)
 
     def _guarded(self, answer: Callable[[], Reply | None]) -> Reply | None:
         try:

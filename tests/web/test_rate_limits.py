@@ -107,6 +107,24 @@ def test_a_login_while_the_hash_slot_is_taken_is_shed_at_once(client, session):
     assert _login(client, user.email, PASSWORD).status_code == 201
 
 
+def test_shed_logins_count_against_their_address(app, client, session):
+    """A storm from one address that keeps finding the hash slot taken meets 429, not only 503."""
+    from c3s import accounts
+
+    app.extensions["c3s"].config = _with(app, rate_logins_per_address=4, rate_registrations_per_address=2)
+    user, _ = make_user(session)
+    with accounts._hashing():  # noqa: SLF001 - the slot a running login holds
+        shed = [_login(client, user.email, PASSWORD, "192.0.2.60") for _ in range(5)]
+        signups = [client.post("/api/users", json={"email": f"new{n}@example.org", "password": PASSWORD},
+                               environ_base={"REMOTE_ADDR": "192.0.2.61"}) for n in range(3)]
+    assert [a.status_code for a in shed] == [503] * 4 + [429], [a.status_code for a in shed]
+    _assert_429(shed[4], "login attempts from your address")
+    assert [a.status_code for a in signups] == [503, 503, 429]
+    _assert_429(signups[2], "registrations from your address")
+    # Another address is not held back, and the shed attempts cost the account nothing.
+    assert _login(client, user.email, PASSWORD, "192.0.2.62").status_code == 201
+
+
 def test_the_one_request_join_counts_guests_and_joins_per_address(app, client, session):
     app.extensions["c3s"].config = _with(app, rate_guests_per_address=2)
     _, owner = make_user(session, "scene_admin", guest=True)
