@@ -22,6 +22,7 @@ MAX_JOIN_BODY_BYTES = 4096
 BIGINT_MAX = 2**63 - 1
 LOG_IN_FIRST = "log in first: send 'Authorization: Bearer <token>'"
 _TRUE = ("1", "true", "yes")
+_FALSE = ("0", "false", "no", "")
 
 
 class BadJson(C3SError):
@@ -81,6 +82,8 @@ def me_reply(app: Flask, scene_id: int, authorization: str | None, show: str | N
     mine = rush_of(app).my_pixel(_scene_id(scene_id), token)
     body = json.dumps({**mine.json(), "calibration": _calibration(app, scene_id, mine.number, mine.locating)},
                       separators=(",", ":")).encode()
+    if (show or "").lower() not in _TRUE + _FALSE:
+        raise Invalid("show must be true or false", detail={"show": show})
     if (show or "").lower() in _TRUE:
         timeline = show_reply(app, scene_id, "false")
         if timeline.status != 200:
