@@ -7,7 +7,8 @@ leaves out some of what the marshmallow schemas check; this module adds it:
   is given whole or not at all): ``anyOf``/``oneOf`` next to the properties;
 - a request body is required when its schema requires a field (an absent body is ``{}``, which
   lacks that field);
-- a form field is text, never null: a nullable field of a form is left out to mean null;
+- a form field is text, never null: a nullable field of a form is left out to mean null; a file
+  field's media types (its ``x-content-type``) become the part's ``encoding``;
 - the body of a view that reads it by hand (no ``@input`` schema), from :func:`request_body`.
 
 :mod:`c3s.web.statuses` adds the statuses and headers every route can answer."""
@@ -98,8 +99,10 @@ def _document_body(spec: dict, operation: dict) -> None:
         if schema.get("required"):
             body["required"] = True
         if media_type in _FORMS:
-            for field in schema.get("properties", {}).values():
+            for name, field in schema.get("properties", {}).items():
                 _not_null(field)
+                if "x-content-type" in field:
+                    content.setdefault("encoding", {})[name] = {"contentType": field.pop("x-content-type")}
 
 
 def init_app(app: APIFlask) -> None:

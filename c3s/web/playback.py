@@ -83,6 +83,9 @@ def build_sender(app: Flask) -> Callable[..., None]:
 # A client's clock as t0: Unix ms, digits with an optional fraction (what Date.now() and
 # performance.timeOrigin + performance.now() print); the OpenAPI document gives the same pattern.
 T0_PATTERN = re.compile(r"[0-9]{1,16}(\.[0-9]{1,9})?")
+# A yes/no query parameter (?frames=false, ?show=1), spelt as the document's enum has it.
+QUERY_TRUE = ("1", "true", "yes")
+QUERY_FLAGS = (*QUERY_TRUE, "0", "false", "no", "")
 
 
 def time_reply(t0: str | None, received_ms: float | None = None) -> Reply:
@@ -229,6 +232,8 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
 def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
     """The show's timeline and state (a build is queued if its maps are missing); ``frames`` is
     the query parameter: "0" or "false" leaves the frame list out."""
+    if (frames or "") not in QUERY_FLAGS:
+        return _error(422, "frames must be true or false", {"frames": frames})
     reader = reader_of(app)
     state = reader.state(scene_id)
     if state is None:

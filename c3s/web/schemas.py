@@ -12,7 +12,7 @@ from c3s.accounts import MIN_PASSWORD_LENGTH
 from c3s.locate.sound import MAX_SPEAKERS, MIN_SPEAKERS
 from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
 from c3s.scenes import GEO_FIELDS
-from c3s.web.playback import T0_PATTERN
+from c3s.web.playback import QUERY_FLAGS, T0_PATTERN
 
 
 def _has_nul(value) -> bool:
@@ -268,7 +268,9 @@ class FrameJobOut(Schema):
 
 
 class FrameUploadIn(Schema):
-    file = File(required=True, metadata={"description": "an image, an animated GIF or a video"})
+    file = File(required=True, metadata={"description": "an image, an animated GIF or a video", "minLength": 1,
+                                         "x-content-type": "image/png, image/jpeg, image/gif, image/webp, "
+                                                           "image/bmp, video/*"})
     duration_ms = Integer(load_default=None, allow_none=True, validate=Range(1, 600_000))
 
 
@@ -287,7 +289,8 @@ class FrameOrderIn(Schema):
 
 
 class JobUploadIn(Schema):
-    file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)"})
+    file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)", "minLength": 1,
+                                         "x-content-type": "image/jpeg, image/png, image/webp, video/*"})
     method = String(load_default=None, allow_none=True, validate=OneOf(("qr", "blink")))
     fps = Float(load_default=None, allow_none=True, validate=Range(1, 240), allow_nan=False)
     start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
@@ -427,7 +430,8 @@ class ScheduleQuery(Schema):
 
 
 class SoundUploadIn(Schema):
-    file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone"})
+    file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone", "minLength": 1,
+                                         "x-content-type": "audio/wav"})
     start_ms = Float(required=True, allow_nan=False, validate=Range(min=0),
                      metadata={"description": "synced-clock ms of the first sample"})
 
@@ -447,7 +451,8 @@ class ClockOut(Schema):
 
 
 class ShowQuery(_ApiSchema):  # as ClockQuery
-    frames = String(load_default=None, metadata={"description": "false or 0: leave the frame list out"})
+    frames = String(load_default=None, validate=OneOf(QUERY_FLAGS),
+                    metadata={"description": "false, 0 or no: leave the frame list out"})
 
 
 class ShowStartIn(Schema):
@@ -565,8 +570,8 @@ class GuestJoinOut(Schema):
 
 
 class MeQuery(Schema):
-    show = Boolean(load_default=False, metadata={
-        "description": "true: add the show's timeline head (as GET …/show?frames=false answers it)"})
+    show = String(load_default=None, validate=OneOf(QUERY_FLAGS), metadata={
+        "description": "1, true or yes: add the show's timeline head (as GET …/show?frames=false answers it)"})
 
 
 class MeOut(Schema):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -22,35 +23,8 @@ from tests.helpers import fuzz_hooks  # noqa: F401  (registers the filter of sce
 from tests.helpers.factories import auth, make_scene, make_user
 
 pytestmark = pytest.mark.slow
-SEED = 20261201
-EXAMPLES_PER_OPERATION = 5
-# Every check schemathesis has runs; none is left out. The stateful ones (use_after_free,
-# ensure_resource_availability) judge the stateful phase's chains of calls, the others each answer.
-SETTINGS = {
-    "seed": SEED,
-    "workers": 1,
-    "max-time": 75,  # seconds: the run stops there (the test is slow-marked, not endless)
-    "checks": {"enabled": True},
-    "generation": {"mode": "all", "max-examples": EXAMPLES_PER_OPERATION, "database": "none"},
-    "phases": {"examples": {"enabled": False}, "stateful": {"max-steps": 6},
-               # Error feedback reads apiflask's 422 `detail.<location>` ("form_and_files") as a field
-               # name and sends it as a form part, then blames the API for the unknown field.
-               "fuzzing": {"error-feedback": {"enabled": False}}},
-    "suppress-health-check": ["all"],
-    "cache": {"enabled": False},  # each run on its own: no failures replayed from a past run
-    "operations": [
-        # Which seat maps are valid (every line parses, no seat or position twice) is a parse of the
-        # whole CSV or JSON file that JSON Schema cannot state; the document gives the shapes, so a
-        # body of the right shape can still be refused (422, every bad line listed). The other
-        # checks still run on it.
-        {"include-path": "/api/scenes/{scene_id}/seatmap", "include-method": "PUT",
-         "checks": {"positive_data_acceptance": {"enabled": False}}},
-        # Speakers must stand within reach of the scene and 1 m apart in its metres: refusals that
-        # depend on the scene's stored size and scale, which a generated body cannot know.
-        {"include-path": "/api/scenes/{scene_id}/speakers", "include-method": "PUT",
-         "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
-    ],
-}
+# The settings, shared with the CLI (the file says how to run it against a served API).
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @contextmanager
@@ -70,7 +44,7 @@ def _served(app):
 def _run(base_url: str, pg_engine) -> tuple[Counter, list[str], Counter]:
     """Fuzz the served app; return failures by check, one line per failure, and statuses answered."""
     schema = schemathesis.openapi.from_url(f"{base_url}/api/openapi.json",
-                                           config=SchemathesisConfig.from_dict(SETTINGS))
+                                           config=SchemathesisConfig.from_path(CONFIG))
 
     @schema.auth(refresh_interval=None)
     class _FreshAdmin:
