@@ -9,7 +9,8 @@ leaves out some of what the marshmallow schemas check; this module adds it:
   lacks that field);
 - a form field is text, never null: a nullable field of a form is left out to mean null; a file
   field's media types (its ``x-content-type``) become the part's ``encoding``;
-- the body of a view that reads it by hand (no ``@input`` schema), from :func:`request_body`.
+- the body of a view that reads it by hand (no ``@input`` schema), from :func:`request_body`;
+- the values a path segment may take, from :func:`path_values`.
 
 :mod:`c3s.web.statuses` adds the statuses and headers every route can answer."""
 
@@ -64,14 +65,29 @@ def request_body(body: dict):
     return mark
 
 
-def _hand_read_bodies(app: APIFlask, spec: dict) -> None:
+def path_values(**values):
+    """Document the values each named path segment may take (others answer 422)."""
+    def mark(view):
+        view.openapi_path_values = {name: list(allowed) for name, allowed in values.items()}
+        return view
+    return mark
+
+
+def _view_marks(app: APIFlask, spec: dict) -> None:
     for rule in app.url_map.iter_rules():
-        body = getattr(app.view_functions.get(rule.endpoint), "openapi_request_body", None)
+        view = app.view_functions.get(rule.endpoint)
+        body = getattr(view, "openapi_request_body", None)
+        values = getattr(view, "openapi_path_values", {})
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        for method in (rule.methods or ()) if body else ():
+        for method in (rule.methods or ()) if body or values else ():
             operation = spec.get("paths", {}).get(path, {}).get(method.lower())
-            if operation is not None:
+            if operation is None:
+                continue
+            if body:
                 operation["requestBody"] = body
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") in values:
+                    parameter["schema"] = {"type": "string", "enum": values[parameter["name"]]}
 
 
 def _body_schema(spec: dict, schema: dict) -> dict:
@@ -111,7 +127,7 @@ def init_app(app: APIFlask) -> None:
 
     @app.spec_processor
     def _document_bodies(spec: dict) -> dict:
-        _hand_read_bodies(app, spec)
+        _view_marks(app, spec)
         spec = previous(spec) if previous else spec
         for operations in spec.get("paths", {}).values():
             for operation in operations.values():

@@ -34,6 +34,14 @@ class JsonBoolean(Boolean):
         return value
 
 
+class Whole(Nested):
+    """A nested object that a partial change (PATCH) still gives whole: an anchor needs its key, x
+    and y, whichever scene fields change."""
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        return super()._deserialize(value, attr, data, partial=None, **kwargs)
+
+
 class Schema(_ApiSchema):
     """Input text may not hold NUL characters: no database stores them, and they are never
     part of a name, an email or a label a person typed."""
@@ -131,7 +139,7 @@ class SceneIn(Schema):
     units = String(validate=OneOf(SCENE_UNITS))
     fit = String(validate=OneOf(FIT_MODES))
     show_loop = JsonBoolean()
-    anchors = List(Nested(AnchorIO), validate=Length(max=1000))
+    anchors = List(Whole(AnchorIO), validate=Length(max=1000))
     geo_lat = Float(allow_none=True, validate=Range(-90, 90), allow_nan=False)
     geo_lon = Float(allow_none=True, validate=Range(-180, 180), allow_nan=False)
     geo_bearing_deg = Float(allow_none=True, validate=Range(-360, 360), allow_nan=False)
@@ -222,7 +230,7 @@ class JoinOut(Schema):
 
 
 class PixelPageQuery(Schema):
-    page = Integer(load_default=1, validate=Range(min=1))
+    page = Integer(load_default=1, validate=Range(1, 10**9))  # (page - 1) × per_page fits an SQL OFFSET
     per_page = Integer(load_default=100, validate=Range(1, 1000))
     status = String(load_default=None, validate=OneOf(PIXEL_STATUSES))
 

@@ -51,6 +51,7 @@ def test_unknown_ids_and_routes(client, session):
     ({"show_loop": 1}, 422),  # JSON's true, not 1
     ({"anchors": [{"key": "A1", "x": 101, "y": 1}]}, 409),  # outside the size the scene has
     ({"width": 50, "anchors": [{"key": "A1", "x": 51, "y": 1}]}, 422),  # outside the size it gives
+    ({"anchors": [{"key": "A1", "x": 1}]}, 422),  # a change of anchors gives each whole
 ])
 def test_scene_changes_the_document_calls_valid_are_taken(client, session, body, status):
     _, owner = make_user(session, "scene_admin")

@@ -39,20 +39,24 @@ from c3s.web.schemas import (
 bp = APIBlueprint("positioning", __name__, tag="Positioning")
 
 SCHEDULE_LEAD_MS = 30_000
+# c3s.positioning.seats refuses a blank label and every control character in one.
+_LABEL_PATTERN = "^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$"
 _SEAT = {"type": "object", "required": ["section", "row", "seat", "x", "y"], "properties": {
-    **{part: {"type": ["string", "integer"], "maxLength": MAX_LABEL_CHARS} for part in ("section", "row", "seat")},
+    **{part: {"type": ["string", "integer"], "maxLength": MAX_LABEL_CHARS, "pattern": _LABEL_PATTERN}
+       for part in ("section", "row", "seat")},
     **{axis: {"type": "number"} for axis in ("x", "y")}, "z": {"type": ["number", "null"]}}}
 # What the body may be; which maps are valid (every line parses, no seat or position twice) is a
 # parse of the whole file that a JSON Schema cannot state, so the schemas give the shapes.
 SEAT_MAP_BODY = {"required": True, "content": {
-    "text/csv": {"schema": {"type": "string", "description": "a header `section,row,seat,x,y` (z optional), "
+    "text/csv": {"schema": {"type": "string", "minLength": 1, "description": "a header `section,row,seat,x,y` (z optional), "
                                                              "one seat a line"}},
     "application/json": {"schema": {"anyOf": [
         {"type": "array", "items": _SEAT, "minItems": 1},
         {"type": "object", "required": ["seats"], "properties": {"seats": {"type": "array", "items": _SEAT,
                                                                            "minItems": 1}}}]}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary", "description": "the CSV or JSON file (.csv, .json)"}}}}}}
+        "file": {"type": "string", "format": "binary", "minLength": 1,
+                 "description": "the CSV or JSON file (.csv, .json)"}}}}}}
 _NO_METRES = "the scene is measured in seats and has no geo_metres_per_unit (its chirp schedule needs metres)"
 
 
