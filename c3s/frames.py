@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from c3s.errors import C3SError, Invalid, NotFound, TooLarge, UnsupportedMedia
+from c3s.errors import C3SError, Conflict, Invalid, NotFound, TooLarge, UnsupportedMedia
 from c3s.framestore import FrameStore
 from c3s.models import Frame, LocateJob, Scene, User
 from c3s.permissions import require
@@ -130,7 +130,7 @@ def reorder(session: Session, user: User, scene: Scene, frame_ids: list[int]) ->
     require(session, user, "scene_admin", scene)
     frames = {f.id: f for f in frames_of(session, scene.id)}
     if sorted(frame_ids) != sorted(frames):
-        raise Invalid("the new order must list every frame of the scene exactly once",
+        raise Conflict("the new order must list every frame of the scene exactly once",
                       detail={"frame_ids": sorted(frames)})
     session.execute(update(Frame).where(Frame.scene_id == scene.id)
                     .values(position=Frame.position + REORDER_OFFSET))

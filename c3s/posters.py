@@ -27,6 +27,7 @@ from c3s.vision.qrcode import anchor_payload, qr_modules
 # ISO 216 portrait sizes, millimetres.
 PAGE_SIZES_MM = {"a4": (210.0, 297.0), "a3": (297.0, 420.0), "a2": (420.0, 594.0),
                  "a1": (594.0, 841.0), "a0": (841.0, 1189.0)}
+JOIN_SIZES = ("a4", "a3")  # the join poster is read from arm's length: no larger page
 MARGIN_MM = 10.0
 QUIET_MODULES = 4
 MIN_PX_PER_MODULE = 3.0          # what the QR decoder needs (see the module docstring)
@@ -96,6 +97,11 @@ def readable_distance_m(module_mm: float, *, zoom: float = 1.0) -> float:
     """The farthest distance (m) at which a phone photo still has MIN_PX_PER_MODULE per module."""
     px_per_m = CAMERA_PX / (2.0 * math.tan(math.radians(CAMERA_HFOV_DEG / 2)))
     return module_mm / 1000.0 * px_per_m * zoom / MIN_PX_PER_MODULE
+
+
+def max_readable_distance_m() -> float:
+    """How far the largest page's anchor code is read from (at 1x zoom)."""
+    return readable_distance_m(anchor_module_mm(list(PAGE_SIZES_MM)[-1]))
 
 
 def size_for_distance(distance_m: float) -> str:

@@ -43,14 +43,20 @@ def method_by_code(session: Session, code: str) -> Method:
     return method
 
 
-def _set_anchors(session: Session, scene: Scene, anchors: list[Mapping[str, Any]]) -> None:
+def _set_anchors(session: Session, scene: Scene, anchors: list[Mapping[str, Any]],
+                 data: Mapping[str, Any]) -> None:
+    """Replace the anchors. One outside the size the request gave is a bad request (422); one
+    outside the size the scene already has is refused for the scene's state (409)."""
     keys = [a["key"] for a in anchors]
     if len(set(keys)) != len(keys):
         raise Invalid("anchor keys must be unique within a scene")
     for anchor in anchors:
-        if not (0 <= anchor["x"] <= scene.width and 0 <= anchor["y"] <= scene.height):
-            raise Invalid(f"anchor {anchor['key']} at ({anchor['x']}, {anchor['y']}) lies outside the "
-                          f"{scene.width} × {scene.height} scene")
+        outside = [side for side, at, size in (("width", anchor["x"], scene.width), ("height", anchor["y"], scene.height))
+                   if not 0 <= at <= size]
+        if outside:
+            error = Invalid if all(side in data for side in outside) else Conflict
+            raise error(f"anchor {anchor['key']} at ({anchor['x']}, {anchor['y']}) lies outside the "
+                        f"{scene.width} × {scene.height} scene")
     scene.anchors.clear()
     session.flush()
     scene.anchors.extend(Anchor(key=a["key"], x=a["x"], y=a["y"]) for a in anchors)
@@ -83,7 +89,7 @@ def create_scene(session: Session, owner: User, data: Mapping[str, Any]) -> Scen
     _check_geo(scene)
     session.add(scene)
     session.flush()
-    _set_anchors(session, scene, data.get("anchors", []))
+    _set_anchors(session, scene, data.get("anchors", []), data)
     session.flush()
     return scene
 
@@ -101,7 +107,7 @@ def update_scene(session: Session, user: User, scene: Scene, data: Mapping[str, 
             setattr(scene, key, data[key])
     _check_geo(scene)
     if "anchors" in data:
-        _set_anchors(session, scene, data["anchors"])
+        _set_anchors(session, scene, data["anchors"], data)
     session.flush()
     return scene
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from c3s import job_failures
-from c3s.errors import Invalid, UnsupportedMedia
+from c3s.errors import Conflict, Invalid, UnsupportedMedia
 from c3s.frames import PendingFiles
 from c3s.framestore import FileCorrupt, FileMissing, FrameStore
 from c3s.locate.fusion import Sighting, commit_sightings
@@ -47,6 +47,9 @@ def create_job(session: Session, pending: PendingFiles, observer: User, scene: S
                filename: str, content_type: str, method: str | None, options: dict | None = None) -> LocateJob:
     """Store an observer's photo or clip and queue its job (the caller commits, then enqueues)."""
     require(session, observer, "observer", scene)
+    if method is None and scene.method.code not in UPLOAD_METHODS:  # the scene's method: its state
+        raise Conflict(f"scene {scene.id} locates pixels by {scene.method.code}; uploads locate them by "
+                       f"{' or '.join(UPLOAD_METHODS)}: name the method")
     method = method or scene.method.code
     if method not in UPLOAD_METHODS:
         raise Invalid(f"uploads locate pixels by {' or '.join(UPLOAD_METHODS)}, not {method!r}")

@@ -249,6 +249,13 @@ def _json_item_lines(text: str) -> Iterator[int]:
         _, pos = decoder.raw_decode(text, pos)
 
 
+def _number(value: Any) -> float:
+    """A coordinate from CSV text or a JSON number; JSON's true and false are not numbers."""
+    if isinstance(value, bool):
+        raise TypeError(value)
+    return float(value)
+
+
 def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float, float]:
     if "__error__" in record:
         raise ValueError(record["__error__"])
@@ -259,7 +266,7 @@ def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float, floa
     for axis in ("x", "y"):
         value = record[axis]
         try:
-            number = float(value)
+            number = _number(value)
         except (TypeError, ValueError):
             raise ValueError(f"{axis}={value!r} is not a number") from None
         if not math.isfinite(number):
@@ -268,7 +275,7 @@ def _parse_record(record: dict[str, Any]) -> tuple[SeatLabel, float, float, floa
     z = math.nan
     if record.get("z") is not None and str(record["z"]).strip() != "":
         try:
-            z = float(record["z"])
+            z = _number(record["z"])
         except (TypeError, ValueError):
             raise ValueError(f"z={record['z']!r} is not a number") from None
         if not math.isfinite(z):

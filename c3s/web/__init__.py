@@ -32,13 +32,14 @@ def create_app(config: Config | Mapping | None = None) -> APIFlask:
 
     from c3s.accounts import configure_hashing
     from c3s.tasks import celery_init_app
-    from c3s.web import api, context, docs, errors, inputs, pages, statuses
+    from c3s.web import api, context, contract, docs, errors, inputs, pages, statuses
 
     configure_hashing(lanes=config.password_hash_lanes, slots=config.password_hash_slots)
     context.init_app(app)
     errors.init_app(app)
     inputs.init_app(app)
     statuses.init_app(app)
+    contract.init_app(app)
     api.init_app(app)
     pages.init_app(app)
     docs.init_app(app)

@@ -85,7 +85,9 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        return _body(error.code or 500, error.description or error.name)
+        # Keep what the exception says beyond its body: a 405's Allow (RFC 9110 requires it).
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return *_body(error.code or 500, error.description or error.name), headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

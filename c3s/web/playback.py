@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -80,6 +80,14 @@ def build_sender(app: Flask) -> Callable[..., None]:
     return app.extensions["c3s"].send
 
 
+# A client's clock as t0: Unix ms, digits with an optional fraction (what Date.now() and
+# performance.timeOrigin + performance.now() print); the OpenAPI document gives the same pattern.
+T0_PATTERN = re.compile(r"[0-9]{1,16}(\.[0-9]{1,9})?")
+# A yes/no query parameter (?frames=false, ?show=1), spelt as the document's enum has it.
+QUERY_TRUE = ("1", "true", "yes")
+QUERY_FLAGS = (*QUERY_TRUE, "0", "false", "no", "")
+
+
 def time_reply(t0: str | None, received_ms: float | None = None) -> Reply:
     """``{"t0": <echo>, "server_ms": <Unix ms>, "received_ms": <Unix ms>}`` for NTP-style offset
     estimation: ``received_ms`` is when the request reached the app, ``server_ms`` when the answer
@@ -88,13 +96,10 @@ def time_reply(t0: str | None, received_ms: float | None = None) -> Reply:
     received_ms = now_ms() if received_ms is None else received_ms
     echo = None
     if t0 not in (None, ""):
-        try:
-            echo = float(t0)
-        except ValueError:
-            echo = math.nan
-        if not math.isfinite(echo):
+        if not T0_PATTERN.fullmatch(t0):
             return _error(422, "t0 must be the client's clock as a number of Unix milliseconds",
                           {"t0": t0})
+        echo = float(t0)
         echo = int(echo) if echo.is_integer() else echo
     head = f'{{"t0":{json.dumps(echo)},"received_ms":{received_ms:.3f},"server_ms":'.encode()
 
@@ -227,6 +232,8 @@ def track_reply(app: Flask, scene_id: int, number: int, accept: str | None) -> R
 def show_reply(app: Flask, scene_id: int, frames: str | None = None) -> Reply:
     """The show's timeline and state (a build is queued if its maps are missing); ``frames`` is
     the query parameter: "0" or "false" leaves the frame list out."""
+    if (frames or "") not in QUERY_FLAGS:
+        return _error(422, "frames must be true or false", {"frames": frames})
     reader = reader_of(app)
     state = reader.state(scene_id)
     if state is None:

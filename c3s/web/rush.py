@@ -15,13 +15,12 @@ from c3s.errors import C3SError, Invalid, NotFound, TooLarge, Unauthorized
 from c3s.models import Pixel, Scene
 from c3s.rush import Locating, Rush
 from c3s.web.calibration import calibration, calibration_of
-from c3s.web.playback import Reply, json_reply, show_reply
+from c3s.web.playback import QUERY_FLAGS, QUERY_TRUE, Reply, json_reply, show_reply
 from c3s.web.schemas import GuestIn
 
 MAX_JOIN_BODY_BYTES = 4096
 BIGINT_MAX = 2**63 - 1
 LOG_IN_FIRST = "log in first: send 'Authorization: Bearer <token>'"
-_TRUE = ("1", "true", "yes")
 
 
 class BadJson(C3SError):
@@ -81,7 +80,9 @@ def me_reply(app: Flask, scene_id: int, authorization: str | None, show: str | N
     mine = rush_of(app).my_pixel(_scene_id(scene_id), token)
     body = json.dumps({**mine.json(), "calibration": _calibration(app, scene_id, mine.number, mine.locating)},
                       separators=(",", ":")).encode()
-    if (show or "").lower() in _TRUE:
+    if (show or "") not in QUERY_FLAGS:
+        raise Invalid("show must be true or false", detail={"show": show})
+    if show in QUERY_TRUE:
         timeline = show_reply(app, scene_id, "false")
         if timeline.status != 200:
             return timeline

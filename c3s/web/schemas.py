@@ -5,11 +5,15 @@ from __future__ import annotations
 from apiflask import Schema as _ApiSchema
 from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
-from marshmallow import ValidationError, pre_load
+from marshmallow import ValidationError, pre_load, validates_schema
 
 from c3s import posters
+from c3s.accounts import MIN_PASSWORD_LENGTH
 from c3s.keyset import decode_cursor
+from c3s.locate.sound import MAX_SPEAKERS, MIN_SPEAKERS
 from c3s.models import FIT_MODES, METHOD_CODES, PERMISSIONS, PIXEL_STATUSES, SCENE_UNITS
+from c3s.scenes import GEO_FIELDS
+from c3s.web.playback import QUERY_FLAGS, T0_PATTERN
 
 
 def _has_nul(value) -> bool:
@@ -20,6 +24,23 @@ def _has_nul(value) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_nul(v) for v in value)
     return False
+
+
+class JsonBoolean(Boolean):
+    """true or false, as JSON has them: not 0, 1 or "yes" (which the document would call invalid)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Whole(Nested):
+    """A nested object that a partial change (PATCH) still gives whole: an anchor needs its key, x
+    and y, whichever scene fields change."""
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        return super()._deserialize(value, attr, data, partial=None, **kwargs)
 
 
 class Schema(_ApiSchema):
@@ -33,9 +54,15 @@ class Schema(_ApiSchema):
         return data
 
 
+# What c3s.accounts.normalise_email takes, without spaces, control characters or a second "@".
+_EMAIL_PART = "[^\\s@\\x00-\\x1f\\x7f]+"
+EMAIL_PATTERN = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
+
+
 class RegisterIn(Schema):
-    email = String(required=True, validate=Length(3, 254))
-    password = String(required=True, validate=Length(1, 1024))
+    email = String(required=True, validate=[Length(3, 254), Regexp(EMAIL_PATTERN, error="not an email address")])
+    password = String(required=True, validate=Length(
+        MIN_PASSWORD_LENGTH, 1024, error="the password must have at least {min} characters (and at most {max})"))
     display_name = String(load_default="", validate=Length(0, 100))
 
 
@@ -96,8 +123,10 @@ class MethodOut(Schema):
 
 class AnchorIO(Schema):
     key = String(required=True, validate=Regexp(r"^[A-Z0-9]{1,6}$", error="anchor keys are 1-6 of A-Z, 0-9"))
-    x = Float(required=True, allow_nan=False)
-    y = Float(required=True, allow_nan=False)
+    x = Float(required=True, allow_nan=False, validate=Range(0, 1e6),
+              metadata={"description": "from the scene's left edge, at most its width"})
+    y = Float(required=True, allow_nan=False, validate=Range(0, 1e6),
+              metadata={"description": "from the scene's top edge, at most its height"})
 
 
 _SIZE = Range(min=0, min_inclusive=False, max=1e6)
@@ -110,8 +139,8 @@ class SceneIn(Schema):
     height = Float(required=True, validate=_SIZE, allow_nan=False)
     units = String(validate=OneOf(SCENE_UNITS))
     fit = String(validate=OneOf(FIT_MODES))
-    show_loop = Boolean()
-    anchors = List(Nested(AnchorIO), validate=Length(max=1000))
+    show_loop = JsonBoolean()
+    anchors = List(Whole(AnchorIO), validate=Length(max=1000))
     geo_lat = Float(allow_none=True, validate=Range(-90, 90), allow_nan=False)
     geo_lon = Float(allow_none=True, validate=Range(-180, 180), allow_nan=False)
     geo_bearing_deg = Float(allow_none=True, validate=Range(-360, 360), allow_nan=False)
@@ -123,6 +152,31 @@ class SceneIn(Schema):
                                                        "temperature_c is a single reading"})
     humidity_pct = Float(allow_none=True, validate=Range(0, 100), allow_nan=False,
                          metadata={"description": "relative humidity; null: unknown (0-100 %)"})
+
+    @validates_schema
+    def _whole_geo_reference(self, data, **_kwargs):
+        """A geo-reference is all of GEO_FIELDS or none; a change (partial) sets all or clears all."""
+        given = [f for f in GEO_FIELDS if f in data]
+        numbers = [f for f in given if data[f] is not None]
+        whole = len(numbers) in (0, len(GEO_FIELDS))
+        if self.partial:
+            whole = not given or (len(given) == len(GEO_FIELDS) and len(numbers) in (0, len(GEO_FIELDS)))
+        if not whole:
+            missing = [f for f in GEO_FIELDS if f not in numbers]
+            raise ValidationError(f"a geo-reference needs all of {', '.join(GEO_FIELDS)}"
+                                  + (" (or all null, to clear it)" if self.partial else "")
+                                  + f"; missing: {', '.join(missing)}", field_name="geo")
+
+    def openapi_rules(self) -> dict:
+        """The geo-reference rule above, for the OpenAPI document (c3s.web.contract)."""
+        def each(kind: str) -> dict:
+            return {f: {"type": kind} for f in GEO_FIELDS}
+        whole = {"required": list(GEO_FIELDS), "properties": each("number")}
+        if self.partial:
+            untouched = {"not": {"anyOf": [{"required": [f]} for f in GEO_FIELDS]}}
+            cleared = {"required": list(GEO_FIELDS), "properties": each("null")}
+            return {"anyOf": [untouched, whole, cleared]}
+        return {"anyOf": [{"properties": each("null")}, whole]}
 
 
 class SceneOut(Schema):
@@ -177,7 +231,7 @@ class JoinOut(Schema):
 
 
 class PixelPageQuery(Schema):
-    page = Integer(load_default=1, validate=Range(min=1))
+    page = Integer(load_default=1, validate=Range(1, 10**9))  # (page - 1) × per_page fits an SQL OFFSET
     per_page = Integer(load_default=100, validate=Range(1, 1000))
     status = String(load_default=None, validate=OneOf(PIXEL_STATUSES))
 
@@ -228,7 +282,9 @@ class FrameJobOut(Schema):
 
 
 class FrameUploadIn(Schema):
-    file = File(required=True, metadata={"description": "an image, an animated GIF or a video"})
+    file = File(required=True, metadata={"description": "an image, an animated GIF or a video", "minLength": 1,
+                                         "x-content-type": "image/png, image/jpeg, image/gif, image/webp, "
+                                                           "image/bmp, video/*"})
     duration_ms = Integer(load_default=None, allow_none=True, validate=Range(1, 600_000))
 
 
@@ -236,12 +292,19 @@ class FramePatch(Schema):
     duration_ms = Integer(required=True, validate=Range(1, 600_000))
 
 
+def _unique(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("lists a frame more than once")
+
+
 class FrameOrderIn(Schema):
-    frame_ids = List(Integer(), required=True, validate=Length(max=10_000))
+    frame_ids = List(Integer(), required=True, validate=[Length(max=10_000), _unique],
+                     metadata={"uniqueItems": True, "description": "every frame of the scene, once each"})
 
 
 class JobUploadIn(Schema):
-    file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)"})
+    file = File(required=True, metadata={"description": "a crowd photo (QR) or a clip (blink)", "minLength": 1,
+                                         "x-content-type": "image/jpeg, image/png, image/webp, video/*"})
     method = String(load_default=None, allow_none=True, validate=OneOf(("qr", "blink")))
     fps = Float(load_default=None, allow_none=True, validate=Range(1, 240), allow_nan=False)
     start_ms = Float(load_default=None, allow_none=True, validate=Range(0, 4_102_444_800_000), allow_nan=False,
@@ -354,7 +417,7 @@ class SpeakerIn(Schema):
 
 
 class SpeakersIn(Schema):
-    speakers = List(Nested(SpeakerIn), required=True,
+    speakers = List(Nested(SpeakerIn), required=True, validate=Length(MIN_SPEAKERS, MAX_SPEAKERS),
                     metadata={"description": "in schedule order: speaker i chirps in slot i"})
 
 
@@ -382,7 +445,8 @@ class ScheduleQuery(Schema):
 
 
 class SoundUploadIn(Schema):
-    file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone"})
+    file = File(required=True, metadata={"description": "a mono PCM WAV from the microphone", "minLength": 1,
+                                         "x-content-type": "audio/wav"})
     start_ms = Float(required=True, allow_nan=False, validate=Range(min=0),
                      metadata={"description": "synced-clock ms of the first sample"})
 
@@ -391,7 +455,8 @@ class SoundUploadIn(Schema):
 
 
 class ClockQuery(_ApiSchema):  # the fast path answers GET without the NUL check; HEAD matches it
-    t0 = String(load_default=None, metadata={"description": "the client's clock, Unix ms (echoed)"})
+    t0 = String(load_default=None, metadata={"description": "the client's clock, Unix ms (echoed)",
+                                             "pattern": f"^({T0_PATTERN.pattern})?$"})
 
 
 class ClockOut(Schema):
@@ -401,14 +466,15 @@ class ClockOut(Schema):
 
 
 class ShowQuery(_ApiSchema):  # as ClockQuery
-    frames = String(load_default=None, metadata={"description": "false or 0: leave the frame list out"})
+    frames = String(load_default=None, validate=OneOf(QUERY_FLAGS),
+                    metadata={"description": "false, 0 or no: leave the frame list out"})
 
 
 class ShowStartIn(Schema):
     start_at_ms = Float(load_default=None, allow_none=True, allow_nan=False,
                         validate=Range(0, 4_102_444_800_000),
                         metadata={"description": "Unix ms on the server clock; null: 3 s from now"})
-    loop = Boolean(load_default=False)
+    loop = JsonBoolean(load_default=False)
 
 
 class ShowFrameOut(Schema):
@@ -519,8 +585,8 @@ class GuestJoinOut(Schema):
 
 
 class MeQuery(Schema):
-    show = Boolean(load_default=False, metadata={
-        "description": "true: add the show's timeline head (as GET …/show?frames=false answers it)"})
+    show = String(load_default=None, validate=OneOf(QUERY_FLAGS), metadata={
+        "description": "1, true or yes: add the show's timeline head (as GET …/show?frames=false answers it)"})
 
 
 class MeOut(Schema):
@@ -577,9 +643,17 @@ class PosterQuery(Schema):
     size = String(load_default=None, validate=OneOf(list(posters.PAGE_SIZES_MM)))
 
 
+class JoinPosterQuery(PosterQuery):
+    size = String(load_default=None, validate=OneOf(posters.JOIN_SIZES))
+
+
 class AnchorPosterQuery(PosterQuery):
-    key = String(load_default=None, metadata={"description": "print only this anchor (needed for SVG)"})
-    distance_m = Float(load_default=None, validate=Range(min=0.1, max=1000), metadata={
+    key = String(load_default=None, validate=Regexp(r"^[A-Za-z0-9]{1,6}$"),
+                 metadata={"description": "print only this anchor (needed for SVG when there are more)"})
+    distance_m = Float(load_default=None, validate=Range(
+        min=0.1, max=posters.max_readable_distance_m(),
+        error="from {min} to {max} m: farther than that no poster's code is read; zoom in, or photograph from closer"),
+        metadata={
         "description": "the observers' distance: picks the smallest page whose code they can read"})
 
 

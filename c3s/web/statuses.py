@@ -5,9 +5,12 @@ client (and schemathesis' status-code check) finds each documented:
 - 403 on every route that takes a token (the read model: :mod:`c3s.permissions`);
 - 404 on every route with an id in its path;
 - 422 on every route with a body or query (validation, control characters: :mod:`c3s.web.inputs`);
-- 400 and 413 on every route with a body (malformed or too deep JSON; too large, too many parts).
+- 400 and 413 on every route with a body (malformed or too deep JSON; too large, too many parts);
+- 414 everywhere: gunicorn refuses a request line longer than it reads, before the app.
 
-Each refers to the same error body as the rest: ``{"message": ..., "detail": {...}}``.
+Each refers to the same error body as the rest: ``{"message": ..., "detail": {...}}``, and
+carries the headers it is sent with: ``Retry-After`` (seconds) on every 503 and 429,
+``WWW-Authenticate`` on every 401.
 
 Every text the API takes (query parameters, string fields of request bodies) is documented with
 the pattern :mod:`c3s.web.inputs` enforces: no NUL or other control character."""
@@ -26,6 +29,17 @@ _WHY = {
     503: "the database, Redis or the task queue does not answer right now; ask again after `Retry-After` s",
 }
 _NO_DATABASE = {("get", "/api/time")}
+# Answered by gunicorn before the app sees the request (its limit_request_line, 4094 bytes), as HTML.
+_SERVER = {"414": {"description": "the request line (path and query) is longer than the server reads",
+                   "content": {"text/html": {"schema": {"type": "string"}}}}}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before asking again", "required": True,
+                                "schema": {"type": "integer", "minimum": 0}}}
+_HEADERS = {
+    "401": {"WWW-Authenticate": {"description": "`Bearer realm=\"c3s\"`", "required": True,
+                                 "schema": {"type": "string"}}},
+    "429": _RETRY_AFTER,
+    "503": _RETRY_AFTER,
+}
 # What c3s.web.inputs lets through: no C0 control but tab, line feed and carriage return, no DEL.
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
 
@@ -70,4 +84,9 @@ def init_app(app: APIFlask) -> None:
                 responses = operation.setdefault("responses", {})
                 for code in sorted(_statuses(method, path, operation)):
                     responses.setdefault(str(code), {"description": _WHY[code], **_ERROR})
+                for code, answer in _SERVER.items():
+                    responses.setdefault(code, answer)
+                for code, headers in _HEADERS.items():
+                    if code in responses:
+                        responses[code].setdefault("headers", {}).update(headers)
         return spec

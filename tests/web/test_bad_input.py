@@ -40,6 +40,39 @@ def test_unknown_ids_and_routes(client, session):
         assert response.is_json and message in response.json["message"], url
     wrong_method = client.put("/api/scenes", headers=auth(owner))
     assert wrong_method.status_code == 405 and wrong_method.is_json
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"GET", "POST"}  # RFC 9110 asks for it
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"geo_lat": 48.1}, 422),  # a change sets the whole geo-reference or clears it
+    ({"geo_lat": 48.1, "geo_lon": 11.5, "geo_bearing_deg": 0, "geo_metres_per_unit": None}, 422),
+    ({"geo_lat": 48.1, "geo_lon": 11.5, "geo_bearing_deg": 0, "geo_metres_per_unit": 1}, 200),
+    ({"geo_lat": None, "geo_lon": None, "geo_bearing_deg": None, "geo_metres_per_unit": None}, 200),
+    ({"show_loop": 1}, 422),  # JSON's true, not 1
+    ({"anchors": [{"key": "A1", "x": 101, "y": 1}]}, 409),  # outside the size the scene has
+    ({"width": 50, "anchors": [{"key": "A1", "x": 51, "y": 1}]}, 422),  # outside the size it gives
+    ({"anchors": [{"key": "A1", "x": 1}]}, 422),  # a change of anchors gives each whole
+])
+def test_scene_changes_the_document_calls_valid_are_taken(client, session, body, status):
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner)
+    answer = client.patch(f"/api/scenes/{scene['id']}", json=body, headers=auth(owner))
+    assert answer.status_code == status, answer.json
+
+
+def test_the_document_states_bounds_rules_and_headers(client):
+    spec = client.get("/api/openapi.json").json
+    scene_in, change = spec["components"]["schemas"]["SceneIn"], spec["components"]["schemas"]["SceneInUpdate"]
+    assert scene_in["properties"]["width"]["exclusiveMinimum"] == 0 and "minimum" not in scene_in["properties"]["width"]
+    assert len(scene_in["anyOf"]) == 2 and len(change["anyOf"]) == 3  # the geo-reference rule
+    upload = spec["paths"]["/api/scenes/{scene_id}/frames"]["post"]
+    assert upload["requestBody"]["required"] is True
+    assert upload["responses"]["202"]["headers"]["Location"]["required"] is True
+    assert upload["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    assert "image/png" in upload["requestBody"]["content"]["multipart/form-data"]["encoding"]["file"]["contentType"]
+    seat_map = spec["paths"]["/api/scenes/{scene_id}/seatmap"]["put"]["requestBody"]
+    assert seat_map["required"] is True and set(seat_map["content"]) == {"text/csv", "application/json",
+                                                                         "multipart/form-data"}
 
 
 def test_openapi_lists_every_endpoint(app, client):

@@ -72,7 +72,10 @@ def test_reorder_and_retime(client, session):
     reordered = client.put(f"{url}/order", json={"frame_ids": ids[::-1]}, headers=auth(owner))
     assert [f["id"] for f in reordered.json] == ids[::-1]
     incomplete = client.put(f"{url}/order", json={"frame_ids": ids[:2]}, headers=auth(owner))
-    assert incomplete.status_code == 422 and "every frame" in incomplete.json["message"]
+    # Not this scene's frames: refused for what the scene holds (409); a frame twice is a bad list (422).
+    assert incomplete.status_code == 409 and "every frame" in incomplete.json["message"]
+    twice = client.put(f"{url}/order", json={"frame_ids": [ids[0], *ids]}, headers=auth(owner))
+    assert twice.status_code == 422
     retimed = client.patch(f"{url}/{ids[0]}", json={"duration_ms": 40}, headers=auth(owner))
     assert retimed.json["duration_ms"] == 40
     assert client.patch(f"{url}/{ids[0]}", json={"duration_ms": 0}, headers=auth(owner)).status_code == 422

@@ -181,7 +181,7 @@ def _write_request(world, method: str, path: str) -> dict:
         ("PUT", S + "/frames/order"): {"frame_ids": [frame_id]},
         ("PATCH", S + "/frames/{frame_id}"): {"duration_ms": 1234},
         ("PUT", S + "/seatmap"): [{"section": "A", "row": "1", "seat": "1", "x": 1, "y": 1}],
-        ("PUT", S + "/speakers"): {"speakers": [{"x": 1, "y": 1}]},
+        ("PUT", S + "/speakers"): {"speakers": [{"x": x, "y": y} for x in (0, 10) for y in (0, 10)]},
         ("POST", "/api/users/{user_id}/permissions"): {"permission": "observer", "scene_id": sid},
         ("POST", P + "/gps"): {"lat": 52.0, "lon": 13.0, "accuracy_m": 5},
         ("POST", P + "/seat"): {"section": "A", "row": "1", "seat": "1"},

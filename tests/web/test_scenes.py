@@ -22,7 +22,12 @@ def test_scene_crud_with_anchors(client, session):
     assert [s["id"] for s in listed] == [scene["id"]]
     outside = client.patch(f"/api/scenes/{scene['id']}", json={"anchors": [{"key": "A3", "x": 101, "y": 0}]},
                            headers=auth(owner))
-    assert outside.status_code == 422 and "outside" in outside.json["message"]
+    # Outside the size the scene has: refused for its state (409); outside the size the same
+    # request gives: a bad request (422).
+    assert outside.status_code == 409 and "outside" in outside.json["message"]
+    inside_out = client.patch(f"/api/scenes/{scene['id']}", json={"width": 50, "anchors": [
+        {"key": "A3", "x": 51, "y": 0}]}, headers=auth(owner))
+    assert inside_out.status_code == 422 and "outside" in inside_out.json["message"]
     methods = client.get("/api/methods").json
     assert {m["code"] for m in methods} == {"qr", "blink", "gps", "sound", "seat"}
 

@@ -120,6 +120,7 @@ def test_clock_echoes_t0_and_is_never_cached(client):
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     assert response.json["t0"] == 1234.5 and before - 1 <= response.json["server_ms"] <= after + 1
     assert client.get("/api/time").json["t0"] is None
+    assert client.get("/api/time?t0=1e3").status_code == 422  # digits, as the document's pattern says
     bad = client.get("/api/time?t0=yesterday")
     assert bad.status_code == 422 and "t0" in bad.json["message"]
 

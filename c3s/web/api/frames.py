@@ -32,7 +32,9 @@ def _out(frame) -> dict:
 @bp.output(FrameOut(many=True), status_code=201, description="an image or GIF: its frames, appended")
 @bp.doc(responses={
     202: {"description": "a video: the job decoding it (poll its job route, the `Location` header, until done)",
-          "content": {"application/json": {"schema": FrameJobOut}}},
+          "content": {"application/json": {"schema": FrameJobOut}},
+          "headers": {"Location": {"description": "the job's route", "required": True,
+                                   "schema": {"type": "string", "format": "uri-reference"}}}},
     413: "the upload or a frame is too large", 415: "not an image, GIF or video",
     422: "corrupt or unreadable media", 429: TOO_MANY})
 def upload(scene_id: int, form):
@@ -138,6 +140,7 @@ def retime(scene_id: int, frame_id: int, body):
 @bp.auth_required(token_auth)
 @bp.input(FrameOrderIn, arg_name="body")
 @bp.output(FrameOut(many=True))
+@bp.doc(responses={409: "the list is not the scene's frames (`detail.frame_ids` are)"})
 def reorder(scene_id: int, body):
     """Reorder the show: `frame_ids` lists every frame once, in the new order."""
     session = db_session()

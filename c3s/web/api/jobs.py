@@ -26,7 +26,8 @@ bp = APIBlueprint("jobs", __name__, tag="Calibration")
 @bp.auth_required(token_auth)
 @bp.input(JobUploadIn, location="form_and_files", arg_name="form")
 @bp.output(JobOut, status_code=202)
-@bp.doc(responses={429: TOO_MANY})
+@bp.doc(responses={409: "no `method` given, and the scene's own method is not one uploads serve",
+                   415: "neither a photo nor a clip the method reads", 429: TOO_MANY})
 def upload(scene_id: int, form):
     """Upload a calibration photo (QR) or clip (blink); a worker locates the pixels in it."""
     per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")

@@ -15,9 +15,11 @@ from c3s.frames import pending_files
 from c3s.locate import gps, seat, sound
 from c3s.models import Scene, Speaker
 from c3s.permissions import require
+from c3s.positioning.seats import MAX_LABEL_CHARS
 from c3s.tasks import queue_locate_job
 from c3s.web.auth import current_user, require_read, require_staff, token_auth
 from c3s.web.context import db_session, services
+from c3s.web.contract import request_body
 from c3s.web.paging import json_page, link_headers, next_url
 from c3s.web.ratelimit import TOO_MANY, per_user
 from c3s.web.schemas import (
@@ -41,6 +43,25 @@ from c3s.web.schemas import (
 bp = APIBlueprint("positioning", __name__, tag="Positioning")
 
 SCHEDULE_LEAD_MS = 30_000
+# c3s.positioning.seats refuses a blank label and every control character in one.
+_LABEL_PATTERN = "^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$"
+_SEAT = {"type": "object", "required": ["section", "row", "seat", "x", "y"], "properties": {
+    **{part: {"type": ["string", "integer"], "maxLength": MAX_LABEL_CHARS, "pattern": _LABEL_PATTERN}
+       for part in ("section", "row", "seat")},
+    **{axis: {"type": "number"} for axis in ("x", "y")}, "z": {"type": ["number", "null"]}}}
+# What the body may be; which maps are valid (every line parses, no seat or position twice) is a
+# parse of the whole file that a JSON Schema cannot state, so the schemas give the shapes.
+SEAT_MAP_BODY = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "minLength": 1, "description": "a header `section,row,seat,x,y` (z optional), "
+                                                             "one seat a line"}},
+    "application/json": {"schema": {"anyOf": [
+        {"type": "array", "items": _SEAT, "minItems": 1},
+        {"type": "object", "required": ["seats"], "properties": {"seats": {"type": "array", "items": _SEAT,
+                                                                           "minItems": 1}}}]}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "minLength": 1,
+                 "description": "the CSV or JSON file (.csv, .json)"}}}}}}
+_NO_METRES = "the scene is measured in seats and has no geo_metres_per_unit (its chirp schedule needs metres)"
 
 
 # ------------------------------------------------------------------------------------ seats
@@ -69,7 +90,9 @@ def _seat_map_body() -> tuple[bytes, str | None]:
 @bp.doc(description="CSV with the header `section,row,seat,x,y` (text/csv), JSON (a list of such "
                     "objects, or {\"seats\": [...]}) or either as the multipart field `file`. Every bad "
                     "line is reported (422, `detail.errors`); the import replaces the whole map or "
-                    "nothing. Claims on seats that stay keep their seat.", responses={429: TOO_MANY})
+                    "nothing. Claims on seats that stay keep their seat.",
+        responses={409: "the map conflicts with the seats already stored", 429: TOO_MANY})
+@request_body(SEAT_MAP_BODY)
 def put_seat_map(scene_id: int):
     """Import (replace) the scene's seat map (needs `scene_admin`)."""
     per_user("uploads", current_user().id, "rate_uploads_per_user", "uploads from you")
@@ -180,6 +203,7 @@ def _speakers_body(scene: Scene) -> dict:
 @bp.auth_required(token_auth)
 @bp.input(SpeakersIn, arg_name="body")
 @bp.output(SpeakersOut)
+@bp.doc(responses={409: _NO_METRES})
 def put_speakers(scene_id: int, body):
     """Place the scene's speakers (needs `scene_admin`); their order is their chirp slot."""
     session = db_session()
@@ -192,6 +216,7 @@ def put_speakers(scene_id: int, body):
 @bp.get("/scenes/<int:scene_id>/speakers")
 @bp.auth_required(token_auth)
 @bp.output(SpeakersOut)
+@bp.doc(responses={409: _NO_METRES})
 def get_speakers(scene_id: int):
     """The scene's speakers and the period of their chirp schedule (its staff, observers and
     pixels)."""
@@ -205,7 +230,9 @@ def get_speakers(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.input(ScheduleQuery, location="query", arg_name="query")
 @bp.doc(responses={200: {"description": "16-bit mono WAV, two schedule periods; loop it from start_ms",
-                         "content": {"audio/wav": {}}}})
+                         "content": {"audio/wav": {}}},
+                   409: "the scene has fewer than four speakers, or is measured in seats and has no "
+                        "geo_metres_per_unit"})
 def schedule_wav(scene_id: int, query):
     """The chirp WAV the operator plays through the venue's speakers (its staff and observers).
 

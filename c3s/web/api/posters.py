@@ -7,14 +7,16 @@ from apiflask import APIBlueprint
 from flask import Response, url_for
 
 from c3s import posters
-from c3s.errors import Invalid
+from c3s.errors import Conflict, Invalid, NotFound
 from c3s.web.auth import staff_scene, token_auth
-from c3s.web.schemas import POSTER_TYPES, AnchorPosterQuery, PosterQuery
+from c3s.web.schemas import POSTER_TYPES, AnchorPosterQuery, JoinPosterQuery
 
 bp = APIBlueprint("posters", __name__, tag="Posters")
 
 _RESPONSES = {200: {"description": "the poster", "content": {t: {} for t in POSTER_TYPES.values()}},
-              403: "not staff or an observer of the scene", 422: "nothing to print, or a bad option"}
+              403: "not staff or an observer of the scene", 422: "a bad option"}
+_ANCHOR_RESPONSES = {**_RESPONSES, 404: "no such scene, or the scene has no anchor `key`",
+                     409: "nothing to print: the scene has no anchors yet, or more than one for an SVG"}
 
 
 def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
@@ -25,14 +27,12 @@ def _answer(pages: list[posters.Page], fmt: str, name: str) -> Response:
 
 @bp.get("/scenes/<int:scene_id>/posters/join")
 @bp.auth_required(token_auth)
-@bp.input(PosterQuery, location="query", arg_name="query")
+@bp.input(JoinPosterQuery, location="query", arg_name="query")
 @bp.doc(responses=_RESPONSES)
 def join_poster(scene_id: int, query):
     """The join poster (A4 or A3): the phone link as a QR code and a short instruction."""
     scene = staff_scene(scene_id, to="print its posters")
     size = query["size"] or "a4"
-    if size not in ("a4", "a3"):
-        raise Invalid("the join poster comes in a4 or a3")
     link = url_for("pages.pixel_page", scene_id=scene.id, _external=True)
     page = posters.join_page(scene.id, scene.name, link, size=size)
     return _answer([page], query["format"], f"scene-{scene.id}-join-{size}")
@@ -41,7 +41,7 @@ def join_poster(scene_id: int, query):
 @bp.get("/scenes/<int:scene_id>/posters/anchors")
 @bp.auth_required(token_auth)
 @bp.input(AnchorPosterQuery, location="query", arg_name="query")
-@bp.doc(responses=_RESPONSES)
+@bp.doc(responses=_ANCHOR_RESPONSES)
 def anchor_posters(scene_id: int, query):
     """One poster per reference anchor: its code, key and scene coordinates, and from how far a
     phone photo reads it. PDF holds every anchor (one page each); SVG one anchor (`key`)."""
@@ -50,9 +50,12 @@ def anchor_posters(scene_id: int, query):
     if query["key"] is not None:
         anchors = [a for a in anchors if a["key"] == query["key"].upper()]
         if not anchors:
-            raise Invalid(f"scene {scene.id} has no anchor {query['key']!r}")
+            raise NotFound(f"scene {scene.id} has no anchor {query['key']!r}")
+    # Refusals of what this scene holds (its anchors), not of the request: 409.
+    if not anchors:
+        raise Conflict("the scene has no reference anchors yet: add them (KEY x y) to the scene first")
     if query["format"] == "svg" and len(anchors) > 1:
-        raise Invalid("an SVG holds one poster: name the anchor with key=, or ask for format=pdf")
+        raise Conflict("an SVG holds one poster: name the anchor with key=, or ask for format=pdf")
     try:
         size = query["size"] or (posters.size_for_distance(query["distance_m"])
                                  if query["distance_m"] else "a4")

@@ -74,6 +74,7 @@ def get_scene(scene_id: int):
 @bp.auth_required(token_auth)
 @bp.input(SceneIn(partial=True), arg_name="body")
 @bp.output(SceneOut)
+@bp.doc(responses={409: "pixels are located beyond the new size, or an anchor lies outside the scene's size"})
 def update_scene(scene_id: int, body):
     """Change a scene (its owner, or `scene_admin` of it); `anchors` replaces all anchors."""
     scene = scenes.update_scene(db_session(), current_user(), scenes.get_scene(db_session(), scene_id), body)
@@ -98,7 +99,8 @@ def delete_scene(scene_id: int):
 @bp.post("/scenes/<int:scene_id>/join")
 @bp.auth_required(token_auth)
 @bp.output(JoinOut, status_code=201)
-@bp.doc(responses={429: TOO_MANY})
+@bp.doc(responses={409: "you are a pixel of the scene already (`detail.number`), or its show has ended",
+                   429: TOO_MANY})
 def join(scene_id: int):
     """Join as a pixel: returns your number and what your phone must display to be located."""
     per_address("joins", "rate_joins_per_address", "joins from your address")

@@ -7,9 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from c3s import accounts, permissions
 from c3s.errors import Conflict, NotFound, Unauthorized
-from c3s.models import User
+from c3s.models import PERMISSIONS, User
 from c3s.web.auth import current_token, current_user, token_auth
 from c3s.web.context import config, db_session, services
+from c3s.web.contract import path_values
 from c3s.web.ratelimit import TOO_MANY, account_key, per_address, wrong_passwords
 from c3s.web.schemas import (
     GrantChangeOut,
@@ -140,6 +141,7 @@ def grant(user_id: int, body):
 @bp.auth_required(token_auth)
 @bp.input(GrantQuery, location="query", arg_name="query")
 @bp.output(GrantChangeOut)
+@path_values(permission=PERMISSIONS)
 def revoke(user_id: int, permission: str, query):
     """Revoke a right (admins only); `scene_id` names the scene of a scene-limited right."""
     changed = permissions.revoke(db_session(), granter=current_user(), user=_user(user_id),
