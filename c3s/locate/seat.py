@@ -66,11 +66,13 @@ ANALYZE_AFTER_ROWS = 1_000
 
 
 def _spacing(positions: np.ndarray, scene: Scene) -> np.ndarray:
-    """Distance from every seat to its nearest neighbour (one-seat maps: 1 % of the scene)."""
+    """Distance from every seat to its nearest neighbour (one-seat maps: 1 % of the scene), never
+    0: in a scene a few subnormal doubles wide, 1 % of it rounds to 0."""
     if len(positions) < 2:
-        return np.full(len(positions), 0.01 * max(scene.width, scene.height))
-    distance, _ = cKDTree(positions).query(positions, k=2)
-    return distance[:, 1]
+        distance = np.full(len(positions), 0.01 * max(scene.width, scene.height))
+    else:
+        distance = cKDTree(positions).query(positions, k=2)[0][:, 1]
+    return np.maximum(distance, np.nextafter(0.0, 1.0))
 
 
 def _check_inside(seat_map: SeatMap, scene: Scene) -> None:

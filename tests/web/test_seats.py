@@ -297,3 +297,13 @@ def test_a_large_import_updates_the_planner_statistics(client, session, venue):
     assert answer.status_code == 200 and answer.json["added"] == 3_000 - 20, answer.json
     estimate = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'seats'::regclass"))
     assert estimate >= 2_900
+
+
+def test_a_one_seat_map_in_a_subnormal_scene_gets_a_positive_spacing(client, session):
+    """1 % of a scene 5e-324 wide rounds to 0, which the seats' spacing check refuses."""
+    _, owner = make_user(session, "scene_admin")
+    scene = make_scene(client, owner, method="seat", width=5e-324, height=5e-324)
+    response = put_map(client, owner, scene["id"], "section,row,seat,x,y\nA,1,1,0,0\n")
+    assert response.status_code == 200, response.json
+    spacing = session.scalar(select(Seat.spacing).where(Seat.scene_id == scene["id"]))
+    assert spacing > 0
