@@ -41,6 +41,35 @@ OUTAGES = (
 )
 
 
+VALIDATION_ERROR = "Validation error"
+_FIELDS_NAMED = 3
+
+
+def validation_message(detail: dict) -> str:
+    """apiflask's "Validation error" with the first fields' reasons, so the message alone says
+    what to change (``detail`` keeps them all, by location and field)."""
+    reasons = []
+
+    def walk(node, path: list[str]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, [*path, str(key)])
+        elif isinstance(node, list) and all(isinstance(item, str) for item in node):
+            reasons.append(f"{'.'.join(path)}: {' '.join(node)}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, [*path, str(index)])
+        else:
+            reasons.append(f"{'.'.join(path)}: {node}")
+
+    walk(detail, [])
+    if not reasons:
+        return VALIDATION_ERROR
+    more = len(reasons) - _FIELDS_NAMED
+    return (f"{VALIDATION_ERROR}: " + "; ".join(reasons[:_FIELDS_NAMED])
+            + (f" (and {more} more in detail)" if more > 0 else ""))
+
+
 def init_app(app: APIFlask) -> None:
     for error_classes, service in OUTAGES:
         def _outage(error, service=service):
@@ -54,7 +83,9 @@ def init_app(app: APIFlask) -> None:
 
     @app.error_processor
     def _apiflask_error(error: HTTPError):
-        return {"message": error.message, "detail": error.detail or {}}, error.status_code, error.headers
+        detail = error.detail or {}
+        message = validation_message(detail) if error.message == VALIDATION_ERROR else error.message
+        return {"message": message, "detail": detail}, error.status_code, error.headers
 
     @app.errorhandler(C3SError)
     def _domain_error(error: C3SError):

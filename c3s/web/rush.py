@@ -15,6 +15,7 @@ from c3s.errors import C3SError, Invalid, NotFound, TooLarge, Unauthorized
 from c3s.models import Pixel, Scene
 from c3s.rush import Locating, Rush
 from c3s.web.calibration import calibration, calibration_of
+from c3s.web.errors import validation_message
 from c3s.web.playback import QUERY_FLAGS, QUERY_TRUE, Reply, json_reply, show_reply
 from c3s.web.schemas import GuestIn
 
@@ -42,7 +43,7 @@ def parse_guest_body(raw: bytes) -> dict:
     try:
         return GuestIn().load(data if isinstance(data, dict) else {"_": data})
     except ValidationError as error:
-        raise Invalid("Validation error", detail={"json": error.messages}) from None
+        raise Invalid(validation_message({"json": error.messages}), detail={"json": error.messages}) from None
 
 
 def _calibration(app: Flask, scene_id: int, number: int, locating: Locating) -> dict:

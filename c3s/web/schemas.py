@@ -417,7 +417,8 @@ class SpeakerIn(Schema):
 
 
 class SpeakersIn(Schema):
-    speakers = List(Nested(SpeakerIn), required=True, validate=Length(MIN_SPEAKERS, MAX_SPEAKERS),
+    speakers = List(Nested(SpeakerIn), required=True,
+                    validate=Length(MIN_SPEAKERS, MAX_SPEAKERS, error="place {min} to {max} speakers"),
                     metadata={"description": "in schedule order: speaker i chirps in slot i"})
 
 

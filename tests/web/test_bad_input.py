@@ -21,8 +21,22 @@ def test_malformed_scene_bodies(client, session, body, status, field):
     response = client.post("/api/scenes", data=body, content_type="application/json", headers=auth(owner))
     assert response.status_code == status, response.data
     assert response.is_json and response.json["message"]
-    if field is not None:  # the validation error names the field at fault
+    if field is not None:  # the validation error names the field at fault, in detail and message
         assert field in response.json["detail"]["json"], response.json
+        assert f"json.{field}: " in response.json["message"], response.json
+
+
+def test_a_validation_message_names_the_first_fields_and_counts_the_rest(client):
+    answer = client.post("/api/users", json={"email": "not mail", "password": "short"})
+    assert answer.status_code == 422
+    assert answer.json["message"] == ("Validation error: json.email: not an email address; json.password: "
+                                      "the password must have at least 10 characters (and at most 1024)")
+    from c3s.web.errors import validation_message
+
+    detail = {"json": {"a": ["bad a"], "b": {"0": {"x": ["bad x"]}}, "c": ["bad c"], "d": ["bad d"]}}
+    assert validation_message(detail) == ("Validation error: json.a: bad a; json.b.0.x: bad x; json.c: bad c "
+                                          "(and 1 more in detail)")
+    assert validation_message({}) == "Validation error"
 
 
 def test_unknown_ids_and_routes(client, session):
