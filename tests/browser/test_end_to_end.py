@@ -25,7 +25,7 @@ GRID = [(20.0 + 20 * (i % 4), 12.0 + 12 * (i // 4)) for i in range(16)]
 TAB = (160, 220)  # viewport: the code takes the top 160 x 160, the hint the rest
 PX_PER_UNIT = 14  # 12 units between rows = 168 px > a 160 px code
 PALETTE = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 220, 20)]
-FRAME_MS = 2000
+FRAME_MS = 3000  # sixteen tabs screenshotted in turn take about 2 s a round on two cores: 4 rounds a show
 N_FRAMES = 3
 TOLERANCE_MS = 100  # well inside one frame: the colour must be right within 0.1 s
 
