@@ -25,7 +25,9 @@ GRID = [(20.0 + 20 * (i % 4), 12.0 + 12 * (i // 4)) for i in range(16)]
 TAB = (160, 220)  # viewport: the code takes the top 160 x 160, the hint the rest
 PX_PER_UNIT = 14  # 12 units between rows = 168 px > a 160 px code
 PALETTE = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 220, 20)]
-FRAME_MS = 3000  # sixteen tabs screenshotted in turn take about 2 s a round on two cores: 4 rounds a show
+# Sixteen tabs screenshotted in turn take up to 5 s a round on two cores (16 pages rendering):
+# 5 s frames let each tab be seen in at least two of them.
+FRAME_MS = 5000
 N_FRAMES = 3
 TOLERANCE_MS = 100  # well inside one frame: the colour must be right within 0.1 s
 
@@ -124,7 +126,7 @@ def check_samples(samples: dict[int, list], start_ms: float, true_xy: dict) -> i
             ok = any(np.abs(seen - np.array(c)).max() < 40 for c in allowed)
             assert ok, (number, true_xy[number], (before - start_ms, after - start_ms), seen, allowed)
             judged.append(int((before - start_ms) // FRAME_MS))
-        assert len(judged) >= 3 and len(set(judged)) >= 2, (number, judged)
+        assert len(judged) >= 2 and len(set(judged)) >= 2, (number, judged)  # seen in two frames
         checked += len(judged)
     return checked
 
@@ -191,7 +193,7 @@ def test_tabs_join_are_located_from_one_photo_and_play_the_show_in_sync(
     assert server_ms() < start_ms, "the tabs were not ready before the show started"
 
     samples = sample_colors(tabs, start_ms + N_FRAMES * FRAME_MS + 300)
-    assert check_samples(samples, start_ms, true_xy) >= 16 * 3
+    assert check_samples(samples, start_ms, true_xy) >= 16 * 2
 
     # After the last frame every tab says the show ended.
     for page, _ in tabs:
