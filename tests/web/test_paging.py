@@ -14,7 +14,7 @@ from sqlalchemy import select
 from c3s.keyset import encode_cursor
 from c3s.models import LocateJob, Pixel, Seat
 from tests.helpers.factories import auth, make_scene, make_user
-from tests.web.test_seats import claim, put_map
+from tests.web.test_seats import claim, grid_csv, put_map
 from tests.web.test_show import add_pixels
 from tests.web.test_sync import SIZE, blink_job
 
@@ -23,14 +23,8 @@ from tests.web.test_sync import SIZE, blink_job
 SECTIONS, ROWS, SEATS = ("A", "B", "C"), 12, 11
 
 
-def seat_csv(sections=SECTIONS, rows=ROWS, seats=SEATS, skip=()) -> str:
-    lines = ["section,row,seat,x,y"]
-    for s, section in enumerate(sections):
-        for r in range(1, rows + 1):
-            for n in range(1, seats + 1):
-                if (section, str(r), str(n)) not in skip:
-                    lines.append(f"{section},{r},{n},{1 + s * 12 + n * 0.5:g},{1 + r * 0.5:g}")
-    return "\n".join(lines) + "\n"
+def seat_csv(sections=SECTIONS, skip=()) -> str:
+    return grid_csv(sections, ROWS, SEATS, skip=skip)
 
 
 def link_of(response) -> str | None:

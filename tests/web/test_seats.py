@@ -18,11 +18,15 @@ from c3s.models import LocateJob, Observation, Pixel, Scene, Seat, SeatClaim
 from tests.helpers.factories import add_pixel, auth, make_scene, make_user, multipart
 
 
-def grid_csv(sections=("A",), rows=4, seats=5, pitch=0.5, origin=(1.0, 1.0)) -> str:
+def grid_csv(sections=("A",), rows=4, seats=5, pitch=0.5, origin=(1.0, 1.0), skip=()) -> str:
+    """A CSV map of `rows` x `seats` per section, a gap of one seat between sections; the
+    (section, row, seat) labels in `skip` are left out."""
     lines = ["section,row,seat,x,y"]
     for s, section in enumerate(sections):
         for r in range(1, rows + 1):
             for n in range(1, seats + 1):
+                if (section, str(r), str(n)) in skip:
+                    continue
                 x = origin[0] + (s * (seats + 1) + n - 1) * pitch
                 lines.append(f"{section},{r},{n},{x:g},{origin[1] + (r - 1) * pitch:g}")
     return "\n".join(lines) + "\n"
